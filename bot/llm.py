@@ -1,0 +1,168 @@
+"""Streaming Chat Completions with timeouts and retries that never repeat text."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+# Seconds; the n-th retry waits RETRY_BACKOFF * n. Tests set it to 0.
+RETRY_BACKOFF = 0.5
+# A server's retry-after is honoured up to this many seconds (still bounded by `total`).
+MAX_RETRY_AFTER = 20.0
+# Local OpenAI-compatible servers (Ollama, vLLM, llama.cpp) ignore the key; the client needs one.
+PLACEHOLDER_KEY = "not-needed"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens counted by the server for one answer."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class LLMError(Exception):
+    """The model failed; `code` is "llm_timeout" or "llm_error"; `recoverable`: may a retry help."""
+
+    def __init__(self, message: str, *, code: str, recoverable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.recoverable = recoverable
+        self.retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class LLMTimeouts:
+    """Seconds allowed until the first content token, between chunks, and for the whole call."""
+
+    first_token: float = 60.0
+    between_chunks: float = 30.0
+    total: float = 600.0
+
+
+def make_client(api_key: str | None, base_url: str | None) -> openai.AsyncOpenAI:
+    """One client per process; max_retries=0 because stream_answer retries itself."""
+    if not api_key and base_url:
+        api_key = PLACEHOLDER_KEY
+    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+
+
+def _to_llm_error(exc: BaseException) -> LLMError:
+    """Classify an exception from the openai client (or our own timeouts)."""
+    if isinstance(exc, LLMError):
+        return exc
+    if isinstance(exc, TimeoutError | openai.APITimeoutError):
+        return LLMError("The model did not answer in time", code="llm_timeout", recoverable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retryable = status == 429 or status >= 500
+        err = LLMError(f"The model API answered {status}: {exc.message}", code="llm_error",
+                       recoverable=retryable)
+        if status == 429:
+            try:
+                err.retry_after = float(exc.response.headers.get("retry-after", ""))
+            except ValueError:
+                pass
+        return err
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError(f"Could not reach the model API: {exc}", code="llm_error", recoverable=True)
+    if isinstance(exc, openai.APIError):
+        # An error event inside an otherwise good stream, or a malformed chunk.
+        return LLMError(f"The model stream failed: {exc.message}", code="llm_error",
+                        recoverable=True)
+    return LLMError(f"The model client failed: {exc}", code="llm_error", recoverable=False)
+
+
+async def _attempt(
+    client: openai.AsyncOpenAI,
+    model: str,
+    messages: list[dict],
+    on_token: Callable[[str], Any],
+    timeouts: LLMTimeouts,
+    delivered: list[bool],
+) -> Usage:
+    """Run one streaming request; `delivered[0]` turns True once a token reached on_token."""
+    loop = asyncio.get_running_loop()
+    first_deadline = loop.time() + timeouts.first_token
+    stream = None
+    usage = Usage()
+    finished = False
+    try:
+        async with asyncio.timeout_at(first_deadline):
+            stream = await client.chat.completions.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        chunks = stream.__aiter__()
+        while True:
+            deadline = (loop.time() + timeouts.between_chunks) if delivered[0] else first_deadline
+            async with asyncio.timeout_at(deadline):
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+            # vLLM may send usage on every chunk; the last one is the total.
+            if chunk.usage is not None:
+                usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+            # Azure sends chunks without choices (content filter results) before the answer.
+            text = chunk.choices[0].delta.content if chunk.choices else None
+            finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
+            if text:
+                delivered[0] = True
+                result = on_token(text)
+                if inspect.isawaitable(result):
+                    await result
+        if not finished:
+            # The openai client treats a body that just stops as a normal end of stream.
+            raise LLMError("The model stream ended before the answer was finished",
+                           code="llm_error", recoverable=True)
+        return usage
+    finally:
+        if stream is not None:
+            await stream.close()
+
+
+async def stream_answer(
+    client: openai.AsyncOpenAI,
+    *,
+    model: str,
+    messages: list[dict],
+    on_token: Callable[[str], Awaitable[None]] | Callable[[str], None],
+    timeouts: LLMTimeouts = LLMTimeouts(),
+    attempts: int = 3,
+    on_retry: Callable[[LLMError, int], Awaitable[None]] | None = None,
+) -> Usage:
+    """Stream one answer into on_token (sync, or async and awaited); retry only before any text.
+
+    on_retry(error, n) is awaited before retry n (1-based, so also the number of the failed
+    attempt). Raises LLMError; exceptions raised by on_token propagate unchanged.
+    """
+    delivered = [False]
+    try:
+        async with asyncio.timeout(timeouts.total):
+            for attempt in range(1, max(1, attempts) + 1):
+                try:
+                    return await _attempt(client, model, messages, on_token, timeouts, delivered)
+                except (LLMError, openai.OpenAIError, TimeoutError) as exc:
+                    err = _to_llm_error(exc)
+                    if delivered[0] or not err.recoverable or attempt >= attempts:
+                        raise err from exc
+                if on_retry is not None:
+                    await on_retry(err, attempt)
+                delay = RETRY_BACKOFF * attempt
+                if err.retry_after is not None:
+                    delay = max(delay, min(err.retry_after, MAX_RETRY_AFTER))
+                await asyncio.sleep(delay)
+    except TimeoutError as exc:
+        # Only the total deadline gets here: per-chunk timeouts became LLMError above.
+        raise LLMError("The model took longer than the time allowed", code="llm_timeout",
+                       recoverable=True) from exc
+    raise AssertionError("unreachable")

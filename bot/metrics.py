@@ -1,0 +1,27 @@
+"""Prometheus metrics, defined once for the web server and the workers."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+SSE_VIEWERS = Gauge("livebot_sse_viewers", "Viewers connected to live run streams in this process")
+SSE_EVENTS_DELIVERED = Counter(
+    "livebot_sse_events_delivered_total", "Run events handed to viewers of this process"
+)
+SSE_SLOW_VIEWERS_CUT = Counter(
+    "livebot_sse_slow_viewers_cut_total", "Viewers disconnected for falling too far behind"
+)
+WEBHOOKS = Counter(
+    "livebot_webhooks_total", "Webhook deliveries by event and outcome", ["event", "outcome"]
+)
+WEBHOOK_SECONDS = Histogram(
+    "livebot_webhook_seconds",
+    "Time to acknowledge a webhook delivery",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+JOBS = Counter(
+    "livebot_jobs_total",
+    "Jobs finished by workers, by workflow and outcome",
+    ["workflow", "outcome"],
+)
+JOBS_RUNNING = Gauge("livebot_jobs_running", "Jobs running in this process")

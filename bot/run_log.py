@@ -1,0 +1,300 @@
+"""The run log: one append-only Redis Stream of events per run, plus the run's metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES: Final = frozenset({"status", "token", "tool_call", "tool_result", "error", "complete"})
+TERMINAL_STATUSES: Final = frozenset({"succeeded", "failed", "cancelled"})
+# A safety cap, far above what a coalesced answer needs: trimming would lose text.
+STREAM_MAXLEN: Final = 100_000
+COALESCE_SECONDS: Final = 0.02
+COALESCE_MAX_CHARS: Final = 4096
+
+# Status follows the events and `complete` seals the run, atomically with the XADD, so two
+# writers (a worker and the one that claimed its job) can never append after the end.
+# KEYS: meta, events. ARGV: maxlen, ttl, event, data, status or "", then field/value pairs.
+_APPEND_SCRIPT: Final = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return redis.error_reply('LIVEBOT_NO_RUN') end
+if status == 'succeeded' or status == 'failed' or status == 'cancelled' then
+  return redis.error_reply('LIVEBOT_RUN_COMPLETE')
+end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
+                      'event', ARGV[3], 'data', ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[5]) end
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[3] == 'complete' then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+return id
+"""
+
+
+class RunNotFound(Exception):
+    """The run does not exist (never created, or its log expired)."""
+
+
+class RunComplete(Exception):
+    """The run has ended: nothing more can be appended."""
+
+
+def new_run_id() -> str:
+    """A random run id: 128 bits, URL-safe."""
+    return secrets.token_hex(16)
+
+
+def meta_key(run_id: str) -> str:
+    """The hash of one run's metadata."""
+    return f"livebot:{{run:{run_id}}}:meta"
+
+
+def events_key(run_id: str) -> str:
+    """The stream of one run's events."""
+    return f"livebot:{{run:{run_id}}}:events"
+
+
+def id_order(event_id: str) -> tuple[int, int]:
+    """Sort key of a stream id such as `1732400000000-3`."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event of a run: its stream id, type and JSON-encoded data."""
+
+    id: str
+    event: str
+    data: str
+
+    def payload(self) -> dict[str, Any]:
+        """The decoded data."""
+        return json.loads(self.data)
+
+    def sse(self) -> bytes:
+        """The event as one Server-Sent Events message (JSON has no raw newlines)."""
+        return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n".encode()
+
+
+def _events(entries: list[tuple[str, dict[str, str]]]) -> list[Event]:
+    return [Event(entry_id, fields["event"], fields["data"]) for entry_id, fields in entries]
+
+
+class RunLog:
+    """Create runs, append their events, read their history and follow them live."""
+
+    def __init__(self, redis: Redis, *, ttl_seconds: int, maxlen: int = STREAM_MAXLEN) -> None:
+        self.redis = redis
+        self.ttl_seconds = ttl_seconds
+        self.maxlen = maxlen
+        self._append = redis.register_script(_APPEND_SCRIPT)
+
+    async def create(
+        self,
+        *,
+        workflow: str,
+        repository: str | None = None,
+        number: int | None = None,
+        fields: Mapping[str, str | int] | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Create a queued run and return its id; every key expires even if the run never ends."""
+        run_id = run_id or new_run_id()
+        meta: dict[str, str | int] = {
+            "workflow": workflow,
+            "status": "queued",
+            "created_at": time.time(),
+            **({"repository": repository} if repository else {}),
+            **({"number": number} if number is not None else {}),
+            **(fields or {}),
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(meta_key(run_id), mapping=meta)
+            pipe.expire(meta_key(run_id), self.ttl_seconds)
+            await pipe.execute()
+        return run_id
+
+    async def meta(self, run_id: str) -> dict[str, str] | None:
+        """The run's metadata, or None when it does not exist."""
+        meta = await self.redis.hgetall(meta_key(run_id))
+        return meta or None
+
+    async def update(self, run_id: str, **fields: str | int | float) -> None:
+        """Set metadata fields of an existing run (comment id, times, …)."""
+        if not await self.redis.exists(meta_key(run_id)):
+            raise RunNotFound(run_id)
+        await self.redis.hset(meta_key(run_id), mapping=fields)
+
+    async def append(self, run_id: str, event: str, data: Mapping[str, Any]) -> str:
+        """Append one event and return its id; `complete` ends the run and starts its expiry."""
+        if event not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {event!r}")
+        status = ""
+        extra: list[str | int | float] = []
+        if event == "status":
+            status = data["state"]
+            if status == "running":
+                extra += ["started_at", time.time()]
+        elif event == "complete":
+            status = data["status"]
+            if status not in TERMINAL_STATUSES:
+                raise ValueError(f"complete needs a terminal status, not {status!r}")
+            usage = data.get("usage") or {}
+            extra += ["finished_at", time.time()]
+            extra += ["prompt_tokens", usage.get("prompt_tokens", 0)]
+            extra += ["completion_tokens", usage.get("completion_tokens", 0)]
+            if data.get("comment_url"):
+                extra += ["comment_url", data["comment_url"]]
+        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return await self._append(
+                keys=[meta_key(run_id), events_key(run_id)],
+                args=[self.maxlen, self.ttl_seconds, event, encoded, status, *extra],
+            )
+        except ResponseError as exc:
+            if "LIVEBOT_NO_RUN" in str(exc):
+                raise RunNotFound(run_id) from None
+            if "LIVEBOT_RUN_COMPLETE" in str(exc):
+                raise RunComplete(run_id) from None
+            raise
+
+    async def history(self, run_id: str, after: str | None = None) -> list[Event]:
+        """Every event after `after` (exclusive), or all of them."""
+        start = f"({after}" if after else "-"
+        return _events(await self.redis.xrange(events_key(run_id), min=start))
+
+    async def last_id(self, run_id: str) -> str:
+        """The id of the newest event, or `0-0` when there is none."""
+        newest = await self.redis.xrevrange(events_key(run_id), count=1)
+        return newest[0][0] if newest else "0-0"
+
+    async def read_after(
+        self, run_id: str, after: str, *, block_ms: int, redis: Redis | None = None
+    ) -> list[Event]:
+        """Wait up to `block_ms` for events after `after`; `redis` may be a dedicated client."""
+        reply = await (redis or self.redis).xread({events_key(run_id): after}, block=block_ms)
+        return _events(reply[0][1]) if reply else []
+
+    async def text(self, run_id: str) -> str:
+        """The answer so far: the concatenation of every token's text."""
+        events = await self.history(run_id)
+        return "".join(e.payload()["text"] for e in events if e.event == "token")
+
+    def writer(self, run_id: str) -> RunWriter:
+        """A producer for one run that coalesces tokens."""
+        return RunWriter(self, run_id)
+
+
+class RunWriter:
+    """Appends a run's events, coalescing tokens that arrive within a few milliseconds."""
+
+    def __init__(
+        self,
+        run_log: RunLog,
+        run_id: str,
+        *,
+        window: float = COALESCE_SECONDS,
+        max_chars: int = COALESCE_MAX_CHARS,
+    ) -> None:
+        self.run_log = run_log
+        self.run_id = run_id
+        self.window = window
+        self.max_chars = max_chars
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+
+    def token(self, text: str) -> None:
+        """Buffer a piece of the answer; it is appended within `window` seconds."""
+        self._raise_failure()
+        if not text:
+            return
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if self._timer is None or self._timer.done():
+            delay = 0.0 if self._pending_chars >= self.max_chars else self.window
+            self._timer = asyncio.create_task(self._flush_later(delay))
+        elif self._pending_chars >= self.max_chars:
+            self._timer.cancel()
+            self._timer = asyncio.create_task(self._flush_later(0.0))
+
+    async def flush(self) -> None:
+        """Append the buffered tokens now, as one event."""
+        async with self._lock:
+            await self._flush_locked()
+
+    async def emit(self, event: str, data: Mapping[str, Any]) -> str:
+        """Append an event after every token buffered before it."""
+        self._raise_failure()
+        async with self._lock:
+            await self._flush_locked()
+            return await self.run_log.append(self.run_id, event, data)
+
+    async def status(self, state: str, message: str) -> str:
+        """Say what the run is doing."""
+        return await self.emit("status", {"state": state, "message": message})
+
+    async def complete(
+        self,
+        status: str,
+        *,
+        comment_url: str | None = None,
+        usage: Mapping[str, int] | None = None,
+    ) -> str:
+        """End the run: flush what is buffered, then the final `complete` event."""
+        try:
+            return await self.emit(
+                "complete",
+                {
+                    "status": status,
+                    "comment_url": comment_url,
+                    "usage": dict(usage or {"prompt_tokens": 0, "completion_tokens": 0}),
+                },
+            )
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+
+    async def _flush_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            await self.flush()
+        except Exception as exc:
+            # Kept to be raised to the producer at its next call: text must not vanish silently.
+            self._failure = exc
+            log.warning("token flush failed", extra={"run_id": self.run_id}, exc_info=True)
+
+    async def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        # Take the buffer before awaiting: tokens that arrive during the write wait their turn.
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._pending_chars = 0
+        try:
+            await self.run_log.append(self.run_id, "token", {"text": text})
+        except BaseException:
+            self._pending.insert(0, text)
+            self._pending_chars += len(text)
+            raise
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure

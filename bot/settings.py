@@ -1,0 +1,160 @@
+"""Settings read from the environment and a `.env` file."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from dotenv import dotenv_values
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_RUN_TTL_DAYS = 7.0
+
+T = TypeVar("T")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything livebot reads from its environment."""
+
+    github_app_id: int | None = None
+    github_private_key: str | None = None
+    github_webhook_secret: str | None = None
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_app_slug: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    model: str = DEFAULT_MODEL
+    redis_url: str | None = None
+    public_url: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 3000
+    data_dir: Path = field(default_factory=lambda: Path(".livebot"))
+    run_ttl_seconds: int = int(DEFAULT_RUN_TTL_DAYS * 86400)
+    link_secret_raw: str | None = None
+    workers: int = 4
+
+    @property
+    def base_url(self) -> str:
+        """Base of the links put in comments."""
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @property
+    def link_secret(self) -> bytes:
+        """Key of the run-link HMAC: LIVEBOT_LINK_SECRET, else derived from the webhook secret."""
+        if self.link_secret_raw:
+            return self.link_secret_raw.encode()
+        if self.github_webhook_secret:
+            return hmac.new(
+                self.github_webhook_secret.encode(), b"livebot run links", hashlib.sha256
+            ).digest()
+        raise SettingsError(
+            "LIVEBOT_LINK_SECRET is not set (nor GITHUB_WEBHOOK_SECRET to derive it from)"
+        )
+
+    def require(self, *names: str) -> None:
+        """Stop with a clear error naming the first of `names` that is unset."""
+        checks: dict[str, Callable[[], object]] = {
+            "GITHUB_APP_ID": lambda: self.github_app_id,
+            "GITHUB_PRIVATE_KEY": lambda: self.github_private_key,
+            "GITHUB_WEBHOOK_SECRET": lambda: self.github_webhook_secret,
+            "LIVEBOT_LINK_SECRET": lambda: self.link_secret,
+        }
+        for name in names:
+            if not checks[name]():
+                hint = " (or GITHUB_PRIVATE_KEY_PATH)" if name == "GITHUB_PRIVATE_KEY" else ""
+                raise SettingsError(f"{name}{hint} is required but not set")
+
+
+def _parse(env: Mapping[str, str], name: str, convert: Callable[[str], T], default: T) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return convert(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} is malformed: {raw!r} ({exc})") from None
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return value
+
+
+def _days_to_seconds(raw: str) -> int:
+    days = float(raw)
+    if days <= 0:
+        raise ValueError("must be a positive number of days")
+    return int(days * 86400)
+
+
+def _url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return raw.rstrip("/")
+
+
+def _private_key(env: Mapping[str, str]) -> str | None:
+    inline = env.get("GITHUB_PRIVATE_KEY", "").strip()
+    path = env.get("GITHUB_PRIVATE_KEY_PATH", "").strip()
+    if inline:
+        key = inline.replace("\\n", "\n")
+    elif path:
+        try:
+            key = Path(path).expanduser().read_text()
+        except OSError as exc:
+            raise SettingsError(f"GITHUB_PRIVATE_KEY_PATH cannot be read: {exc}") from None
+    else:
+        return None
+    if "PRIVATE KEY-----" not in key:
+        name = "GITHUB_PRIVATE_KEY" if inline else "GITHUB_PRIVATE_KEY_PATH"
+        raise SettingsError(f"{name} is malformed: not a PEM private key")
+    return key
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> Settings:
+    """Read settings: the process environment wins over `.env` in the working directory."""
+    file_values = dotenv_values(env_file or Path(".env"))
+    env: dict[str, str] = {k: v for k, v in file_values.items() if v is not None}
+    env.update(os.environ if environ is None else environ)
+    return Settings(
+        github_app_id=_parse(env, "GITHUB_APP_ID", _positive_int, None),
+        github_private_key=_private_key(env),
+        github_webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
+        github_api_url=_parse(env, "GITHUB_API_URL", _url, DEFAULT_GITHUB_API_URL),
+        github_app_slug=env.get("GITHUB_APP_SLUG", "").strip().lstrip("@") or None,
+        openai_api_key=env.get("OPENAI_API_KEY") or None,
+        openai_base_url=_parse(env, "OPENAI_BASE_URL", _url, None),
+        model=env.get("LIVEBOT_MODEL", "").strip() or DEFAULT_MODEL,
+        redis_url=env.get("REDIS_URL", "").strip() or None,
+        public_url=_parse(env, "PUBLIC_URL", _url, None),
+        host=env.get("HOST", "").strip() or "0.0.0.0",
+        port=_parse(env, "PORT", _port, 3000),
+        data_dir=Path(env.get("LIVEBOT_DATA_DIR", "").strip() or ".livebot"),
+        run_ttl_seconds=_parse(
+            env, "LIVEBOT_RUN_TTL", _days_to_seconds, int(DEFAULT_RUN_TTL_DAYS * 86400)
+        ),
+        link_secret_raw=env.get("LIVEBOT_LINK_SECRET") or None,
+        workers=_parse(env, "LIVEBOT_WORKERS", _positive_int, 4),
+    )

@@ -1,0 +1,96 @@
+"""Fixtures: a real redis-server started by the suite, settings, the web app."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from bot.redis_client import connect, redis_server_binary
+from bot.run_log import RunLog
+from bot.settings import Settings
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github-webhooks"
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of the suite's own, on a free port."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    client.close()
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+async def redis_url(redis_server: str) -> str:
+    """The suite's Redis, emptied for this test."""
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    return redis_server
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the suite's Redis."""
+    client = await connect(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def run_log(redis_client: Redis) -> RunLog:
+    """A run log on the suite's Redis."""
+    return RunLog(redis_client, ttl_seconds=3600)
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    """Settings for an app on the suite's Redis."""
+    return Settings(
+        github_webhook_secret=WEBHOOK_SECRET,
+        redis_url=redis_url,
+        data_dir=tmp_path / "data",
+        run_ttl_seconds=3600,
+    )

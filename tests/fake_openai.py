@@ -1,0 +1,219 @@
+"""A fake OpenAI Chat Completions API on loopback, speaking the real wire format.
+
+Point the production `openai` client at `FakeOpenAI.url`. Each request consumes the next
+scripted `Reply` (a request refused for its API key consumes none); when the queue is empty
+the default reply answers. Standalone: `python -m tests.fake_openai --port 8001 --delay 0.02`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: ("Invalid request.", "invalid_request_error", None),
+    401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+    404: ("The model does not exist or you do not have access to it.", "invalid_request_error",
+          "model_not_found"),
+    429: ("Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
+    500: ("The server had an error while processing your request. Sorry about that!",
+          "server_error", None),
+    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
+}
+
+
+@dataclass
+class Reply:
+    """One scripted answer."""
+
+    text: str = "Hello from the fake model."
+    chunk_size: int = 4  # characters per content delta
+    delay: float = 0.0  # seconds between chunks
+    status: int = 200  # anything else: an OpenAI error JSON with that status
+    stall_after: int | None = None  # send this many content chunks, then hang until close()
+    prompt_tokens: int = 0  # 0: estimated as the request's message characters // 4
+    completion_tokens: int = 0  # 0: the number of content chunks sent
+
+
+def error_body(status: int, message: str | None = None) -> dict[str, Any]:
+    """OpenAI's error JSON for a status."""
+    default_message, kind, code = ERRORS.get(
+        status, ("Request failed.", "server_error" if status >= 500 else "invalid_request_error",
+                 None))
+    return {"error": {"message": message or default_message, "type": kind, "param": None,
+                      "code": code}}
+
+
+@dataclass
+class FakeOpenAI:
+    """The fake server; `replies` is the queue of scripted answers, `requests` every body seen."""
+
+    api_key: str = "test-openai-key"
+    port: int = 0
+    default: Reply = field(default_factory=Reply)
+    replies: list[Reply] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
+
+    def script(self, *replies: Reply) -> None:
+        """Queue replies for the next requests, in order."""
+        self.replies.extend(replies)
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 (a free port unless `port` was given)."""
+        self._stopping = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/v1"
+
+    async def close(self) -> None:
+        """Stop; stalled and slow responses are released first so this never hangs."""
+        self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _pause(self, seconds: float | None) -> bool:
+        """Sleep (forever when None) unless the server stops; True if it is stopping."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+        return self._stopping.is_set()
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return web.json_response(error_body(400, "We could not parse the JSON body."),
+                                     status=400)
+        self.requests.append(body)
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response(error_body(401), status=401)
+        reply = self.replies.pop(0) if self.replies else self.default
+        if reply.status != 200:
+            headers = {"retry-after": "0"} if reply.status == 429 else {}
+            return web.json_response(error_body(reply.status), status=reply.status,
+                                     headers=headers)
+        size = max(1, reply.chunk_size)
+        pieces = [reply.text[i:i + size] for i in range(0, len(reply.text), size)]
+        chars = sum(len(str(m.get("content") or "")) for m in body.get("messages") or [])
+        prompt_tokens = reply.prompt_tokens or max(1, chars // 4)
+        base = {
+            "id": "chatcmpl-" + secrets.token_urlsafe(21),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "gpt-4o-mini"),
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake0openai",
+        }
+        if not body.get("stream"):
+            completion_tokens = reply.completion_tokens or len(pieces)
+            return web.json_response({
+                **base, "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text,
+                                                     "refusal": None, "annotations": []},
+                             "logprobs": None, "finish_reason": "stop"}],
+                "usage": _usage(prompt_tokens, completion_tokens),
+            })
+        return await self._stream(request, body, reply, pieces, base, prompt_tokens)
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], reply: Reply,
+                      pieces: list[str], base: dict[str, Any],
+                      prompt_tokens: int) -> web.StreamResponse:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                           "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            data = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                 "finish_reason": finish}]}
+            if include_usage:
+                data["usage"] = None
+            return data
+
+        async def send(data: dict[str, Any] | str) -> None:
+            text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+            await resp.write(f"data: {text}\n\n".encode())
+
+        try:
+            await send(chunk({"role": "assistant", "content": "", "refusal": None}))
+            sent = 0
+            for piece in pieces:
+                if reply.stall_after is not None and sent >= reply.stall_after:
+                    break
+                if sent and reply.delay and await self._pause(reply.delay):
+                    return resp
+                await send(chunk({"content": piece}))
+                sent += 1
+            if reply.stall_after is not None:
+                await self._pause(None)  # hold the connection open until close()
+                return resp
+            await send(chunk({}, "stop"))
+            if include_usage:
+                await send({**base, "choices": [],
+                            "usage": _usage(prompt_tokens, reply.completion_tokens or sent)})
+            await send("[DONE]")
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client went away (it timed out or closed the stream)
+        return resp
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """The usage object as OpenAI sends it."""
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                          "accepted_prediction_tokens": 0,
+                                          "rejected_prediction_tokens": 0}}
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    """Run until interrupted."""
+    reply = Reply(text=args.text, chunk_size=args.chunk_size, delay=args.delay)
+    fake = FakeOpenAI(api_key=args.api_key, port=args.port, default=reply)
+    await fake.start()
+    print(fake.url, flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fake.close()
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description="A fake OpenAI Chat Completions server.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-key", default="test-openai-key")
+    parser.add_argument("--text", default=Reply.text)
+    parser.add_argument("--chunk-size", type=int, default=Reply.chunk_size)
+    parser.add_argument("--delay", type=float, default=0.0)
+    try:
+        asyncio.run(_serve(parser.parse_args()))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The run log on a real Redis: append, read, follow, coalescing, expiry, hash tags."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.run_log import (
+    RunComplete,
+    RunLog,
+    RunNotFound,
+    events_key,
+    id_order,
+    meta_key,
+    new_run_id,
+)
+
+
+def test_run_ids_are_random_and_long_enough() -> None:
+    ids = {new_run_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) * 4 >= 122 and re.fullmatch(r"[0-9a-f]+", i) for i in ids)
+
+
+def test_every_key_of_a_run_shares_one_hash_tag() -> None:
+    run_id = new_run_id()
+    tags = {
+        re.search(r"\{([^}]*)\}", key).group(1) for key in (meta_key(run_id), events_key(run_id))
+    }
+    assert tags == {f"run:{run_id}"}
+
+
+async def test_append_and_read_history(run_log: RunLog) -> None:
+    run_id = await run_log.create(workflow="comment", repository="o/r", number=7)
+    first = await run_log.append(run_id, "status", {"state": "running", "message": "Reading"})
+    second = await run_log.append(run_id, "token", {"text": "Hello"})
+    events = await run_log.history(run_id)
+    assert [e.id for e in events] == [first, second]
+    assert [e.event for e in events] == ["status", "token"]
+    assert events[1].payload() == {"text": "Hello"}
+    assert id_order(second) > id_order(first)
+    assert [e.id for e in await run_log.history(run_id, after=first)] == [second]
+    meta = await run_log.meta(run_id)
+    assert meta is not None
+    assert (meta["status"], meta["repository"], meta["number"]) == ("running", "o/r", "7")
+
+
+async def test_status_follows_events_and_complete_seals_the_run(run_log: RunLog) -> None:
+    run_id = await run_log.create(workflow="comment")
+    assert (await run_log.meta(run_id))["status"] == "queued"
+    await run_log.append(run_id, "status", {"state": "running", "message": "x"})
+    assert (await run_log.meta(run_id))["status"] == "running"
+    await run_log.append(
+        run_id,
+        "complete",
+        {
+            "status": "succeeded",
+            "comment_url": "https://github.com/o/r/issues/1#c",
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3},
+        },
+    )
+    meta = await run_log.meta(run_id)
+    assert meta["status"] == "succeeded"
+    assert (meta["prompt_tokens"], meta["completion_tokens"]) == ("10", "3")
+    assert meta["comment_url"].endswith("#c")
+    with pytest.raises(RunComplete):
+        await run_log.append(run_id, "token", {"text": "late"})
+    assert (await run_log.history(run_id))[-1].event == "complete"
+
+
+async def test_unknown_run_and_unknown_event_are_refused(run_log: RunLog) -> None:
+    with pytest.raises(RunNotFound):
+        await run_log.append(new_run_id(), "token", {"text": "x"})
+    run_id = await run_log.create(workflow="comment")
+    with pytest.raises(ValueError):
+        await run_log.append(run_id, "gossip", {})
+    with pytest.raises(ValueError):
+        await run_log.append(run_id, "complete", {"status": "running"})
+
+
+async def test_finished_run_expires_after_the_ttl(redis_client: Redis) -> None:
+    run_log = RunLog(redis_client, ttl_seconds=1)
+    run_id = await run_log.create(workflow="comment")
+    await run_log.append(run_id, "token", {"text": "bye"})
+    await run_log.append(run_id, "complete", {"status": "succeeded", "usage": {}})
+    assert 0 < await redis_client.ttl(events_key(run_id)) <= 1
+    await asyncio.sleep(1.2)
+    assert await run_log.meta(run_id) is None
+    assert await run_log.history(run_id) == []
+
+
+async def test_an_unfinished_run_expires_too(run_log: RunLog, redis_client: Redis) -> None:
+    run_id = await run_log.create(workflow="comment")
+    assert 0 < await redis_client.ttl(meta_key(run_id)) <= run_log.ttl_seconds
+
+
+async def test_follow_returns_new_events(run_log: RunLog) -> None:
+    run_id = await run_log.create(workflow="comment")
+    cursor = await run_log.last_id(run_id)
+    assert cursor == "0-0"
+    waiting = asyncio.create_task(run_log.read_after(run_id, cursor, block_ms=2000))
+    await asyncio.sleep(0.05)
+    appended = await run_log.append(run_id, "token", {"text": "live"})
+    events = await waiting
+    assert [(e.id, e.payload()["text"]) for e in events] == [(appended, "live")]
+
+
+async def test_coalescing_joins_tokens_and_loses_nothing(run_log: RunLog) -> None:
+    run_id = await run_log.create(workflow="comment")
+    writer = run_log.writer(run_id)
+    pieces = [f"w{i} " for i in range(500)]
+    for i, piece in enumerate(pieces):
+        writer.token(piece)
+        if i % 50 == 0:
+            await asyncio.sleep(0.001)
+    await writer.status("running", "still going")
+    writer.token("tail")
+    await writer.complete("succeeded", usage={"prompt_tokens": 1, "completion_tokens": 2})
+    events = await run_log.history(run_id)
+    tokens = [e for e in events if e.event == "token"]
+    assert "".join(e.payload()["text"] for e in tokens) == "".join(pieces) + "tail"
+    assert len(tokens) < 50, "tokens within the window must become few events"
+    kinds = [e.event for e in events]
+    assert kinds[-2:] == ["token", "complete"]
+    status_at = kinds.index("status")
+    assert "".join(e.payload()["text"] for e in events[:status_at]) == "".join(pieces)
+
+
+async def test_coalescing_flushes_within_the_window(run_log: RunLog) -> None:
+    run_id = await run_log.create(workflow="comment")
+    writer = run_log.writer(run_id)
+    writer.token("soon")
+    await asyncio.sleep(0.2)
+    assert [e.payload()["text"] for e in await run_log.history(run_id)] == ["soon"]
+
+
+async def test_coalescing_flushes_at_the_size_cap(run_log: RunLog) -> None:
+    run_id = await run_log.create(workflow="comment")
+    writer = run_log.writer(run_id)
+    writer.window = 60.0
+    writer.token("x" * writer.max_chars)
+    await asyncio.sleep(0.1)
+    assert len(await run_log.history(run_id)) == 1
+
+
+async def test_handover_has_no_gap_or_duplicate_under_concurrent_appends(run_log: RunLog) -> None:
+    """A reader that takes history and then follows sees every event exactly once."""
+    run_id = await run_log.create(workflow="comment")
+    total = 300
+
+    async def produce() -> None:
+        for i in range(total):
+            await run_log.append(run_id, "token", {"text": f"{i},"})
+            if i % 7 == 0:
+                await asyncio.sleep(0)
+
+    async def consume(start_after: float) -> list[str]:
+        await asyncio.sleep(start_after)
+        cursor = await run_log.last_id(run_id)
+        seen = [
+            e.payload()["text"]
+            for e in await run_log.history(run_id)
+            if id_order(e.id) <= id_order(cursor)
+        ]
+        while len(seen) < total:
+            for event in await run_log.read_after(run_id, cursor, block_ms=1000):
+                cursor = event.id
+                seen.append(event.payload()["text"])
+        return seen
+
+    producer = asyncio.create_task(produce())
+    results = await asyncio.gather(*(consume(delay / 1000) for delay in range(0, 40, 4)))
+    await producer
+    expected = [f"{i}," for i in range(total)]
+    assert all(result == expected for result in results)

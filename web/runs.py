@@ -1,0 +1,177 @@
+"""The live page of a run, its Server-Sent Events stream and its state as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from functools import cache
+from html import escape
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse, sse_response
+
+from bot.links import token_is_valid
+from bot.run_log import TERMINAL_STATUSES, RunLog, id_order
+from web.keys import FANOUT, LINK_SECRET, RUN_LOG
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+STATIC_DIR: Final = Path(__file__).parent / "static"
+EVENT_ID: Final = re.compile(r"\d{1,20}-\d{1,20}")
+RETRY_MS: Final = 2000
+KEEPALIVE_SECONDS: Final = 15.0
+SEND_TIMEOUT: Final = 30.0
+EXPIRED_TITLE: Final = "This run's log has expired"
+
+
+@cache
+def page_template() -> str:
+    """The live page's HTML, read once."""
+    return (STATIC_DIR / "run.html").read_text()
+
+
+def _authorized_run_id(request: web.Request) -> str:
+    """The run id of the request, or 404 when the token does not match it."""
+    run_id = request.match_info["run_id"]
+    token = request.query.get("token", "")
+    if not token_is_valid(request.app[LINK_SECRET], run_id, token):
+        raise web.HTTPNotFound(text="No such run.")
+    return run_id
+
+
+def _number(meta: dict[str, str], name: str) -> int | None:
+    return int(meta[name]) if meta.get(name) else None
+
+
+def _float(meta: dict[str, str], name: str) -> float | None:
+    return float(meta[name]) if meta.get(name) else None
+
+
+@routes.get("/runs/{run_id}")
+async def run_page(request: web.Request) -> web.Response:
+    """The live page: the answer rendered as it streams."""
+    run_id = _authorized_run_id(request)
+    meta = await request.app[RUN_LOG].meta(run_id)
+    token = request.query["token"]
+    config: dict[str, Any] = {
+        "run_id": run_id,
+        "events_url": f"/runs/{run_id}/events?token={token}",
+        "state_url": f"/runs/{run_id}/state?token={token}",
+        "expired": meta is None,
+        "demo": bool(meta and meta.get("workflow") == "demo"),
+        "workflow": (meta or {}).get("workflow", ""),
+        "repository": (meta or {}).get("repository"),
+        "number": _number(meta or {}, "number"),
+        "title": (meta or {}).get("title"),
+    }
+    if meta is None:
+        title = EXPIRED_TITLE
+    else:
+        where = f"{config['repository']}#{config['number']}" if config["repository"] else "run"
+        title = f"Livebot · {where}"
+    # The JSON sits in a <script type="application/json"> block: no '<' may close it early.
+    encoded = (
+        json.dumps(config).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    )
+    html = page_template().replace("{{config}}", encoded).replace("{{title}}", escape(title))
+    return web.Response(text=html, content_type="text/html", status=410 if meta is None else 200)
+
+
+@routes.get("/runs/{run_id}/state")
+async def run_state(request: web.Request) -> web.Response:
+    """The run as JSON: status, workflow, where, the text so far, usage, times, comment URL."""
+    run_id = _authorized_run_id(request)
+    run_log = request.app[RUN_LOG]
+    meta = await run_log.meta(run_id)
+    if meta is None:
+        raise web.HTTPNotFound(text="No such run.")
+    return web.json_response(
+        {
+            "run_id": run_id,
+            "status": meta["status"],
+            "workflow": meta.get("workflow"),
+            "repository": meta.get("repository"),
+            "number": _number(meta, "number"),
+            "text": await run_log.text(run_id),
+            "usage": {
+                "prompt_tokens": _number(meta, "prompt_tokens") or 0,
+                "completion_tokens": _number(meta, "completion_tokens") or 0,
+            },
+            "created_at": _float(meta, "created_at"),
+            "started_at": _float(meta, "started_at"),
+            "finished_at": _float(meta, "finished_at"),
+            "comment_url": meta.get("comment_url"),
+        }
+    )
+
+
+def _resume_point(request: web.Request) -> str | None:
+    after = request.headers.get("Last-Event-ID") or request.query.get("after")
+    if after is None or after == "":
+        return None
+    if not EVENT_ID.fullmatch(after):
+        raise web.HTTPBadRequest(text="Last-Event-ID must be an event id such as 1732400000000-3.")
+    return after
+
+
+async def _write(request: web.Request, resp: EventSourceResponse, chunk: bytes) -> None:
+    """Write pre-encoded events; a viewer that cannot take them in time is dropped."""
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await resp.write(chunk)
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("viewer too slow") from None
+
+
+@routes.get("/runs/{run_id}/events")
+async def run_events(request: web.Request) -> web.StreamResponse:
+    """History, then live events, with no gap and no duplicate between the two."""
+    run_id = _authorized_run_id(request)
+    after = _resume_point(request)
+    run_log: RunLog = request.app[RUN_LOG]
+    meta = await run_log.meta(run_id)
+    if meta is None:
+        raise web.HTTPNotFound(text="No such run.")
+    fanout = request.app[FANOUT]
+    # Subscribe before reading history: whatever is appended in between arrives twice and
+    # is dropped by id, never missed.
+    ended = meta["status"] in TERMINAL_STATUSES
+    viewer = None if ended else await fanout.subscribe(run_id)
+    try:
+        history = await run_log.history(run_id, after)
+        if ended and after is not None and not history:
+            return web.Response(status=204)
+        async with sse_response(request, ping_interval=KEEPALIVE_SECONDS) as resp:
+            last = id_order(history[-1].id) if history else id_order(after or "0-0")
+            done = ended or any(e.event == "complete" for e in history)
+            chunk = f"retry: {RETRY_MS}\n\n".encode() + b"".join(e.sse() for e in history)
+            try:
+                await _write(request, resp, chunk)
+                while viewer is not None and not done and not viewer.overflowed:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(KEEPALIVE_SECONDS):
+                            await viewer.wakeup.wait()
+                    if not resp.is_connected():
+                        break
+                    fresh = [item for item in viewer.take() if item[0] > last]
+                    if fresh:
+                        last, done = fresh[-1][0], fresh[-1][2]
+                        await _write(request, resp, b"".join(item[1] for item in fresh))
+                if viewer is not None and viewer.overflowed and request.transport is not None:
+                    # Its socket is full: a graceful close would wait on it forever.
+                    request.transport.abort()
+                    log.info("slow viewer cut off", extra={"run_id": run_id})
+            except ConnectionResetError:
+                log.debug("viewer went away", extra={"run_id": run_id})
+        return resp
+    finally:
+        if viewer is not None:
+            fanout.unsubscribe(viewer)
