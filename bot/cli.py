@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import logging
 import secrets
@@ -45,7 +46,8 @@ def _serve_web(settings: Settings, app: web.Application) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
-    from web.app import create_app
+    from bot.worker import worker_main
+    from web.app import create_app, github_context
 
     if args.command == "demo":
         from bot.demo import demo_context
@@ -58,11 +60,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
 
         app = create_app(settings, contexts=(demo_context(args.speed, args.delay, announce),))
         _serve_web(settings, app)
-    elif args.command in ("serve", "web"):
+    elif args.command == "serve":
+        settings.require("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY")
+        _serve_web(settings, create_app(settings, contexts=(github_context(with_workers=True),)))
+    elif args.command == "web":
         settings.require("GITHUB_WEBHOOK_SECRET")
-        _serve_web(settings, create_app(settings))
+        _serve_web(settings, create_app(settings, contexts=(github_context(with_workers=False),)))
     else:
-        print("livebot worker: no workers yet", file=sys.stderr)
+        asyncio.run(worker_main(settings))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -109,7 +109,12 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
     ) -> None:
         log.warning(
             "GitHub %s %s failed (%s); retry %d/%d in %.2fs",
-            method, url, reason, attempt, self.max_attempts - 1, wait,
+            method,
+            url,
+            reason,
+            attempt,
+            self.max_attempts - 1,
+            wait,
             extra={
                 "github_method": method,
                 "github_url": url,
@@ -155,8 +160,12 @@ class GitHubApp:
         self.app_id = app_id
         self._private_key = private_key
         self.gh = RetryingGitHubAPI(
-            session, requester, base_url=api_url,
-            max_attempts=max_attempts, backoff=backoff, max_wait=max_wait,
+            session,
+            requester,
+            base_url=api_url,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            max_wait=max_wait,
         )
         # Value: (token, refresh_at epoch); the entry vanishes at refresh_at.
         self._tokens: TLRUCache[int, tuple[str, float]] = TLRUCache(

@@ -62,8 +62,11 @@ def _to_llm_error(exc: BaseException) -> LLMError:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         retryable = status == 429 or status >= 500
-        err = LLMError(f"The model API answered {status}: {exc.message}", code="llm_error",
-                       recoverable=retryable)
+        err = LLMError(
+            f"The model API answered {status}: {exc.message}",
+            code="llm_error",
+            recoverable=retryable,
+        )
         if status == 429:
             try:
                 err.retry_after = float(exc.response.headers.get("retry-after", ""))
@@ -74,8 +77,9 @@ def _to_llm_error(exc: BaseException) -> LLMError:
         return LLMError(f"Could not reach the model API: {exc}", code="llm_error", recoverable=True)
     if isinstance(exc, openai.APIError):
         # An error event inside an otherwise good stream, or a malformed chunk.
-        return LLMError(f"The model stream failed: {exc.message}", code="llm_error",
-                        recoverable=True)
+        return LLMError(
+            f"The model stream failed: {exc.message}", code="llm_error", recoverable=True
+        )
     return LLMError(f"The model client failed: {exc}", code="llm_error", recoverable=False)
 
 
@@ -122,8 +126,11 @@ async def _attempt(
                     await result
         if not finished:
             # The openai client treats a body that just stops as a normal end of stream.
-            raise LLMError("The model stream ended before the answer was finished",
-                           code="llm_error", recoverable=True)
+            raise LLMError(
+                "The model stream ended before the answer was finished",
+                code="llm_error",
+                recoverable=True,
+            )
         return usage
     finally:
         if stream is not None:
@@ -163,6 +170,7 @@ async def stream_answer(
                 await asyncio.sleep(delay)
     except TimeoutError as exc:
         # Only the total deadline gets here: per-chunk timeouts became LLMError above.
-        raise LLMError("The model took longer than the time allowed", code="llm_timeout",
-                       recoverable=True) from exc
+        raise LLMError(
+            "The model took longer than the time allowed", code="llm_timeout", recoverable=True
+        ) from exc
     raise AssertionError("unreachable")

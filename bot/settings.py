@@ -43,6 +43,11 @@ class Settings:
     run_ttl_seconds: int = int(DEFAULT_RUN_TTL_DAYS * 86400)
     link_secret_raw: str | None = None
     workers: int = 4
+    claim_timeout: float = 60.0
+    shutdown_grace: float = 30.0
+    max_attempts: int = 3
+    llm_timeout: float = 60.0
+    llm_total_timeout: float = 600.0
 
     @property
     def base_url(self) -> str:
@@ -90,6 +95,13 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number of seconds")
     return value
 
 
@@ -157,4 +169,9 @@ def load_settings(
         ),
         link_secret_raw=env.get("LIVEBOT_LINK_SECRET") or None,
         workers=_parse(env, "LIVEBOT_WORKERS", _positive_int, 4),
+        claim_timeout=_parse(env, "LIVEBOT_CLAIM_TIMEOUT", _positive_float, 60.0),
+        shutdown_grace=_parse(env, "LIVEBOT_SHUTDOWN_GRACE", _positive_float, 30.0),
+        max_attempts=_parse(env, "LIVEBOT_MAX_ATTEMPTS", _positive_int, 3),
+        llm_timeout=_parse(env, "LIVEBOT_LLM_TIMEOUT", _positive_float, 60.0),
+        llm_total_timeout=_parse(env, "LIVEBOT_LLM_TOTAL_TIMEOUT", _positive_float, 600.0),
     )

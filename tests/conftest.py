@@ -15,9 +15,12 @@ from redis.asyncio import Redis
 from bot.redis_client import connect, redis_server_binary
 from bot.run_log import RunLog
 from bot.settings import Settings
+from tests.fake_github import FakeGitHub
+from tests.fake_openai import FakeOpenAI
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github-webhooks"
 WEBHOOK_SECRET = "test-webhook-secret"
+OWNER, REPO, ISSUE = "octo-org", "hello-world", 1
 
 
 def free_port() -> int:
@@ -94,3 +97,21 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         run_ttl_seconds=3600,
     )
+
+
+@pytest.fixture
+async def fake_github() -> AsyncIterator[FakeGitHub]:
+    """GitHub's REST API, faked on loopback, with one repository and issue."""
+    async with FakeGitHub() as fake:
+        fake.add_repo(OWNER, REPO, description="A demo repository")
+        fake.add_issue(OWNER, REPO, ISSUE, "Why does it crash?", "It crashes on start.")
+        yield fake
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    """The OpenAI API, faked on loopback."""
+    fake = FakeOpenAI()
+    await fake.start()
+    yield fake
+    await fake.close()

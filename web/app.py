@@ -8,12 +8,15 @@ from typing import Final
 
 from aiohttp import web
 
+from bot.jobs import JobQueue
 from bot.redis_client import EmbeddedRedis, connect
 from bot.run_log import RunLog
+from bot.services import app_slug, github_app, github_session, services
 from bot.settings import Settings
-from web import health, runs
+from bot.worker import running_workers
+from web import health, runs, webhook
 from web.fanout import MAX_PENDING_EVENTS, FanOut
-from web.keys import FANOUT, LINK_SECRET, REDIS, RUN_LOG, SETTINGS
+from web.keys import APP_SLUG, FANOUT, JOB_QUEUE, LINK_SECRET, REDIS, REDIS_URL, RUN_LOG, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,10 @@ def redis_context(max_pending: int) -> Context:
             # Blocking reads get their own pool: they hold a connection for the whole block.
             reader = await connect(url)
             run_log = RunLog(redis, ttl_seconds=settings.run_ttl_seconds)
+            app[REDIS_URL] = url
             app[REDIS] = redis
+            app[JOB_QUEUE] = JobQueue(redis)
+            await app[JOB_QUEUE].ensure_group()
             app[RUN_LOG] = run_log
             app[FANOUT] = FanOut(run_log, reader, max_pending=max_pending)
             try:
@@ -59,6 +65,25 @@ def redis_context(max_pending: int) -> Context:
         finally:
             if embedded is not None:
                 await embedded.stop()
+
+    return context
+
+
+def github_context(with_workers: bool) -> Context:
+    """The app's identity on GitHub and, for `serve`, the workers."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        async with github_session() as session:
+            needs_app = with_workers or settings.github_app_slug is None
+            github = github_app(settings, session) if needs_app else None
+            app[APP_SLUG] = await app_slug(settings, github)
+            if github is None or not with_workers:
+                yield
+                return
+            worker_services = services(settings, app[RUN_LOG], github, app[APP_SLUG])
+            async with running_workers(worker_services, app[REDIS_URL]):
+                yield
 
     return context
 
@@ -79,6 +104,7 @@ def create_app(
     app.cleanup_ctx.extend(contexts)
     app.add_routes(runs.routes)
     app.add_routes(health.routes)
+    app.add_routes(webhook.routes)
     for table in sub_routes:
         app.add_routes(table)
     app.router.add_static("/static", runs.STATIC_DIR, append_version=True)

@@ -1,0 +1,51 @@
+"""The texts livebot posts on GitHub."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+MARKER: Final = "<!-- livebot:run:{run_id} -->"
+MARKER_PATTERN: Final = re.compile(r"<!-- livebot:run:([0-9a-f]+) -->")
+PLACEHOLDER: Final = "👀 Working on it… [watch the answer being written live]({url}).\n\n{marker}"
+FOOTER: Final = "<sub>[Run log]({url}) · {model} · {tokens} tokens · {duration}</sub>"
+TRUNCATED_NOTE: Final = (
+    "*The answer was cut to fit GitHub's comment limit; the full text is on the [run page]({url}).*"
+)
+FAILED: Final = (
+    "⚠️ I could not finish this: {reason}.\n\n"
+    "To try again, mention @{slug} again. [Run log]({url})\n\n{marker}"
+)
+CANCELLED: Final = "⏹️ Cancelled by @{author}. [Run log]({url})\n\n{marker}"
+REFUSAL: Final = (
+    "Hi @{author}, thanks for the mention! Only this repository's owners, members and "
+    "collaborators can ask @{slug} to work. A maintainer can ask on your behalf."
+)
+NOT_AVAILABLE: Final = (
+    "Sorry @{author}, `{command}` is not available in this version of @{slug} yet."
+)
+NOTHING_TO_CANCEL: Final = "@{author}, nothing is running in this thread."
+HELP: Final = """\
+Hi @{author}! Mention @{slug} followed by what you need:
+
+| you write | I do |
+|---|---|
+| `@{slug} <question or request>` | answer in this thread |
+| `@{slug} review` (pull request) | review the pull request |
+| `@{slug} goal` or `describe` (pull request) | say what the pull request is for and what it lacks |
+| `@{slug} resolve` or `fix` (issue) | open a pull request that resolves the issue |
+| `@{slug} cancel` | stop the work running in this thread |
+| `@{slug} help` | show this list |
+
+While I work, the link in my first reply shows the answer being written, live."""
+
+
+def marker(run_id: str) -> str:
+    """The hidden marker that ties a comment to its run."""
+    return MARKER.format(run_id=run_id)
+
+
+def footer(url: str, model: str, tokens: int, seconds: float) -> str:
+    """The small line under a final answer."""
+    duration = f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return FOOTER.format(url=url, model=model, tokens=f"{tokens:,}", duration=duration)

@@ -1,0 +1,182 @@
+"""The job queue: a Redis Stream with a consumer group, deduplicated by delivery id."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+log = logging.getLogger(__name__)
+
+# Every queue key shares one hash tag, so the dedupe check and the enqueue are one atomic script
+# on Redis Cluster too.
+STREAM: Final = "livebot:{jobs}:stream"
+DEAD_LETTERS: Final = "livebot:{jobs}:dead"
+GROUP: Final = "workers"
+DELIVERY_TTL_SECONDS: Final = 7 * 86400
+ONCE_TTL_SECONDS: Final = 30 * 86400
+
+# KEYS: stream, delivery key, once key (or the delivery key again). ARGV: job, ttls, once flag.
+_ENQUEUE_SCRIPT: Final = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if ARGV[4] == '1' and redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) == false then
+  redis.call('SET', KEYS[2], 'skipped', 'EX', ARGV[2])
+  return 2
+end
+redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])
+redis.call('SET', KEYS[2], 'queued', 'EX', ARGV[2])
+return 1
+"""
+# Give a job back to the queue at once (on shutdown) instead of waiting for the claim timeout.
+_REQUEUE_SCRIPT: Final = """
+redis.call('XADD', KEYS[1], '*', 'job', ARGV[2])
+redis.call('XACK', KEYS[1], ARGV[3], ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work for a worker: which workflow, for which thread, asked by whom."""
+
+    kind: str
+    run_id: str
+    delivery_id: str
+    installation_id: int
+    repository: str
+    number: int
+    author: str
+    is_pull_request: bool = False
+    comment_id: int | None = None
+    # "issue_comment" or "review_comment": where the triggering comment lives, for the 👀.
+    comment_kind: str | None = None
+    request: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def issue_path(self) -> str:
+        """The REST path of the job's issue (or pull request, as an issue)."""
+        return f"/repos/{self.repository}/issues/{self.number}"
+
+    def encode(self) -> str:
+        """The job as JSON."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str) -> Job:
+        """A job from its JSON."""
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A job as a worker holds it: the stream entry and how often it was handed out."""
+
+    message_id: str
+    job: Job
+    times_delivered: int = 1
+
+
+def delivery_key(delivery_id: str) -> str:
+    """Marks a webhook delivery as handled."""
+    return f"livebot:{{jobs}}:delivery:{delivery_id}"
+
+
+def once_key(name: str) -> str:
+    """Marks something that should happen at most once (a polite refusal per person and thread)."""
+    return f"livebot:{{jobs}}:once:{name}"
+
+
+class JobQueue:
+    """Enqueue jobs, hand them to workers, keep claims fresh, reclaim abandoned ones."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._enqueue = redis.register_script(_ENQUEUE_SCRIPT)
+        self._requeue = redis.register_script(_REQUEUE_SCRIPT)
+
+    async def ensure_group(self) -> None:
+        """Create the stream and the consumer group if they do not exist."""
+        try:
+            await self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def enqueue(self, job: Job, *, once: str | None = None) -> bool:
+        """Queue a job unless its delivery was queued before (or `once` already happened)."""
+        once_name = once_key(once) if once else delivery_key(job.delivery_id)
+        result = await self._enqueue(
+            keys=[STREAM, delivery_key(job.delivery_id), once_name],
+            args=[job.encode(), DELIVERY_TTL_SECONDS, ONCE_TTL_SECONDS, "1" if once else "0"],
+        )
+        return result == 1
+
+    async def seen(self, delivery_id: str) -> bool:
+        """Whether a delivery was already handled."""
+        return bool(await self.redis.exists(delivery_key(delivery_id)))
+
+    async def take(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        """New jobs for this consumer, waiting up to `block_ms` for some."""
+        reply = await self.redis.xreadgroup(
+            GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms
+        )
+        if not reply:
+            return []
+        return [self._delivery(message_id, fields) for message_id, fields in reply[0][1]]
+
+    async def claim_abandoned(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
+        """Jobs whose worker stopped renewing its claim, now this consumer's."""
+        _, claimed, _ = await self.redis.xautoclaim(
+            STREAM, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+        )
+        deliveries = []
+        for message_id, fields in claimed:
+            if not fields:
+                continue
+            pending = await self.redis.xpending_range(
+                STREAM, GROUP, min=message_id, max=message_id, count=1
+            )
+            times = pending[0]["times_delivered"] if pending else 1
+            deliveries.append(self._delivery(message_id, fields, times))
+        return deliveries
+
+    async def renew(self, consumer: str, message_ids: list[str]) -> None:
+        """Reset the idle time of jobs this consumer is running, so nobody reclaims them."""
+        if message_ids:
+            await self.redis.xclaim(
+                STREAM, GROUP, consumer, min_idle_time=0, message_ids=message_ids, justid=True
+            )
+
+    async def ack(self, message_id: str) -> None:
+        """The job is done: forget it."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(STREAM, GROUP, message_id)
+            pipe.xdel(STREAM, message_id)
+            await pipe.execute()
+
+    async def requeue(self, delivery: Delivery) -> None:
+        """Hand a job back for another worker to start now."""
+        await self._requeue(keys=[STREAM], args=[delivery.message_id, delivery.job.encode(), GROUP])
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Set a job aside for good after too many attempts."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                DEAD_LETTERS,
+                {"job": delivery.job.encode(), "reason": reason},
+                maxlen=10_000,
+                approximate=True,
+            )
+            pipe.xack(STREAM, GROUP, delivery.message_id)
+            pipe.xdel(STREAM, delivery.message_id)
+            await pipe.execute()
+
+    @staticmethod
+    def _delivery(message_id: str, fields: dict[str, str], times: int = 1) -> Delivery:
+        return Delivery(message_id, Job.decode(fields["job"]), times)

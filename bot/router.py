@@ -1,0 +1,9 @@
+"""Every feature's webhook router, composed in one place."""
+
+from __future__ import annotations
+
+from gidgethub import routing
+
+from bot import mentions
+
+router = routing.Router(mentions.router)
