@@ -67,6 +67,10 @@ async def app_slug(settings: Settings, github: GitHubApp | None) -> str:
 
 def services(settings: Settings, run_log: RunLog, github: GitHubApp, slug: str) -> Services:
     """The workers' services."""
+    if not settings.openai_api_key and not settings.openai_base_url:
+        raise SettingsError(
+            "OPENAI_API_KEY is required (or OPENAI_BASE_URL for a server that needs no key)"
+        )
     return Services(
         settings=settings,
         run_log=run_log,

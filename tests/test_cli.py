@@ -1,0 +1,214 @@
+"""The `livebot` command: settings errors, the embedded Redis, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.redis_client import EmbeddedRedis, connect
+from bot.run_log import RunLog
+from tests.conftest import WEBHOOK_SECRET, free_port
+from tests.fake_github import generate_private_key_pem
+
+PRIVATE_KEY = generate_private_key_pem()
+
+
+def base_env(tmp_path: Path, port: int) -> dict[str, str]:
+    """A complete environment for `livebot serve` with the embedded Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "LIVEBOT_"))}
+    env.pop("REDIS_URL", None)
+    env.update(
+        GITHUB_APP_ID="1",
+        GITHUB_PRIVATE_KEY=PRIVATE_KEY,
+        GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        GITHUB_APP_SLUG="livebot-test",
+        GITHUB_API_URL="http://127.0.0.1:9",
+        OPENAI_API_KEY="test-openai-key",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        LIVEBOT_DATA_DIR=str(tmp_path / "data"),
+    )
+    return env
+
+
+def redis_servers_for(data_dir: Path) -> list[int]:
+    """Pids of redis-server processes serving a socket in `data_dir` (from the process table)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = next(
+                line for line in (entry / "status").read_text().splitlines()
+                if line.startswith("State:")
+            )
+        except (OSError, StopIteration):
+            continue
+        if "redis-server" in cmdline and str(data_dir.resolve()) in cmdline and "Z" not in state:
+            pids.append(int(entry.name))
+    return pids
+
+
+def healthz(port: int) -> int:
+    """The status of GET /healthz, or 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def wait_healthy(port: int, process: subprocess.Popen[str], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"livebot exited early: {process.stderr.read()}")  # type: ignore[union-attr]
+        if healthz(port) == 200:
+            return
+        time.sleep(0.1)
+    raise AssertionError("livebot did not become healthy")
+
+
+def run_livebot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["livebot", *args], env=env, capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """`livebot serve` with no REDIS_URL, healthy."""
+    port = free_port()
+    env = base_env(tmp_path, port)
+    process = subprocess.Popen(["livebot", "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    wait_healthy(port, process)
+    yield process, port, tmp_path / "data"
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_help_lists_the_commands() -> None:
+    result = subprocess.run(["livebot", "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    for command in ("serve", "web", "worker", "demo"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "unset", "named"),
+    [
+        ("serve", "GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET"),
+        ("serve", "GITHUB_APP_ID", "GITHUB_APP_ID"),
+        ("serve", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY"),
+        ("web", "GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET"),
+        ("worker", "REDIS_URL", "REDIS_URL"),
+    ],
+)
+def test_a_missing_setting_stops_start_up_with_one_line(
+    tmp_path: Path, command: str, unset: str, named: str
+) -> None:
+    env = base_env(tmp_path, free_port())
+    env.pop(unset, None)
+    result = run_livebot(command, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0] and "Traceback" not in result.stderr
+    assert redis_servers_for(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "eighty"), ("GITHUB_APP_ID", "-3"), ("GITHUB_PRIVATE_KEY", "not a key"),
+     ("LIVEBOT_RUN_TTL", "0"), ("GITHUB_API_URL", "api.github.com")],
+)
+def test_a_malformed_setting_is_named(tmp_path: Path, name: str, value: str) -> None:
+    env = base_env(tmp_path, free_port())
+    env[name] = value
+    result = run_livebot("serve", env=env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and name in result.stderr
+
+
+def test_settings_come_from_a_dotenv_file(tmp_path: Path) -> None:
+    env = base_env(tmp_path, free_port())
+    secret = env.pop("GITHUB_WEBHOOK_SECRET")
+    env.pop("PORT")
+    (tmp_path / ".env").write_text(f"GITHUB_WEBHOOK_SECRET={secret}\nPORT=eighty\n")
+    result = subprocess.run(["livebot", "web"], env=env, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=30)
+    # The file was read: the secret is found, and its malformed PORT is what stops start-up.
+    assert result.returncode == 2 and "PORT" in result.stderr
+
+
+def test_serve_starts_embedded_redis_and_leaves_nothing_after_sigterm(serve) -> None:
+    process, port, data_dir = serve
+    assert healthz(port) == 200
+    assert len(redis_servers_for(data_dir)) == 1
+    assert (data_dir / "redis.sock").exists()
+    assert (data_dir / "appendonlydir").exists() or (data_dir / "appendonly.aof").exists()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    assert redis_servers_for(data_dir) == []
+
+
+def test_no_orphan_redis_even_when_livebot_is_killed(serve) -> None:
+    process, _, data_dir = serve
+    assert len(redis_servers_for(data_dir)) == 1
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 10
+    while redis_servers_for(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert redis_servers_for(data_dir) == []
+
+
+def test_a_second_serve_on_the_same_data_folder_says_it_is_in_use(serve, tmp_path: Path) -> None:
+    _, _, data_dir = serve
+    env = base_env(tmp_path, free_port())
+    result = run_livebot("serve", env=env)
+    assert result.returncode == 2
+    assert "in use" in result.stderr
+    assert len(redis_servers_for(data_dir)) == 1
+
+
+def test_a_crash_during_start_up_stops_the_embedded_redis(tmp_path: Path) -> None:
+    env = base_env(tmp_path, free_port())
+    # No slug and an unreachable GitHub: start-up fails after Redis is already running.
+    env.pop("GITHUB_APP_SLUG")
+    result = run_livebot("serve", env=env)
+    assert result.returncode == 2
+    assert "GITHUB_APP_SLUG" in result.stderr
+    assert redis_servers_for(tmp_path / "data") == []
+
+
+def test_runs_survive_a_restart_of_the_embedded_redis(tmp_path: Path) -> None:
+    """Append-only persistence: a run written before a restart is there after it."""
+
+    async def scenario() -> str:
+        embedded = EmbeddedRedis(tmp_path / "data")
+        redis = await connect(await embedded.start())
+        run_id = await RunLog(redis, ttl_seconds=60).create(workflow="comment")
+        await RunLog(redis, ttl_seconds=60).append(run_id, "token", {"text": "kept"})
+        await redis.aclose()
+        await embedded.stop()
+        embedded = EmbeddedRedis(tmp_path / "data")
+        redis = await connect(await embedded.start())
+        try:
+            return await RunLog(redis, ttl_seconds=60).text(run_id)
+        finally:
+            await redis.aclose()
+            await embedded.stop()
+
+    assert asyncio.run(scenario()) == "kept"
