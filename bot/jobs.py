@@ -132,9 +132,11 @@ class JobQueue:
 
     async def claim_abandoned(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
         """Jobs whose worker stopped renewing its claim, now this consumer's."""
-        _, claimed, _ = await self.redis.xautoclaim(
+        # Redis 6.2 answers [next, entries]; Redis 7 adds the ids of deleted entries.
+        reply = await self.redis.xautoclaim(
             STREAM, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
         )
+        claimed = reply[1]
         deliveries = []
         for message_id, fields in claimed:
             if not fields:

@@ -49,7 +49,8 @@ def redis_servers_for(data_dir: Path) -> list[int]:
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             state = next(
-                line for line in (entry / "status").read_text().splitlines()
+                line
+                for line in (entry / "status").read_text().splitlines()
                 if line.startswith("State:")
             )
         except (OSError, StopIteration):
@@ -130,8 +131,13 @@ def test_a_missing_setting_stops_start_up_with_one_line(
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "eighty"), ("GITHUB_APP_ID", "-3"), ("GITHUB_PRIVATE_KEY", "not a key"),
-     ("LIVEBOT_RUN_TTL", "0"), ("GITHUB_API_URL", "api.github.com")],
+    [
+        ("PORT", "eighty"),
+        ("GITHUB_APP_ID", "-3"),
+        ("GITHUB_PRIVATE_KEY", "not a key"),
+        ("LIVEBOT_RUN_TTL", "0"),
+        ("GITHUB_API_URL", "api.github.com"),
+    ],
 )
 def test_a_malformed_setting_is_named(tmp_path: Path, name: str, value: str) -> None:
     env = base_env(tmp_path, free_port())
@@ -146,8 +152,9 @@ def test_settings_come_from_a_dotenv_file(tmp_path: Path) -> None:
     secret = env.pop("GITHUB_WEBHOOK_SECRET")
     env.pop("PORT")
     (tmp_path / ".env").write_text(f"GITHUB_WEBHOOK_SECRET={secret}\nPORT=eighty\n")
-    result = subprocess.run(["livebot", "web"], env=env, cwd=tmp_path, capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        ["livebot", "web"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
     # The file was read: the secret is found, and its malformed PORT is what stops start-up.
     assert result.returncode == 2 and "PORT" in result.stderr
 

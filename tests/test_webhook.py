@@ -48,8 +48,11 @@ def test_githubs_published_signature_vector() -> None:
         b"Hello, World!",
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
     )
-    assert not signature_is_valid("It's a Secret to Everybody", b"Hello, World?",
-                                  "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+    assert not signature_is_valid(
+        "It's a Secret to Everybody",
+        b"Hello, World?",
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+    )
 
 
 async def test_mention_is_queued_with_202(client: TestClient, redis_client: Redis) -> None:
@@ -91,8 +94,9 @@ async def test_signature_by_another_secret_is_401(client: TestClient) -> None:
 
 
 async def test_signature_is_checked_on_the_exact_bytes(client: TestClient) -> None:
-    raw, headers = delivery("issue_comment", payload("issue_comment", "created.payload.json",
-                                                     body=MENTION))
+    raw, headers = delivery(
+        "issue_comment", payload("issue_comment", "created.payload.json", body=MENTION)
+    )
     resp = await client.post("/webhook", data=raw + b" ", headers=headers)
     assert resp.status == 401
 
@@ -262,4 +266,3 @@ async def test_router_dispatch_from_a_fixture_fills_the_intake() -> None:
     assert intake.job is not None
     assert (intake.job.kind, intake.job.author) == ("help", data["comment"]["user"]["login"])
     assert intake.once is None
-

@@ -20,8 +20,14 @@ def _fixture(event: str, name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / event / name).read_text())
 
 
-def payload(event: str, name: str, *, body: str | None = None,
-            association: str = "OWNER", installation_id: int = 4242) -> dict[str, Any]:
+def payload(
+    event: str,
+    name: str,
+    *,
+    body: str | None = None,
+    association: str = "OWNER",
+    installation_id: int = 4242,
+) -> dict[str, Any]:
     """A real delivery's payload, pointed at the test repository, with a chosen comment."""
     data = copy.deepcopy(_fixture(event, name))
     data["installation"] = {"id": installation_id}
@@ -41,8 +47,9 @@ def sign(raw: bytes, secret: str = WEBHOOK_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
 
 
-def delivery(event: str, data: Any, *, delivery_id: str | None = None,
-             secret: str = WEBHOOK_SECRET) -> tuple[bytes, dict[str, str]]:
+def delivery(
+    event: str, data: Any, *, delivery_id: str | None = None, secret: str = WEBHOOK_SECRET
+) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one signed delivery."""
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()
     headers = {

@@ -84,7 +84,7 @@ class Run:
             },
         )
 
-    async def fail(self, message: str, code: str, *, status: str = "failed") -> None:
+    async def fail(self, message: str, code: str, *, cancelled_by: str | None = None) -> None:
         """Say what failed on the page and in the placeholder; never leave it "working…"."""
         await self.writer.emit(
             "error",
@@ -95,9 +95,9 @@ class Run:
                 "retry_count": self.attempt - 1,
             },
         )
-        if status == "cancelled":
+        if cancelled_by is not None:
             body = comments.CANCELLED.format(
-                author=self.job.author, url=self.url, marker=comments.marker(self.job.run_id)
+                author=cancelled_by, url=self.url, marker=comments.marker(self.job.run_id)
             )
         else:
             body = comments.FAILED.format(
@@ -112,6 +112,7 @@ class Run:
             log.exception(
                 "could not edit the placeholder to say the run failed", extra=self.log_extra
             )
+        status = "failed" if cancelled_by is None else "cancelled"
         await self.writer.complete(status, comment_url=self.comment_url)
 
 
@@ -227,7 +228,8 @@ async def _until_cancelled(run: Run, workflow: Workflow) -> None:
             task.cancel()
     if not work.done() or work.cancelled():
         await asyncio.gather(work, return_exceptions=True)
-        await run.fail(f"Cancelled by @{watch.result()}", "cancelled", status="cancelled")
+        who = watch.result()
+        await run.fail(f"Cancelled by @{who}", "cancelled", cancelled_by=who)
         return
     work.result()
 

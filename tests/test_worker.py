@@ -1,0 +1,252 @@
+"""Workers in-process against real Redis and the fakes: claims, hand-back, dead letters, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+
+from bot import comments
+from bot.github_app import GitHubApp
+from bot.jobs import DEAD_LETTERS, GROUP, STREAM, Job, JobQueue
+from bot.run_log import RunLog, new_run_id
+from bot.services import Services, services
+from bot.settings import Settings
+from bot.worker import WorkerPool
+from tests.conftest import ISSUE, OWNER, REPO
+from tests.fake_github import FakeGitHub
+from tests.fake_openai import FakeOpenAI, Reply
+
+SLUG = "livebot-test"
+
+
+@pytest.fixture
+async def worker_services(
+    settings: Settings, run_log: RunLog, fake_github: FakeGitHub, fake_openai: FakeOpenAI
+) -> AsyncIterator[Services]:
+    """Services wired to the fakes, with short claim and grace times."""
+    settings = dataclasses.replace(
+        settings,
+        openai_api_key=fake_openai.api_key,
+        openai_base_url=fake_openai.url,
+        claim_timeout=0.5,
+        shutdown_grace=0.2,
+        max_attempts=2,
+    )
+    async with aiohttp.ClientSession() as session:
+        github = GitHubApp(
+            session,
+            app_id=fake_github.app_id,
+            private_key=fake_github.private_key_pem,
+            api_url=fake_github.url,
+            backoff=0.01,
+        )
+        yield services(settings, run_log, github, SLUG)
+
+
+@pytest.fixture
+async def queue(redis_client: Redis) -> JobQueue:
+    """The job queue, with its consumer group."""
+    queue = JobQueue(redis_client)
+    await queue.ensure_group()
+    return queue
+
+
+def make_job(kind: str = "ask", **changes: object) -> Job:
+    """A job for the test issue."""
+    base = Job(
+        kind=kind,
+        run_id=new_run_id(),
+        delivery_id=new_run_id(),
+        installation_id=4242,
+        repository=f"{OWNER}/{REPO}",
+        number=ISSUE,
+        author="octocat",
+        request="why?",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Poll an async check until it holds."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def run_status(run_log: RunLog, run_id: str, *statuses: str) -> Callable[[], Awaitable[bool]]:
+    """A check: the run has one of `statuses`."""
+
+    async def check() -> bool:
+        meta = await run_log.meta(run_id)
+        return bool(meta) and meta["status"] in statuses
+
+    return check
+
+
+def started_pool(svc: Services, redis: Redis) -> WorkerPool:
+    workers = WorkerPool(svc, JobQueue(redis), concurrency=2)
+    workers.start()
+    return workers
+
+
+async def test_queue_hands_out_claims_and_reclaims(queue: JobQueue, redis_client: Redis) -> None:
+    await queue.ensure_group()
+    assert await queue.enqueue(make_job(delivery_id="a"))
+    assert not await queue.enqueue(make_job(delivery_id="a"))
+    [taken] = await queue.take("one", 10, 100)
+    assert await queue.take("two", 10, 100) == []
+    await asyncio.sleep(0.15)
+    await queue.renew("one", [taken.message_id])
+    assert await queue.claim_abandoned("two", 100, 10) == []
+    await asyncio.sleep(0.15)
+    [reclaimed] = await queue.claim_abandoned("two", 100, 10)
+    assert (reclaimed.job, reclaimed.times_delivered) == (taken.job, 2)
+    await queue.ack(reclaimed.message_id)
+    assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
+
+
+async def test_worker_answers_and_acks(
+    worker_services: Services,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.script(Reply(text="It crashes because of X."))
+    job = make_job()
+    await queue.enqueue(job)
+    workers = started_pool(worker_services, redis_client)
+    try:
+        await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
+    finally:
+        await workers.stop()
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert comment["body"].startswith("It crashes because of X.")
+    assert comments.marker(job.run_id) in comment["body"]
+    assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
+
+
+async def test_shutdown_hands_back_unfinished_jobs_at_once(
+    worker_services: Services,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    text = "".join(f"word{i} " for i in range(300))
+    fake_openai.script(Reply(text=text, chunk_size=6, delay=0.01), Reply(text=text))
+    job = make_job()
+    await queue.enqueue(job)
+    first = started_pool(worker_services, redis_client)
+    await eventually(lambda: _has_text(worker_services.run_log, job.run_id))
+    await first.stop()
+    assert await _status(worker_services.run_log, job.run_id) == "running"
+    # Handed back, not left pending: a new worker starts it without waiting for a claim timeout.
+    assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
+    second = started_pool(worker_services, redis_client)
+    try:
+        await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
+    finally:
+        await second.stop()
+    assert await worker_services.run_log.text(job.run_id) == text
+    bot_comments = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert len(bot_comments) == 1 and bot_comments[0]["body"].startswith(text)
+
+
+async def test_a_job_that_keeps_failing_is_dead_lettered_and_says_so(
+    worker_services: Services,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+) -> None:
+    job = make_job()
+    await queue.enqueue(job)
+    # The thread cannot be read: the job fails before it has a placeholder, every time.
+    fake_github.fail_next("GET", "/repos/*/issues/1/comments*", status=500, times=1000)
+    workers = started_pool(worker_services, redis_client)
+    try:
+        await eventually(lambda: _dead_letters(redis_client), seconds=15)
+    finally:
+        await workers.stop()
+    assert await _status(worker_services.run_log, job.run_id) == "failed"
+    events = await worker_services.run_log.history(job.run_id)
+    assert events[-1].event == "complete" and events[-2].payload()["code"] == "gave_up"
+    assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
+
+
+async def test_cancel_stops_the_running_answer(
+    worker_services: Services,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.script(Reply(text="slow " * 500, delay=0.02))
+    job = make_job()
+    await queue.enqueue(job)
+    workers = started_pool(worker_services, redis_client)
+    try:
+        await eventually(lambda: _has_text(worker_services.run_log, job.run_id))
+        await queue.enqueue(make_job("cancel", author="maintainer"))
+        await eventually(run_status(worker_services.run_log, job.run_id, "cancelled"))
+    finally:
+        await workers.stop()
+    [placeholder] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert placeholder["body"].startswith(comments.CANCELLED.split("{")[0])
+    assert "@maintainer" in placeholder["body"]
+    assert (await worker_services.run_log.history(job.run_id))[-1].payload()[
+        "status"
+    ] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("kind", "template"),
+    [
+        ("help", comments.HELP),
+        ("refuse", comments.REFUSAL),
+        ("cancel", comments.NOTHING_TO_CANCEL),
+        ("review", comments.NOT_AVAILABLE),
+    ],
+)
+async def test_short_replies_need_no_model(
+    worker_services: Services,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+    kind: str,
+    template: str,
+) -> None:
+    await queue.enqueue(make_job(kind))
+    workers = started_pool(worker_services, redis_client)
+    try:
+        await eventually(lambda: _comment_count(fake_github, 1))
+    finally:
+        await workers.stop()
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert comment["body"] == template.format(author="octocat", slug=SLUG, command=kind)
+    assert fake_openai.requests == []
+
+
+async def _status(run_log: RunLog, run_id: str) -> str | None:
+    meta = await run_log.meta(run_id)
+    return meta["status"] if meta else None
+
+
+async def _has_text(run_log: RunLog, run_id: str) -> bool:
+    return bool(await run_log.text(run_id))
+
+
+async def _dead_letters(redis: Redis) -> bool:
+    return await redis.xlen(DEAD_LETTERS) == 1
+
+
+async def _comment_count(fake: FakeGitHub, count: int) -> bool:
+    return len(fake.comments_on(OWNER, REPO, ISSUE)) == count
