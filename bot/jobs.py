@@ -128,7 +128,9 @@ class JobQueue:
         )
         if not reply:
             return []
-        return [self._delivery(message_id, fields) for message_id, fields in reply[0][1]]
+        return await self._deliveries(
+            [(message_id, fields, 1) for message_id, fields in reply[0][1]]
+        )
 
     async def claim_abandoned(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
         """Jobs whose worker stopped renewing its claim, now this consumer's."""
@@ -137,16 +139,15 @@ class JobQueue:
             STREAM, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
         )
         claimed = reply[1]
-        deliveries = []
+        entries = []
         for message_id, fields in claimed:
             if not fields:
                 continue
             pending = await self.redis.xpending_range(
                 STREAM, GROUP, min=message_id, max=message_id, count=1
             )
-            times = pending[0]["times_delivered"] if pending else 1
-            deliveries.append(self._delivery(message_id, fields, times))
-        return deliveries
+            entries.append((message_id, fields, pending[0]["times_delivered"] if pending else 1))
+        return await self._deliveries(entries)
 
     async def renew(self, consumer: str, message_ids: list[str]) -> None:
         """Reset the idle time of jobs this consumer is running, so nobody reclaims them."""
@@ -179,6 +180,20 @@ class JobQueue:
             pipe.xdel(STREAM, delivery.message_id)
             await pipe.execute()
 
-    @staticmethod
-    def _delivery(message_id: str, fields: dict[str, str], times: int = 1) -> Delivery:
-        return Delivery(message_id, Job.decode(fields["job"]), times)
+    async def _deliveries(self, entries: list[tuple[str, dict[str, str], int]]) -> list[Delivery]:
+        deliveries = []
+        for message_id, fields, times in entries:
+            try:
+                deliveries.append(Delivery(message_id, Job.decode(fields["job"]), times))
+            except (KeyError, TypeError, ValueError):
+                # An entry no worker can read (written by another version?) must not block the rest.
+                log.error("unreadable job set aside", extra={"message_id": message_id})
+                await self._set_aside(message_id, fields, "unreadable job")
+        return deliveries
+
+    async def _set_aside(self, message_id: str, fields: dict[str, str], reason: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(DEAD_LETTERS, {**fields, "reason": reason}, maxlen=10_000, approximate=True)
+            pipe.xack(STREAM, GROUP, message_id)
+            pipe.xdel(STREAM, message_id)
+            await pipe.execute()

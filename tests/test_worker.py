@@ -250,3 +250,14 @@ async def _dead_letters(redis: Redis) -> bool:
 
 async def _comment_count(fake: FakeGitHub, count: int) -> bool:
     return len(fake.comments_on(OWNER, REPO, ISSUE)) == count
+
+
+async def test_an_unreadable_job_is_set_aside_and_the_rest_run(
+    queue: JobQueue, redis_client: Redis
+) -> None:
+    await redis_client.xadd(STREAM, {"job": "{not json"})
+    good = make_job(delivery_id="good")
+    await queue.enqueue(good)
+    assert [d.job for d in await queue.take("one", 10, 100)] == [good]
+    [(_, fields)] = await redis_client.xrange(DEAD_LETTERS)
+    assert fields["reason"] == "unreadable job"

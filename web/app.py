@@ -38,6 +38,12 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
+async def end_streams(app: web.Application) -> None:
+    """On shutdown, end SSE streams at once: aiohttp would wait out its timeout for each."""
+    if FANOUT in app:
+        app[FANOUT].end_streams()
+
+
 def redis_context(max_pending: int) -> Context:
     """Redis (embedded when REDIS_URL is unset), the run log and the fan-out, for the app's life."""
 
@@ -101,6 +107,7 @@ def create_app(
     app[SETTINGS] = settings
     app[LINK_SECRET] = settings.link_secret
     app.cleanup_ctx.append(redis_context(max_pending))
+    app.on_shutdown.append(end_streams)
     app.cleanup_ctx.extend(contexts)
     app.add_routes(runs.routes)
     app.add_routes(health.routes)

@@ -108,6 +108,7 @@ class FanOut:
         self.block_ms = block_ms
         self.max_pending = max_pending
         self.feeds: dict[str, RunFeed] = {}
+        self.closing = False
 
     async def subscribe(self, run_id: str) -> Viewer:
         """Start receiving a run's new events; read its history only after this returns."""
@@ -138,6 +139,13 @@ class FanOut:
         """Forget a feed that has ended, so the next viewer starts a fresh one."""
         if self.feeds.get(feed.run_id) is feed:
             del self.feeds[feed.run_id]
+
+    def end_streams(self) -> None:
+        """The server is stopping: end every stream now; browsers resume elsewhere."""
+        self.closing = True
+        for feed in self.feeds.values():
+            for viewer in feed.viewers:
+                viewer.wakeup.set()
 
     async def close(self) -> None:
         """Stop every feed."""

@@ -155,7 +155,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             chunk = f"retry: {RETRY_MS}\n\n".encode() + b"".join(e.sse() for e in history)
             try:
                 await _write(request, resp, chunk)
-                while viewer is not None and not done and not viewer.overflowed:
+                while viewer and not (done or viewer.overflowed or fanout.closing):
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(KEEPALIVE_SECONDS):
                             await viewer.wakeup.wait()
