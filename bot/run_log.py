@@ -268,8 +268,12 @@ class RunWriter:
                 },
             )
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
+            self.close()
+
+    def close(self) -> None:
+        """Stop the flush timer: a cancelled producer must not append behind its successor."""
+        if self._timer is not None:
+            self._timer.cancel()
 
     async def _flush_later(self, delay: float) -> None:
         await asyncio.sleep(delay)

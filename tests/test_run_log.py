@@ -176,3 +176,13 @@ async def test_handover_has_no_gap_or_duplicate_under_concurrent_appends(run_log
     await producer
     expected = [f"{i}," for i in range(total)]
     assert all(result == expected for result in results)
+
+
+async def test_a_closed_writer_appends_nothing_later(run_log: RunLog) -> None:
+    """A producer cancelled mid-answer must not append behind the worker that resumes it."""
+    run_id = await run_log.create(workflow="comment")
+    writer = run_log.writer(run_id)
+    writer.token("buffered")
+    writer.close()
+    await asyncio.sleep(0.1)
+    assert await run_log.history(run_id) == []

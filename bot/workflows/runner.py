@@ -214,6 +214,7 @@ async def execute(
         log.exception("workflow crashed", extra=run.log_extra)
         await run.fail("Livebot hit an internal error", "internal_error")
     finally:
+        run.writer.close()
         await cancel.untrack(run_log, job)
 
 
