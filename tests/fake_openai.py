@@ -2,7 +2,10 @@
 
 Point the production `openai` client at `FakeOpenAI.url`. Each request consumes the next
 scripted `Reply` (a request refused for its API key consumes none); when the queue is empty
-the default reply answers. Standalone: `python -m tests.fake_openai --port 8001 --delay 0.02`.
+the default reply answers. Like a real model asked to continue an interrupted answer, a request
+whose messages hold an assistant message that is a non-empty prefix of the reply's text gets
+only the rest of that text (see `Reply`). Standalone:
+`python -m tests.fake_openai --port 8001 --delay 0.02`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ ERRORS: dict[int, tuple[str, str, str | None]] = {
 
 @dataclass
 class Reply:
-    """One scripted answer."""
+    """One scripted answer.
+
+    Continuation: when the request's messages contain an assistant message whose content is a
+    non-empty prefix of `text` (an answer interrupted part-way, sent back to be continued), only
+    the remainder of `text` is sent, as a real model continuing it would; the last such message
+    wins. `chunk_size`, `delay`, `stall_after` and the token counts then apply to the remainder.
+    """
 
     text: str = "Hello from the fake model."
     chunk_size: int = 4  # characters per content delta
@@ -113,8 +122,9 @@ class FakeOpenAI:
             headers = {"retry-after": "0"} if reply.status == 429 else {}
             return web.json_response(error_body(reply.status), status=reply.status,
                                      headers=headers)
+        text = _remainder(reply.text, body.get("messages"))
         size = max(1, reply.chunk_size)
-        pieces = [reply.text[i:i + size] for i in range(0, len(reply.text), size)]
+        pieces = [text[i:i + size] for i in range(0, len(text), size)]
         chars = sum(len(str(m.get("content") or "")) for m in body.get("messages") or [])
         prompt_tokens = reply.prompt_tokens or max(1, chars // 4)
         base = {
@@ -129,7 +139,7 @@ class FakeOpenAI:
             completion_tokens = reply.completion_tokens or len(pieces)
             return web.json_response({
                 **base, "object": "chat.completion",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
                                                      "refusal": None, "annotations": []},
                              "logprobs": None, "finish_reason": "stop"}],
                 "usage": _usage(prompt_tokens, completion_tokens),
@@ -177,6 +187,17 @@ class FakeOpenAI:
         except ConnectionError:
             pass  # the client went away (it timed out or closed the stream)
         return resp
+
+
+def _remainder(text: str, messages: Any) -> str:
+    """What is left of `text` after the answer already given (see `Reply`), else all of it."""
+    done = ""
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if (message.get("role") == "assistant" and isinstance(content, str) and content
+                and text.startswith(content)):
+            done = content
+    return text[len(done):]
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:

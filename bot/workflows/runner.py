@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import aiohttp
 from gidgethub import GitHubException
 
 from bot import comments
@@ -126,7 +127,7 @@ async def react(gh: InstallationAPI, job: Job) -> None:
         url = f"{job.issue_path}/reactions"
     try:
         await gh.post(url, data={"content": "eyes"})
-    except GitHubException:
+    except (GitHubException, aiohttp.ClientError, TimeoutError):
         log.warning("could not add the 👀 reaction", extra={"run_id": job.run_id}, exc_info=True)
 
 
