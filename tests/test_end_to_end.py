@@ -444,17 +444,24 @@ def failed_text(message: str, found: Placeholder) -> str:
     )
 
 
-async def test_model_500_on_every_attempt_fails_the_run_clearly(
-    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI
-) -> None:
-    fake_openai.default = Reply(status=500)
-    server = await livebot()
+async def mention_and_watch(
+    server: Serve, fake_github: FakeGitHub
+) -> tuple[Placeholder, list[SseEvent]]:
+    """Deliver a trusted mention and watch its run to the end."""
     _, raw, headers = mention_on_github(fake_github)
     async with aiohttp.ClientSession() as session:
         status, _ = await post_delivery(session, server, raw, headers)
         assert status == 202
         found = await placeholder(fake_github)
-        events = await read_run(session, found.events_url)
+        return found, await read_run(session, found.events_url)
+
+
+async def test_model_500_on_every_attempt_fails_the_run_clearly(
+    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.default = Reply(status=500)
+    server = await livebot()
+    found, events = await mention_and_watch(server, fake_github)
 
     assert events[-1].data["status"] == "failed"
     assert answer(events) == ""
@@ -477,12 +484,7 @@ async def test_model_stall_times_out_and_fails_the_run(
 ) -> None:
     fake_openai.script(Reply(text=ANSWER, chunk_size=4, stall_after=3))
     server = await livebot(LIVEBOT_LLM_TIMEOUT="1")
-    _, raw, headers = mention_on_github(fake_github)
-    async with aiohttp.ClientSession() as session:
-        status, _ = await post_delivery(session, server, raw, headers)
-        assert status == 202
-        found = await placeholder(fake_github)
-        events = await read_run(session, found.events_url)
+    found, events = await mention_and_watch(server, fake_github)
 
     assert answer(events) == ANSWER[:12]  # the three chunks sent before the stall
     assert events[-1].data["status"] == "failed"
@@ -501,12 +503,7 @@ async def test_github_502_on_the_final_edit_is_retried(
     fake_openai.script(Reply(text=ANSWER, chunk_size=16))
     fake_github.fail_next("PATCH", "/repos/*/issues/comments/*", 502)
     server = await livebot()
-    _, raw, headers = mention_on_github(fake_github)
-    async with aiohttp.ClientSession() as session:
-        status, _ = await post_delivery(session, server, raw, headers)
-        assert status == 202
-        found = await placeholder(fake_github)
-        events = await read_run(session, found.events_url)
+    found, events = await mention_and_watch(server, fake_github)
 
     assert events[-1].data["status"] == "succeeded"
     assert answer(events) == ANSWER
