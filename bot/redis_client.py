@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 # A blocking XREAD holds its connection for the whole block; the socket timeout must exceed it.
 BLOCK_MS = 5_000
 SOCKET_TIMEOUT = BLOCK_MS / 1000 + 10
+# redis-py 8 caps a pool at 100 connections unless told otherwise and then fails commands with
+# "Too many connections". Commands share a pool that waits for a free connection instead; the
+# fan-out's blocking readers hold one connection per active run, so theirs is sized for as many
+# runs as one process may follow (Redis's own default maxclients is 10,000).
+COMMAND_POOL_SIZE = 200
+READER_POOL_SIZE = 10_000
 _PR_SET_PDEATHSIG = 1
 
 
@@ -28,15 +34,17 @@ class RedisUnavailable(Exception):
     """Redis could not be started or reached; the message says why."""
 
 
-async def connect(url: str, *, max_connections: int | None = None) -> Redis:
+async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redis:
     """A client for `url`: a Redis Cluster client when the server says it runs in cluster mode."""
-    plain = aioredis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT,
         max_connections=max_connections,
+        timeout=SOCKET_TIMEOUT,
         health_check_interval=30,
     )
+    plain = aioredis.Redis.from_pool(pool)
     try:
         info = await plain.info("cluster")
     except Exception as exc:

@@ -9,7 +9,7 @@ from typing import Final
 from aiohttp import web
 
 from bot.jobs import JobQueue
-from bot.redis_client import EmbeddedRedis, connect
+from bot.redis_client import READER_POOL_SIZE, EmbeddedRedis, connect
 from bot.run_log import RunLog
 from bot.services import app_slug, github_app, github_session, services
 from bot.settings import Settings
@@ -54,7 +54,7 @@ def redis_context(max_pending: int) -> Context:
             url = settings.redis_url or await embedded.start()  # type: ignore[union-attr]
             redis = await connect(url)
             # Blocking reads get their own pool: they hold a connection for the whole block.
-            reader = await connect(url)
+            reader = await connect(url, max_connections=READER_POOL_SIZE)
             run_log = RunLog(redis, ttl_seconds=settings.run_ttl_seconds)
             app[REDIS_URL] = url
             app[REDIS] = redis

@@ -80,6 +80,11 @@ class RunFeed:
                 log.warning("run feed read failed", extra={"run_id": self.run_id}, exc_info=True)
                 await asyncio.sleep(READ_RETRY_SECONDS)
                 continue
+            if not events:
+                # A quiet run: let every viewer check that its client is still there.
+                for viewer in self.viewers:
+                    viewer.wakeup.set()
+                continue
             limit = self.fanout.max_pending
             for event in events:
                 cursor = event.id

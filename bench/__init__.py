@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.fanout` (fan-out latency), `python -m bench.idle` (memory)."""

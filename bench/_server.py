@@ -1,0 +1,39 @@
+"""The server under test, in its own process: `python -m bench._server --variant livebot`.
+
+`livebot` is what `livebot web` runs (the real `create_app`, default settings, one process);
+`polling` is the baseline of bench/_polling_server.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from aiohttp import web
+
+from bench.common import bench_settings, raise_fd_limit
+from bot import logs
+
+
+def main() -> None:
+    """Serve until terminated."""
+    parser = argparse.ArgumentParser(prog="python -m bench._server")
+    parser.add_argument("--variant", choices=("livebot", "polling"), required=True)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    raise_fd_limit()
+    logs.configure("INFO")
+    settings = bench_settings(args.redis_url, args.port)
+    if args.variant == "livebot":
+        from web.app import create_app
+
+        app = create_app(settings)
+    else:
+        from bench._polling_server import create_polling_app
+
+        app = create_polling_app(settings)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
