@@ -351,7 +351,7 @@
   // ---------------------------------------------------------------- outcome
 
   const OUTCOME_TEXT = {
-    succeeded: ["Succeeded", "The answer is posted on GitHub."],
+    succeeded: ["Succeeded", "The answer is complete."],
     failed: ["Failed", "The run did not finish. The comment on GitHub says what failed and how to retry."],
     cancelled: ["Cancelled", "The run was cancelled before it finished."],
   };
@@ -371,7 +371,9 @@
     render();
     if (!answer) $("answer-section").hidden = status !== "succeeded";
 
-    const [title, sentence] = OUTCOME_TEXT[status];
+    const [title, plainSentence] = OUTCOME_TEXT[status];
+    const sentence = status === "succeeded" && safeHttpUrl(info && info.comment_url)
+      ? "The answer is posted on GitHub." : plainSentence;
     setStatus("Run " + title.toLowerCase());
     document.querySelector(".status-line").dataset.outcome = status;
     setStateLabel(status);
