@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import multiprocessing
 import os
 import resource
-import signal
 import socket
 import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any, Final
 import aiohttp
 
 from bot.links import run_token
-from bot.redis_client import connect, redis_server_binary
+from bot.redis_client import RedisUnavailable, connect, die_with_parent, redis_server_binary
 from bot.run_log import RunLog
 from bot.settings import Settings
 
@@ -37,7 +35,6 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 RESULTS_DIR: Final = ROOT / "bench" / "results"
 WEBHOOK_SECRET: Final = "bench-webhook-secret"
 CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
-_PR_SET_PDEATHSIG: Final = 1
 _SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -51,18 +48,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def raise_fd_limit() -> int:
-    """Raise this process's open-file limit to its hard limit; return the new soft limit."""
+def raise_fd_limit() -> None:
+    """Raise this process's open-file limit to its hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return target
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def bench_settings(redis_url: str, port: int) -> Settings:
@@ -105,7 +96,6 @@ class CpuMeter:
         self._start: dict[str, float] = {}
         self._machine: tuple[float, float] = (0.0, 0.0)
         self._wall = 0.0
-        self.percent: dict[str, float] = {}
 
     def _sample(self) -> dict[str, float]:
         return {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.pids.items()}
@@ -125,92 +115,39 @@ class CpuMeter:
         busy -= self._machine[0]
         irq -= self._machine[1]
         ours = sum(end[name] - self._start[name] for name in end)
-        self.percent = {
-            name: round(100 * (end[name] - self._start[name]) / wall, 1) for name in end
-        }
-        self.percent["irq"] = round(100 * irq / wall, 1)
+        percent = {name: round(100 * (end[name] - self._start[name]) / wall, 1) for name in end}
+        percent["irq"] = round(100 * irq / wall, 1)
         # Whatever else runs on the machine meanwhile (other test suites…) disturbs the numbers.
-        self.percent["others"] = round(max(0.0, 100 * (busy - irq - ours) / wall), 1)
-        self.percent["machine"] = round(100 * busy / (wall * (os.cpu_count() or 1)), 1)
-        return self.percent
+        percent["others"] = round(max(0.0, 100 * (busy - irq - ours) / wall), 1)
+        percent["machine"] = round(100 * busy / (wall * (os.cpu_count() or 1)), 1)
+        return percent
 
 
-class RedisServer:
-    """A throw-away `redis-server` on a free TCP port, without persistence."""
+class ServerProcess:
+    """A server under test in a subprocess of its own, its output in a log file."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        port: int,
+        log_path: Path,
+        *,
+        cwd: Path = ROOT,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.command = list(command)
+        self.port = port
+        self.log_path = log_path
+        self.cwd = cwd
+        self.env = env
         self.process: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
-        """Where clients connect."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        assert self.process is not None
-        return self.process.pid
-
-    async def start(self, within: float = 10.0) -> str:
-        """Start it and wait until it answers PING."""
-        self.process = await asyncio.create_subprocess_exec(
-            redis_server_binary(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxclients",
-            "20000",
-            "--loglevel",
-            "warning",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if self.process.returncode is not None:
-                raise RuntimeError("redis-server exited at start")
-            with contextlib.suppress(Exception):
-                client = await connect(self.url)
-                await client.aclose()
-                return self.url
-            await asyncio.sleep(0.05)
-        raise RuntimeError(f"redis-server did not answer within {within:.0f} s")
-
-    async def stop(self) -> None:
-        """Stop it (it keeps nothing)."""
-        await stop_process(self.process)
-        self.process = None
-
-
-async def stop_process(process: asyncio.subprocess.Process | None, grace: float = 10) -> None:
-    """Terminate a subprocess we started, then kill it if it does not go."""
-    if process is None or process.returncode is not None:
-        return
-    process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), grace)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-
-
-class ServerProcess:
-    """The web server under test in its own process: `python -m bench._server --variant …`."""
-
-    def __init__(self, variant: str, redis_url: str) -> None:
-        self.variant = variant
-        self.redis_url = redis_url
-        self.port = free_port()
-        self.process: asyncio.subprocess.Process | None = None
-        self.log_path = Path(tempfile.gettempdir()) / f"livebot-bench-{variant}-{self.port}.log"
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -226,41 +163,86 @@ class ServerProcess:
         """Peak resident memory so far (VmHWM)."""
         return proc_status_kb(self.pid, "VmHWM")
 
-    async def start(self, within: float = 20.0) -> None:
-        """Start the server and wait until /healthz answers 200."""
+    async def ready(self, session: aiohttp.ClientSession) -> bool:
+        """Whether /healthz answers 200."""
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            async with session.get(f"{self.url}/healthz") as resp:
+                return resp.status == 200
+        return False
+
+    async def start(self, within: float = 30.0) -> None:
+        """Start the server and wait until it is ready; fail early if it exits."""
         with self.log_path.open("wb") as log_file:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench._server",
-                "--variant",
-                self.variant,
-                "--redis-url",
-                self.redis_url,
-                "--port",
-                str(self.port),
-                cwd=ROOT,
+                *self.command,
+                cwd=self.cwd,
+                env=self.env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + within
-        url = f"http://127.0.0.1:{self.port}/healthz"
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
                 if self.process.returncode is not None:
-                    raise RuntimeError(f"the {self.variant} server exited; see {self.log_path}")
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with session.get(url) as resp:
-                        if resp.status == 200:
-                            return
+                    raise RuntimeError(f"the {self.name} server exited; see {self.log_path}")
+                if await self.ready(session):
+                    return
                 await asyncio.sleep(0.05)
-        raise RuntimeError(f"the {self.variant} server did not start; see {self.log_path}")
+        raise RuntimeError(
+            f"the {self.name} server did not answer within {within:.0f} s; see {self.log_path}"
+        )
 
-    async def stop(self) -> None:
-        """Stop the server."""
-        await stop_process(self.process)
+    async def stop(self, grace: float = 10) -> None:
+        """Terminate the server, then kill it if it does not go."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def temp_log(name: str, port: int) -> Path:
+    """Where a server started by a benchmark logs: the temporary folder, outliving the run."""
+    return Path(tempfile.gettempdir()) / f"livebot-bench-{name}-{port}.log"
+
+
+class RedisServer(ServerProcess):
+    """A throw-away `redis-server` on a free TCP port, without persistence."""
+
+    def __init__(self) -> None:
+        port = free_port()
+        command = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no"]
+        command += ["--maxclients", "20000", "--loglevel", "warning"]
+        super().__init__("redis", command, port, temp_log("redis", port))
+
+    @property
+    def url(self) -> str:
+        """Where clients connect."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def ready(self, session: aiohttp.ClientSession) -> bool:
+        """Whether it answers (`session` is for HTTP servers)."""
+        try:
+            client = await connect(self.url)
+        except RedisUnavailable:
+            return False
+        await client.aclose()
+        return True
+
+
+def bench_server(variant: str, redis_url: str) -> ServerProcess:
+    """`python -m bench._server --variant …`: livebot's app or the polling baseline."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench._server", "--variant", variant]
+    command += ["--redis-url", redis_url, "--port", str(port)]
+    return ServerProcess(variant, command, port, temp_log(variant, port))
 
 
 # --- talking to child processes ----------------------------------------------------------------
@@ -828,7 +810,7 @@ async def _produce(
 class Producer:
     """The producer process."""
 
-    def __init__(self, redis_url: str, run_ids: list[str], rate: float, text_length: int):
+    def __init__(self, redis_url: str, run_ids: list[str], rate: float, text_length: int) -> None:
         self.child = Child(producer_main, redis_url, run_ids, rate, text_length)
 
     @property

@@ -26,7 +26,7 @@ from bench.common import (
     Fleet,
     Producer,
     RedisServer,
-    ServerProcess,
+    bench_server,
     bench_settings,
     complete_runs,
     create_runs,
@@ -73,7 +73,7 @@ async def measure(
 ) -> dict[str, Any]:
     """One server variant under the full load; its numbers."""
     redis_url = redis_server.url
-    server = ServerProcess(variant, redis_url)
+    server = bench_server(variant, redis_url)
     await server.start()
     redis = await connect(redis_url, max_connections=args.runs + 10)
     run_log = RunLog(redis, ttl_seconds=3600)

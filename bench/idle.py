@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from bench.common import (
     RESULTS_DIR,
     Fleet,
     RedisServer,
-    ServerProcess,
+    bench_server,
     bench_settings,
     complete_runs,
     create_runs,
@@ -64,8 +65,8 @@ async def _round(
     fleet: Fleet,
     run_ids: list[str],
     timeout_s: float,
-    measure: Any = None,
-) -> tuple[dict[str, Any], Any, dict[str, Any], tuple[int, int]]:
+    measure: Callable[[], Awaitable[int]] | None = None,
+) -> tuple[dict[str, Any], int | None, dict[str, Any]]:
     """Connect a fleet, optionally measure, append one live event per run, end the runs."""
     connected = await fleet.ready(within=timeout_s)
     measured = await measure() if measure is not None else None
@@ -78,7 +79,7 @@ async def _round(
     expected = await expected_ids(run_log, run_ids)
     result = await fleet.finish((window_start, window_end), expected, within=120)
     await fleet.stop()
-    return connected, measured, result, (window_start, window_end)
+    return connected, measured, result
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,7 +87,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     raise_fd_limit()
     redis_server = RedisServer()
     await redis_server.start()
-    server = ServerProcess("livebot", redis_server.url)
+    server = bench_server("livebot", redis_server.url)
     try:
         await server.start()
         settings = bench_settings(redis_server.url, server.port)
@@ -103,7 +104,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 wait_live=False,
             )
         )
-        _, _, warm_result, _ = await _round(run_log, warm, warm_runs, 60)
+        _, _, warm_result = await _round(run_log, warm, warm_runs, 60)
         if warm_result["exact_viewers"] != args.warmup_viewers:
             print(f"warm-up viewers did not all get their events: {warm_result}", file=sys.stderr)
         await asyncio.sleep(SETTLE_SECONDS)
@@ -125,7 +126,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(SETTLE_SECONDS)
             return server.rss_kb()
 
-        connected, rss_after, result, _ = await _round(run_log, fleet, run_ids, 600, measure)
+        connected, rss_after, result = await _round(run_log, fleet, run_ids, 600, measure)
         peak = server.peak_rss_kb()
         await redis.aclose()
     finally:

