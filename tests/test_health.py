@@ -1,0 +1,90 @@
+"""Health, metrics and structured logs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import subprocess
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient
+
+from bot.logs import JsonFormatter
+from bot.redis_client import redis_server_binary
+from bot.settings import Settings
+from tests.conftest import free_port
+from web.app import create_app
+
+ClientFactory = Callable[..., Awaitable[TestClient]]
+
+
+async def test_healthz_is_503_while_redis_is_down_and_recovers(
+    aiohttp_client: ClientFactory, settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    command = [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
+    redis = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
+    try:
+        client = await _client_when_up(aiohttp_client, settings, port)
+        assert (await client.get("/healthz")).status == 200
+        redis.terminate()
+        await redis.wait()
+        down = await client.get("/healthz")
+        assert down.status == 503
+        assert (await down.json())["redis"] == "down"
+        redis = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            if (await client.get("/healthz")).status == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert (await client.get("/healthz")).status == 200
+    finally:
+        redis.terminate()
+        await redis.wait()
+
+
+async def _client_when_up(
+    aiohttp_client: ClientFactory, settings: Settings, port: int
+) -> TestClient:
+    settings = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{port}/0")
+    for _ in range(100):
+        try:
+            return await aiohttp_client(create_app(settings))
+        except Exception:
+            await asyncio.sleep(0.05)
+    raise AssertionError("redis-server did not start")
+
+
+async def test_metrics_are_prometheus_text(
+    aiohttp_client: ClientFactory, settings: Settings
+) -> None:
+    client = await aiohttp_client(create_app(settings))
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    text = await resp.text()
+    assert "livebot_sse_viewers" in text and "livebot_webhook_seconds_bucket" in text
+
+
+def test_log_lines_are_json_with_their_ids() -> None:
+    record = logging.LogRecord("bot.worker", logging.INFO, __file__, 1, "job %s", ("done",), None)
+    record.run_id = "abc"
+    record.delivery_id = "d-1"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "job done"
+    assert (line["run_id"], line["delivery_id"], line["level"]) == ("abc", "d-1", "info")
