@@ -48,6 +48,7 @@ class Run:
     comment_url: str
     created_at: float
     attempt: int
+    answer_posted: bool = False
 
     @property
     def url(self) -> str:
@@ -76,6 +77,7 @@ class Run:
         footer = comments.footer(self.url, model, tokens, seconds)
         body = f"{answer}\n\n{footer}\n\n{comments.marker(self.job.run_id)}"
         await self.edit_comment(body)
+        self.answer_posted = True
         await self.writer.complete(
             "succeeded",
             comment_url=self.comment_url,
@@ -86,16 +88,7 @@ class Run:
         )
 
     async def fail(self, message: str, code: str, *, cancelled_by: str | None = None) -> None:
-        """Say what failed on the page and in the placeholder; never leave it "working…"."""
-        await self.writer.emit(
-            "error",
-            {
-                "message": message,
-                "code": code,
-                "recoverable": False,
-                "retry_count": self.attempt - 1,
-            },
-        )
+        """Say what failed in the placeholder (first: Redis may be what failed), then the page."""
         if cancelled_by is not None:
             body = comments.CANCELLED.format(
                 author=cancelled_by, url=self.url, marker=comments.marker(self.job.run_id)
@@ -108,11 +101,22 @@ class Run:
                 marker=comments.marker(self.job.run_id),
             )
         try:
-            await self.edit_comment(body)
-        except GitHubException:
+            # An answer already posted stays: only the run's own ending failed.
+            if not self.answer_posted:
+                await self.edit_comment(body)
+        except (GitHubException, aiohttp.ClientError, TimeoutError):
             log.exception(
                 "could not edit the placeholder to say the run failed", extra=self.log_extra
             )
+        await self.writer.emit(
+            "error",
+            {
+                "message": message,
+                "code": code,
+                "recoverable": False,
+                "retry_count": self.attempt - 1,
+            },
+        )
         status = "failed" if cancelled_by is None else "cancelled"
         await self.writer.complete(status, comment_url=self.comment_url)
 
