@@ -55,13 +55,14 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
             try:
                 status, resp_headers, resp_body = await super()._request(method, url, headers, body)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                if attempt >= self.max_attempts:
+                # A POST that may have landed is not sent twice: its caller checks and decides.
+                if attempt >= self.max_attempts or method == "POST":
                     raise
                 wait = self._backoff_delay(attempt)
                 self._log_retry(method, url, attempt, wait, f"network error {exc!r}", None, {})
                 await self.sleep(wait)
                 continue
-            wait = self._retry_wait(status, resp_headers, resp_body, attempt)
+            wait = self._retry_wait(method, status, resp_headers, resp_body, attempt)
             if wait is None or attempt >= self.max_attempts:
                 # Hand the response to gidgethub, which raises its own exception for it.
                 return status, resp_headers, resp_body
@@ -69,10 +70,12 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
             await self.sleep(wait)
 
     def _retry_wait(
-        self, status: int, headers: Mapping[str, str], body: bytes, attempt: int
+        self, method: str, status: int, headers: Mapping[str, str], body: bytes, attempt: int
     ) -> float | None:
         """Seconds to wait before retrying this response, or None if it must not be retried."""
         retry_after = _parse_retry_after(headers.get("retry-after"))
+        if status in RETRY_STATUSES and method == "POST":
+            return None  # it may have been done (a comment posted): not sent twice blindly
         if status in RETRY_STATUSES:
             wait = retry_after if retry_after is not None else self._backoff_delay(attempt)
         elif status in (403, 429):

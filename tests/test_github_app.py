@@ -161,8 +161,9 @@ async def test_secondary_rate_limit_honours_retry_after(fake: FakeGitHub, sessio
 
 async def test_secondary_rate_limit_really_waits(fake: FakeGitHub, session) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
-    fake.rate_limit_next("GET", f"/repos/{OWNER}/{REPO}", kind="secondary", retry_after=1,
-                         status=429)
+    fake.rate_limit_next(
+        "GET", f"/repos/{OWNER}/{REPO}", kind="secondary", retry_after=1, status=429
+    )
     started = time.monotonic()
     await gh.getitem(f"/repos/{OWNER}/{REPO}")
     assert time.monotonic() - started >= 1.0
@@ -245,3 +246,11 @@ def test_fit_comment_closes_an_open_code_fence() -> None:
     fitted = fit_comment("```python\n" + "x = 1\n" * 20_000, "note")
     assert len(fitted) <= MAX_COMMENT_CHARS
     assert fitted.endswith("\n```\n\nnote")
+
+
+async def test_a_post_that_may_have_landed_is_not_sent_twice(fake: FakeGitHub, session) -> None:
+    gh = make_app(session, fake).api(INSTALLATION)
+    fake.fail_next("POST", "*/comments", status=502)
+    with pytest.raises(gidgethub.GitHubBroken):
+        await gh.post(f"/repos/{OWNER}/{REPO}/issues/1/comments", data={"body": "hi"})
+    assert len(fake.requests_to("POST", "*/comments")) == 1

@@ -261,3 +261,24 @@ async def test_an_unreadable_job_is_set_aside_and_the_rest_run(
     assert [d.job for d in await queue.take("one", 10, 100)] == [good]
     [(_, fields)] = await redis_client.xrange(DEAD_LETTERS)
     assert fields["reason"] == "unreadable job"
+
+
+async def test_a_failed_placeholder_post_is_retried_without_duplicates(
+    worker_services: Services,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.script(Reply(text="Answer."))
+    fake_github.fail_next("POST", "/repos/*/issues/1/comments", status=502)
+    job = make_job()
+    await queue.enqueue(job)
+    workers = started_pool(worker_services, redis_client)
+    try:
+        await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
+    finally:
+        await workers.stop()
+    assert len(fake_github.requests_to("POST", "/repos/*/issues/1/comments")) == 2
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert comment["body"].startswith("Answer.")

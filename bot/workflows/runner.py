@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import aiohttp
-from gidgethub import GitHubException
+from gidgethub import GitHubBroken, GitHubException
 
 from bot import comments
 from bot.github_app import InstallationAPI, fit_comment
@@ -24,6 +24,8 @@ from bot.workflows import cancel
 
 log = logging.getLogger(__name__)
 
+PLACEHOLDER_ATTEMPTS: Final = 3
+PLACEHOLDER_RETRY_SECONDS: Final = 0.5
 WORKER_LOST: Final = "The worker running this answer stopped; another worker continues it."
 
 
@@ -147,6 +149,29 @@ async def find_placeholder(
     return None
 
 
+async def post_placeholder(
+    services: Services, gh: InstallationAPI, job: Job, created_at: float
+) -> dict[str, Any]:
+    """Post the placeholder once: after an ambiguous failure, look for it before posting again."""
+    url = run_url(services.settings.base_url, services.settings.link_secret, job.run_id)
+    body = comments.PLACEHOLDER.format(url=url, marker=comments.marker(job.run_id))
+    for attempt in range(1, PLACEHOLDER_ATTEMPTS + 1):
+        try:
+            return await gh.post(f"{job.issue_path}/comments", data={"body": body})
+        except (GitHubBroken, aiohttp.ClientError, TimeoutError):
+            if attempt == PLACEHOLDER_ATTEMPTS:
+                raise
+            log.warning(
+                "placeholder post failed; checking whether it landed",
+                extra={"run_id": job.run_id, "delivery_id": job.delivery_id},
+            )
+            await asyncio.sleep(PLACEHOLDER_RETRY_SECONDS * attempt)
+            landed = await find_placeholder(gh, job, services.slug, created_at)
+            if landed is not None:
+                return landed
+    raise AssertionError("unreachable")
+
+
 Workflow = Callable[[Run], Awaitable[None]]
 
 
@@ -175,9 +200,7 @@ async def execute(
         comment = await find_placeholder(gh, job, services.slug, created_at)
         if comment is None:
             await react(gh, job)
-            url = run_url(services.settings.base_url, services.settings.link_secret, job.run_id)
-            body = comments.PLACEHOLDER.format(url=url, marker=comments.marker(job.run_id))
-            comment = await gh.post(f"{job.issue_path}/comments", data={"body": body})
+            comment = await post_placeholder(services, gh, job, created_at)
         meta["comment_id"], meta["comment_url"] = str(comment["id"]), comment["html_url"]
         await run_log.update(
             job.run_id, comment_id=meta["comment_id"], comment_url=meta["comment_url"]
