@@ -7,6 +7,7 @@ import datetime
 import email.utils
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -24,6 +25,8 @@ JWT_DRIFT_SECONDS = 60  # iat is set back this far: GitHub refuses a JWT "issued
 JWT_LIFETIME_SECONDS = 9 * 60  # GitHub's maximum is 10 minutes
 TOKEN_REFRESH_MARGIN = 60.0  # seconds before `expires_at` a cached token is replaced
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# POSTs that GitHub treats idempotently: minting a token, adding a reaction that exists.
+REPEATABLE_POSTS = re.compile(r"/app/installations/\d+/access_tokens$|/reactions$")
 SECONDARY_DEFAULT_WAIT = 60.0  # GitHub: "otherwise, wait for at least one minute"
 
 
@@ -56,13 +59,13 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
                 status, resp_headers, resp_body = await super()._request(method, url, headers, body)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # A POST that may have landed is not sent twice: its caller checks and decides.
-                if attempt >= self.max_attempts or method == "POST":
+                if attempt >= self.max_attempts or not _repeatable(method, url):
                     raise
                 wait = self._backoff_delay(attempt)
                 self._log_retry(method, url, attempt, wait, f"network error {exc!r}", None, {})
                 await self.sleep(wait)
                 continue
-            wait = self._retry_wait(method, status, resp_headers, resp_body, attempt)
+            wait = self._retry_wait(method, url, status, resp_headers, resp_body, attempt)
             if wait is None or attempt >= self.max_attempts:
                 # Hand the response to gidgethub, which raises its own exception for it.
                 return status, resp_headers, resp_body
@@ -70,11 +73,17 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
             await self.sleep(wait)
 
     def _retry_wait(
-        self, method: str, status: int, headers: Mapping[str, str], body: bytes, attempt: int
+        self,
+        method: str,
+        url: str,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        attempt: int,
     ) -> float | None:
         """Seconds to wait before retrying this response, or None if it must not be retried."""
         retry_after = _parse_retry_after(headers.get("retry-after"))
-        if status in RETRY_STATUSES and method == "POST":
+        if status in RETRY_STATUSES and not _repeatable(method, url):
             return None  # it may have been done (a comment posted): not sent twice blindly
         if status in RETRY_STATUSES:
             wait = retry_after if retry_after is not None else self._backoff_delay(attempt)
@@ -128,6 +137,11 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
                 "wait_seconds": round(wait, 3),
             },
         )
+
+
+def _repeatable(method: str, url: str) -> bool:
+    """Whether sending the request twice does no harm (a token or a reaction, not a comment)."""
+    return method != "POST" or bool(REPEATABLE_POSTS.search(url.split("?", 1)[0]))
 
 
 def _parse_retry_after(value: str | None) -> float | None:

@@ -254,3 +254,14 @@ async def test_a_post_that_may_have_landed_is_not_sent_twice(fake: FakeGitHub, s
     with pytest.raises(gidgethub.GitHubBroken):
         await gh.post(f"/repos/{OWNER}/{REPO}/issues/1/comments", data={"body": "hi"})
     assert len(fake.requests_to("POST", "*/comments")) == 1
+
+
+async def test_repeatable_posts_are_retried(fake: FakeGitHub, session) -> None:
+    gh = make_app(session, fake).api(INSTALLATION)
+    fake.fail_next("POST", "/app/installations/*", status=502)
+    comment = fake.add_comment(OWNER, REPO, 1, "@livebot-test why?")
+    fake.fail_next("POST", "*/reactions", status=502)
+    url = f"/repos/{OWNER}/{REPO}/issues/comments/{comment['id']}/reactions"
+    assert (await gh.post(url, data={"content": "eyes"}))["content"] == "eyes"
+    assert len(fake.requests_to("POST", "/app/installations/*")) == 2
+    assert len(fake.requests_to("POST", "*/reactions")) == 2
