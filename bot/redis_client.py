@@ -52,9 +52,11 @@ async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redi
         raise RedisUnavailable(f"REDIS_URL cannot be reached: {exc}") from None
     if info.get("cluster_enabled"):
         await plain.aclose()
-        return aioredis.RedisCluster.from_url(
+        cluster = aioredis.RedisCluster.from_url(
             url, decode_responses=True, socket_timeout=SOCKET_TIMEOUT
-        )  # type: ignore[return-value]
+        )
+        await cluster.initialize()
+        return cluster  # type: ignore[return-value]
     return plain
 
 

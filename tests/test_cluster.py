@@ -1,0 +1,165 @@
+"""The same code on a real three-node Redis Cluster: hash tags keep every command in one slot."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+import redis
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis, RedisCluster
+
+from bot.jobs import Job, JobQueue
+from bot.links import run_token
+from bot.redis_client import connect, redis_server_binary
+from bot.run_log import RunLog, new_run_id
+from bot.settings import Settings
+from tests.conftest import free_port
+from tests.sse import answer, read_events
+from web.app import create_app
+from web.keys import LINK_SECRET, RUN_LOG
+
+SLOTS = 16384
+ClientFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Three masters sharing the 16,384 slots, started for this module."""
+    ports = [free_port() for _ in range(3)]
+    processes = []
+    for port in ports:
+        folder = tmp_path_factory.mktemp(f"cluster-{port}")
+        processes.append(
+            subprocess.Popen(
+                [
+                    redis_server_binary(),
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(folder / "nodes.conf"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(folder),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
+    try:
+        nodes = [_wait_for(port) for port in ports]
+        share = SLOTS // len(nodes)
+        for index, node in enumerate(nodes):
+            last = SLOTS if index == len(nodes) - 1 else (index + 1) * share
+            node.execute_command("CLUSTER ADDSLOTS", *range(index * share, last))
+        for node in nodes[1:]:
+            node.execute_command("CLUSTER MEET", "127.0.0.1", ports[0])
+        deadline = time.monotonic() + 20
+        while any(n.execute_command("CLUSTER INFO")["cluster_state"] != "ok" for n in nodes):
+            assert time.monotonic() < deadline, "the cluster did not form"
+            time.sleep(0.1)
+        for node in nodes:
+            node.close()
+        yield f"redis://127.0.0.1:{ports[0]}/0"
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+
+
+def _wait_for(port: int) -> redis.Redis:
+    client = redis.Redis(port=port, decode_responses=True)
+    for _ in range(100):
+        try:
+            client.ping()
+            return client
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise AssertionError(f"redis-server on {port} did not start")
+
+
+@pytest.fixture
+async def cluster(cluster_url: str) -> AsyncIterator[Redis]:
+    """A client of the cluster, as livebot makes it."""
+    client = await connect(cluster_url)
+    yield client
+    await client.aclose()
+
+
+async def test_connect_detects_the_cluster(cluster: Redis) -> None:
+    assert isinstance(cluster, RedisCluster)
+    assert len(cluster.get_nodes()) == 3
+
+
+async def test_run_log_on_a_cluster(cluster: Redis) -> None:
+    run_log = RunLog(cluster, ttl_seconds=60)
+    run_ids = [
+        await run_log.create(workflow="comment", repository="o/r", number=n) for n in range(6)
+    ]
+    for run_id in run_ids:
+        writer = run_log.writer(run_id)
+        await writer.status("running", "Writing")
+        for piece in ("Hello", ", ", "cluster"):
+            writer.token(piece)
+        await writer.complete("succeeded")
+        assert await run_log.text(run_id) == "Hello, cluster"
+        assert (await run_log.meta(run_id))["status"] == "succeeded"
+    follow = asyncio.create_task(run_log.read_after(run_ids[0], "0-0", block_ms=1000))
+    assert [e.event for e in await follow][-1] == "complete"
+
+
+async def test_job_queue_on_a_cluster(cluster: Redis) -> None:
+    queue = JobQueue(cluster)
+    await queue.ensure_group()
+    job = Job(
+        kind="ask",
+        run_id=new_run_id(),
+        delivery_id=new_run_id(),
+        installation_id=1,
+        repository="o/r",
+        number=1,
+        author="octocat",
+    )
+    assert await queue.enqueue(job)
+    assert not await queue.enqueue(job)
+    [delivery] = await queue.take("one", 10, 100)
+    await queue.renew("one", [delivery.message_id])
+    await queue.requeue(delivery)
+    [again] = await queue.take("two", 10, 100)
+    assert again.job == job
+    await queue.dead_letter(again, "test")
+    await queue.ack(again.message_id)
+
+
+async def test_live_stream_on_a_cluster(
+    aiohttp_client: ClientFactory, settings: Settings, cluster_url: str
+) -> None:
+    app = create_app(dataclasses.replace(settings, redis_url=cluster_url))
+    client = await aiohttp_client(app)
+    run_log = client.server.app[RUN_LOG]
+    run_id = await run_log.create(workflow="comment")
+    token = run_token(client.server.app[LINK_SECRET], run_id)
+
+    async def view() -> str:
+        async with client.get(f"/runs/{run_id}/events?token={token}") as resp:
+            return answer(await read_events(resp))
+
+    viewers = [asyncio.create_task(view()) for _ in range(20)]
+    await asyncio.sleep(0.1)
+    writer = run_log.writer(run_id)
+    for i in range(30):
+        writer.token(f"{i} ")
+        await asyncio.sleep(0.002)
+    await writer.complete("succeeded")
+    assert set(await asyncio.gather(*viewers)) == {"".join(f"{i} " for i in range(30))}
+    assert (await client.get("/healthz")).status == 200
