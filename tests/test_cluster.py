@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -30,7 +31,7 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 @pytest.fixture(scope="module")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Three masters sharing the 16,384 slots, started for this module."""
-    ports = [free_port() for _ in range(3)]
+    ports = [cluster_port() for _ in range(3)]
     processes = []
     for port in ports:
         folder = tmp_path_factory.mktemp(f"cluster-{port}")
@@ -77,8 +78,22 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait(10)
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10,000) is free and valid too."""
+    while True:
+        port = free_port()
+        if port + 10_000 > 65_535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        return port
+
+
 def _wait_for(port: int) -> redis.Redis:
-    client = redis.Redis(port=port, decode_responses=True)
+    client = redis.Redis(port=port, decode_responses=True, retry=None)
     for _ in range(100):
         try:
             client.ping()
