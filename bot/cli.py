@@ -13,8 +13,11 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from bot import logs
+from bot.demo import demo_context
 from bot.redis_client import RedisUnavailable
 from bot.settings import Settings, SettingsError, load_settings
+from bot.worker import worker_main
+from web.app import create_app, github_context
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +44,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve_web(settings: Settings, app: web.Application) -> None:
-    print(f"livebot: listening on http://{settings.host}:{settings.port}", file=sys.stderr)
+    async def announce(app: web.Application) -> None:
+        # After every start-up context: Redis answers and the app knows its name.
+        print(f"livebot: serving on http://{settings.host}:{settings.port}", file=sys.stderr)
+
+    app.on_startup.append(announce)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
-    from bot.worker import worker_main
-    from web.app import create_app, github_context
-
     if args.command == "demo":
-        from bot.demo import demo_context
-
         if not settings.link_secret_raw and not settings.github_webhook_secret:
             settings = dataclasses.replace(settings, link_secret_raw=secrets.token_hex(32))
 
