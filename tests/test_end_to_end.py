@@ -106,10 +106,10 @@ StartServe = Callable[..., Awaitable[Serve]]
 async def livebot(
     fake_github: FakeGitHub, fake_openai: FakeOpenAI, redis_url: str, tmp_path: Path
 ) -> AsyncIterator[StartServe]:
-    """Start `livebot serve` processes (keyword arguments override the environment)."""
+    """Start `livebot serve` (or `web`, `worker`) processes; keywords override the environment."""
     servers: list[Serve] = []
 
-    async def start(**overrides: str) -> Serve:
+    async def start(command: str = "serve", **overrides: str) -> Serve:
         port = free_port()
         # A clean environment: nothing of the developer's own livebot, GitHub or OpenAI setup.
         env = {
@@ -140,7 +140,7 @@ async def livebot(
         with log_path.open("wb") as log_file:
             process = await asyncio.create_subprocess_exec(
                 *livebot_command(),
-                "serve",
+                command,
                 env=env,
                 cwd=tmp_path,  # no stray .env
                 stdout=log_file,
@@ -148,7 +148,8 @@ async def livebot(
             )
         server = Serve(process, f"http://127.0.0.1:{port}", log_path)
         servers.append(server)
-        await wait_ready(server)
+        if command != "worker":  # a worker serves no HTTP
+            await wait_ready(server)
         return server
 
     yield start
@@ -559,3 +560,17 @@ async def test_untrusted_author_gets_one_polite_refusal_and_no_model_call(
 
     assert len(bot_comments(fake_github)) == 1
     assert fake_openai.requests == []
+
+
+async def test_web_and_worker_as_separate_processes(
+    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI
+) -> None:
+    """The scaled-out shape: webhooks and pages in `livebot web`, the work in `livebot worker`."""
+    fake_openai.script(Reply(text=ANSWER, chunk_size=8))
+    web = await livebot("web", GITHUB_APP_SLUG=SLUG)
+    await livebot("worker", PUBLIC_URL=web.url)  # links point at the web process
+    found, events = await mention_and_watch(web, fake_github)
+    assert events[-1].data["status"] == "succeeded"
+    assert answer(events) == ANSWER
+    (comment,) = bot_comments(fake_github)
+    assert comment["id"] == found.comment["id"] and comment["body"].startswith(ANSWER)
