@@ -16,10 +16,10 @@ from redis.asyncio import Redis, RedisCluster
 
 from bot.jobs import Job, JobQueue
 from bot.links import run_token
-from bot.redis_client import connect, redis_server_binary
+from bot.redis_client import connect
 from bot.run_log import RunLog, new_run_id
 from bot.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, redis_server_command
 from tests.sse import answer, read_events
 from web.app import create_app
 from web.keys import LINK_SECRET, RUN_LOG
@@ -35,28 +35,15 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     processes = []
     for port in ports:
         folder = tmp_path_factory.mktemp(f"cluster-{port}")
-        processes.append(
-            subprocess.Popen(
-                [
-                    redis_server_binary(),
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    str(folder / "nodes.conf"),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(folder),
-                ],
-                stdout=subprocess.DEVNULL,
-            )
+        command = redis_server_command(
+            port,
+            folder,
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(folder / "nodes.conf"),
         )
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
     try:
         nodes = [_wait_for(port) for port in ports]
         share = SLOTS // len(nodes)

@@ -13,9 +13,8 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from bot.logs import JsonFormatter
-from bot.redis_client import redis_server_binary
 from bot.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, redis_server_command
 from web.app import create_app
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
@@ -25,19 +24,7 @@ async def test_healthz_is_503_while_redis_is_down_and_recovers(
     aiohttp_client: ClientFactory, settings: Settings, tmp_path: Path
 ) -> None:
     port = free_port()
-    command = [
-        redis_server_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-    ]
+    command = redis_server_command(port, tmp_path)
     redis = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
     try:
         client = await _client_when_up(aiohttp_client, settings, port)

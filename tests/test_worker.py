@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -90,10 +91,15 @@ def run_status(run_log: RunLog, run_id: str, *statuses: str) -> Callable[[], Awa
     return check
 
 
-def started_pool(svc: Services, redis: Redis) -> WorkerPool:
+@asynccontextmanager
+async def running(svc: Services, redis: Redis) -> AsyncIterator[WorkerPool]:
+    """A worker pool that runs for the block, then stops gracefully."""
     workers = WorkerPool(svc, JobQueue(redis), concurrency=2)
     workers.start()
-    return workers
+    try:
+        yield workers
+    finally:
+        await workers.stop()
 
 
 async def test_queue_hands_out_claims_and_reclaims(queue: JobQueue, redis_client: Redis) -> None:
@@ -122,11 +128,8 @@ async def test_worker_answers_and_acks(
     fake_openai.script(Reply(text="It crashes because of X."))
     job = make_job()
     await queue.enqueue(job)
-    workers = started_pool(worker_services, redis_client)
-    try:
+    async with running(worker_services, redis_client):
         await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
-    finally:
-        await workers.stop()
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"].startswith("It crashes because of X.")
     assert comments.marker(job.run_id) in comment["body"]
@@ -144,17 +147,13 @@ async def test_shutdown_hands_back_unfinished_jobs_at_once(
     fake_openai.script(Reply(text=text, chunk_size=6, delay=0.01), Reply(text=text))
     job = make_job()
     await queue.enqueue(job)
-    first = started_pool(worker_services, redis_client)
-    await eventually(lambda: _has_text(worker_services.run_log, job.run_id))
-    await first.stop()
+    async with running(worker_services, redis_client):
+        await eventually(lambda: _has_text(worker_services.run_log, job.run_id))
     assert await _status(worker_services.run_log, job.run_id) == "running"
     # Handed back, not left pending: a new worker starts it without waiting for a claim timeout.
     assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
-    second = started_pool(worker_services, redis_client)
-    try:
+    async with running(worker_services, redis_client):
         await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
-    finally:
-        await second.stop()
     assert await worker_services.run_log.text(job.run_id) == text
     bot_comments = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert len(bot_comments) == 1 and bot_comments[0]["body"].startswith(text)
@@ -170,11 +169,8 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_says_so(
     await queue.enqueue(job)
     # The thread cannot be read: the job fails before it has a placeholder, every time.
     fake_github.fail_next("GET", "/repos/*/issues/1/comments*", status=500, times=1000)
-    workers = started_pool(worker_services, redis_client)
-    try:
+    async with running(worker_services, redis_client):
         await eventually(lambda: _dead_letters(redis_client), seconds=15)
-    finally:
-        await workers.stop()
     assert await _status(worker_services.run_log, job.run_id) == "failed"
     events = await worker_services.run_log.history(job.run_id)
     assert events[-1].event == "complete" and events[-2].payload()["code"] == "gave_up"
@@ -191,13 +187,10 @@ async def test_cancel_stops_the_running_answer(
     fake_openai.script(Reply(text="slow " * 500, delay=0.02))
     job = make_job()
     await queue.enqueue(job)
-    workers = started_pool(worker_services, redis_client)
-    try:
+    async with running(worker_services, redis_client):
         await eventually(lambda: _has_text(worker_services.run_log, job.run_id))
         await queue.enqueue(make_job("cancel", author="maintainer"))
         await eventually(run_status(worker_services.run_log, job.run_id, "cancelled"))
-    finally:
-        await workers.stop()
     [placeholder] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert placeholder["body"].startswith(comments.CANCELLED.split("{")[0])
     assert "@maintainer" in placeholder["body"]
@@ -225,11 +218,8 @@ async def test_short_replies_need_no_model(
     template: str,
 ) -> None:
     await queue.enqueue(make_job(kind))
-    workers = started_pool(worker_services, redis_client)
-    try:
+    async with running(worker_services, redis_client):
         await eventually(lambda: _comment_count(fake_github, 1))
-    finally:
-        await workers.stop()
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"] == template.format(author="octocat", slug=SLUG, command=kind)
     assert fake_openai.requests == []
@@ -274,11 +264,8 @@ async def test_a_failed_placeholder_post_is_retried_without_duplicates(
     fake_github.fail_next("POST", "/repos/*/issues/1/comments", status=502)
     job = make_job()
     await queue.enqueue(job)
-    workers = started_pool(worker_services, redis_client)
-    try:
+    async with running(worker_services, redis_client):
         await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
-    finally:
-        await workers.stop()
     assert len(fake_github.requests_to("POST", "/repos/*/issues/1/comments")) == 2
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"].startswith("Answer.")

@@ -356,8 +356,8 @@
     cancelled: ["Cancelled", "The run was cancelled before it finished."],
   };
 
-  function finish(status, info, endMs) {
-    if (!TERMINAL.has(status)) status = "failed";
+  // The run is over (or gone): no more stream, no reconnect.
+  function stopStreaming() {
     complete = true;
     clearTimeout(reconnectTimer);
     if (source) {
@@ -365,6 +365,11 @@
       source = null;
     }
     setConnection("closed");
+  }
+
+  function finish(status, info, endMs) {
+    if (!TERMINAL.has(status)) status = "failed";
+    stopStreaming();
 
     // Final render now, not on the next frame.
     $("answer").classList.remove("streaming");
@@ -419,13 +424,7 @@
   }
 
   function showExpired() {
-    complete = true;
-    clearTimeout(reconnectTimer);
-    if (source) {
-      source.close();
-      source = null;
-    }
-    setConnection("closed");
+    stopStreaming();
     setRunState("expired");
     setStateLabel("expired");
     setStatus("This run's log has expired.");
