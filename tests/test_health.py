@@ -12,10 +12,13 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
+from bot.links import run_token
 from bot.logs import JsonFormatter
 from bot.settings import Settings
 from tests.conftest import free_port, redis_server_command
-from web.app import create_app
+from tests.webhooks import SLUG, delivery, payload
+from web.app import create_app, github_context
+from web.keys import LINK_SECRET
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 
@@ -48,10 +51,13 @@ async def test_healthz_is_503_while_redis_is_down_and_recovers(
 async def _client_when_up(
     aiohttp_client: ClientFactory, settings: Settings, port: int
 ) -> TestClient:
-    settings = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{port}/0")
+    settings = dataclasses.replace(
+        settings, redis_url=f"redis://127.0.0.1:{port}/0", github_app_slug=SLUG
+    )
     for _ in range(100):
         try:
-            return await aiohttp_client(create_app(settings))
+            app = create_app(settings, contexts=(github_context(with_workers=False),))
+            return await aiohttp_client(app)
         except Exception:
             await asyncio.sleep(0.05)
     raise AssertionError("redis-server did not start")
@@ -75,3 +81,33 @@ def test_log_lines_are_json_with_their_ids() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "job done"
     assert (line["run_id"], line["delivery_id"], line["level"]) == ("abc", "d-1", "info")
+
+
+async def test_webhook_and_pages_answer_503_while_redis_is_down(
+    aiohttp_client: ClientFactory, settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    command = redis_server_command(port, tmp_path)
+    redis = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
+    try:
+        client = await _client_when_up(aiohttp_client, settings, port)
+        redis.terminate()
+        await redis.wait()
+        data = payload("issue_comment", "created.payload.json", body=f"@{SLUG} why?")
+        raw, headers = delivery("issue_comment", data, delivery_id="while-down")
+        resp = await client.post("/webhook", data=raw, headers=headers)
+        assert resp.status == 503
+        assert "redeliver" in (await resp.json())["error"]
+        token = run_token(client.server.app[LINK_SECRET], "a" * 32)
+        assert (await client.get(f"/runs/{'a' * 32}/state?token={token}")).status == 503
+        redis = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            resp = await client.post("/webhook", data=raw, headers=headers)
+            if resp.status != 503:
+                break
+            await asyncio.sleep(0.05)
+        # Nothing was marked as seen while Redis was down: the redelivery is queued.
+        assert resp.status == 202 and (await resp.json())["outcome"] == "queued"
+    finally:
+        redis.terminate()
+        await redis.wait()

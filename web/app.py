@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from bot.jobs import JobQueue
 from bot.redis_client import READER_POOL_SIZE, EmbeddedRedis, connect
@@ -28,6 +29,27 @@ CONTENT_SECURITY_POLICY: Final = (
 MAX_BODY_BYTES: Final = 25 * 1024 * 1024
 
 Context = Callable[[web.Application], AsyncIterator[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def redis_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Redis down: a clear 503 (nothing was queued or changed, so a retry loses nothing)."""
+    try:
+        return await handler(request)
+    except RedisError as exc:
+        log.error(
+            "Redis unavailable",
+            extra={
+                "path": request.path,
+                "error": repr(exc),
+                "delivery_id": request.headers.get("X-GitHub-Delivery"),
+            },
+        )
+        return web.json_response(
+            {"error": "Redis is unavailable; try again later (GitHub deliveries: redeliver)"},
+            status=503,
+        )
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -102,7 +124,7 @@ def create_app(
     max_pending: int = MAX_PENDING_EVENTS,
 ) -> web.Application:
     """The web application; `contexts` run inside the Redis context (workers, GitHub client)."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[redis_unavailable])
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[LINK_SECRET] = settings.link_secret
