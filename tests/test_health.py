@@ -7,9 +7,10 @@ import dataclasses
 import json
 import logging
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.links import run_token
@@ -23,36 +24,41 @@ from web.keys import LINK_SECRET
 ClientFactory = Callable[..., Awaitable[TestClient]]
 
 
-async def test_healthz_is_503_while_redis_is_down_and_recovers(
-    aiohttp_client: ClientFactory, settings: Settings, tmp_path: Path
-) -> None:
-    port = free_port()
-    command = redis_server_command(port, tmp_path)
-    redis = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
-    try:
-        client = await _client_when_up(aiohttp_client, settings, port)
-        assert (await client.get("/healthz")).status == 200
-        redis.terminate()
-        await redis.wait()
-        down = await client.get("/healthz")
-        assert down.status == 503
-        assert (await down.json())["redis"] == "down"
-        redis = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            if (await client.get("/healthz")).status == 200:
-                break
-            await asyncio.sleep(0.05)
-        assert (await client.get("/healthz")).status == 200
-    finally:
-        redis.terminate()
-        await redis.wait()
+class OwnRedis:
+    """A redis-server this test may stop and start again on the same port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.command = redis_server_command(self.port, folder)
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.command, stdout=subprocess.DEVNULL
+        )
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
 
 
-async def _client_when_up(
-    aiohttp_client: ClientFactory, settings: Settings, port: int
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
+    """A running redis-server of this test's own."""
+    server = OwnRedis(tmp_path)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def client_on_own_redis(
+    aiohttp_client: ClientFactory, settings: Settings, own_redis: OwnRedis
 ) -> TestClient:
+    """The web app (webhooks included) on that redis-server."""
     settings = dataclasses.replace(
-        settings, redis_url=f"redis://127.0.0.1:{port}/0", github_app_slug=SLUG
+        settings, redis_url=f"redis://127.0.0.1:{own_redis.port}/0", github_app_slug=SLUG
     )
     for _ in range(100):
         try:
@@ -61,6 +67,23 @@ async def _client_when_up(
         except Exception:
             await asyncio.sleep(0.05)
     raise AssertionError("redis-server did not start")
+
+
+async def test_healthz_is_503_while_redis_is_down_and_recovers(
+    client_on_own_redis: TestClient, own_redis: OwnRedis
+) -> None:
+    client = client_on_own_redis
+    assert (await client.get("/healthz")).status == 200
+    await own_redis.stop()
+    down = await client.get("/healthz")
+    assert down.status == 503
+    assert (await down.json())["redis"] == "down"
+    await own_redis.start()
+    for _ in range(100):
+        if (await client.get("/healthz")).status == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.get("/healthz")).status == 200
 
 
 async def test_metrics_are_prometheus_text(
@@ -84,30 +107,22 @@ def test_log_lines_are_json_with_their_ids() -> None:
 
 
 async def test_webhook_and_pages_answer_503_while_redis_is_down(
-    aiohttp_client: ClientFactory, settings: Settings, tmp_path: Path
+    client_on_own_redis: TestClient, own_redis: OwnRedis
 ) -> None:
-    port = free_port()
-    command = redis_server_command(port, tmp_path)
-    redis = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
-    try:
-        client = await _client_when_up(aiohttp_client, settings, port)
-        redis.terminate()
-        await redis.wait()
-        data = payload("issue_comment", "created.payload.json", body=f"@{SLUG} why?")
-        raw, headers = delivery("issue_comment", data, delivery_id="while-down")
+    client = client_on_own_redis
+    await own_redis.stop()
+    data = payload("issue_comment", "created.payload.json", body=f"@{SLUG} why?")
+    raw, headers = delivery("issue_comment", data, delivery_id="while-down")
+    resp = await client.post("/webhook", data=raw, headers=headers)
+    assert resp.status == 503
+    assert "redeliver" in (await resp.json())["error"]
+    token = run_token(client.server.app[LINK_SECRET], "a" * 32)
+    assert (await client.get(f"/runs/{'a' * 32}/state?token={token}")).status == 503
+    await own_redis.start()
+    for _ in range(100):
         resp = await client.post("/webhook", data=raw, headers=headers)
-        assert resp.status == 503
-        assert "redeliver" in (await resp.json())["error"]
-        token = run_token(client.server.app[LINK_SECRET], "a" * 32)
-        assert (await client.get(f"/runs/{'a' * 32}/state?token={token}")).status == 503
-        redis = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            resp = await client.post("/webhook", data=raw, headers=headers)
-            if resp.status != 503:
-                break
-            await asyncio.sleep(0.05)
-        # Nothing was marked as seen while Redis was down: the redelivery is queued.
-        assert resp.status == 202 and (await resp.json())["outcome"] == "queued"
-    finally:
-        redis.terminate()
-        await redis.wait()
+        if resp.status != 503:
+            break
+        await asyncio.sleep(0.05)
+    # Nothing was marked as seen while Redis was down: the redelivery is queued.
+    assert resp.status == 202 and (await resp.json())["outcome"] == "queued"
