@@ -1,4 +1,4 @@
-"""The aiohttp application: live pages, SSE, health and metrics, composed in one place."""
+"""The aiohttp application: webhooks, live pages, SSE, health and metrics, composed in one place."""
 
 from __future__ import annotations
 
