@@ -25,11 +25,9 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    await server.start()
-    yield server
-    await server.close()
+def fake(fake_openai: FakeOpenAI) -> FakeOpenAI:
+    """The suite's fake OpenAI server, under a short name."""
+    return fake_openai
 
 
 @pytest.fixture
