@@ -179,41 +179,74 @@ class FakeGitHub:
         """Register an installation (minting a token for an unknown id also creates one)."""
         acct = self._user(account, kind="Organization")
         inst = {
-            "id": installation_id, "account": acct, "app_id": self.app_id,
-            "app_slug": self.app_slug, "target_id": acct["id"], "target_type": acct["type"],
+            "id": installation_id,
+            "account": acct,
+            "app_id": self.app_id,
+            "app_slug": self.app_slug,
+            "target_id": acct["id"],
+            "target_type": acct["type"],
             "repository_selection": "all",
             "access_tokens_url": f"{self.url}/app/installations/{installation_id}/access_tokens",
             "repositories_url": f"{self.url}/installation/repositories",
             "html_url": f"https://github.com/settings/installations/{installation_id}",
-            "permissions": {"issues": "write", "pull_requests": "write", "contents": "write",
-                            "metadata": "read"},
+            "permissions": {
+                "issues": "write",
+                "pull_requests": "write",
+                "contents": "write",
+                "metadata": "read",
+            },
             "events": ["issues", "issue_comment", "pull_request", "pull_request_review_comment"],
-            "created_at": _iso(), "updated_at": _iso(), "suspended_at": None,
+            "created_at": _iso(),
+            "updated_at": _iso(),
+            "suspended_at": None,
         }
         self.installations[installation_id] = inst
         return inst
 
     def add_repo(
-        self, owner: str, name: str, description: str | None = "", default_branch: str = "main",
+        self,
+        owner: str,
+        name: str,
+        description: str | None = "",
+        default_branch: str = "main",
         private: bool = False,
     ) -> dict[str, Any]:
         """Add (or replace) a repository."""
         full = f"{owner}/{name}"
         repo = {
-            "id": self._new_id(), "node_id": "R_" + secrets.token_hex(6), "name": name,
-            "full_name": full, "private": private, "owner": self._user(owner),
-            "html_url": f"https://github.com/{full}", "description": description,
-            "fork": False, "url": f"{self.url}/repos/{full}", "default_branch": default_branch,
-            "visibility": "private" if private else "public", "archived": False,
-            "has_issues": True, "open_issues_count": 0, "language": "Python",
-            "created_at": _iso(), "updated_at": _iso(), "pushed_at": _iso(),
+            "id": self._new_id(),
+            "node_id": "R_" + secrets.token_hex(6),
+            "name": name,
+            "full_name": full,
+            "private": private,
+            "owner": self._user(owner),
+            "html_url": f"https://github.com/{full}",
+            "description": description,
+            "fork": False,
+            "url": f"{self.url}/repos/{full}",
+            "default_branch": default_branch,
+            "visibility": "private" if private else "public",
+            "archived": False,
+            "has_issues": True,
+            "open_issues_count": 0,
+            "language": "Python",
+            "created_at": _iso(),
+            "updated_at": _iso(),
+            "pushed_at": _iso(),
         }
         self.repos[(owner, name)] = repo
         return repo
 
     def add_issue(
-        self, owner: str, name: str, number: int, title: str, body: str | None = "",
-        user: str = "octocat", pull_request: bool = False, state: str = "open",
+        self,
+        owner: str,
+        name: str,
+        number: int,
+        title: str,
+        body: str | None = "",
+        user: str = "octocat",
+        pull_request: bool = False,
+        state: str = "open",
         author_association: str = "OWNER",
     ) -> dict[str, Any]:
         """Add an issue (or, with pull_request=True, a PR as the issues API shows it)."""
@@ -222,14 +255,25 @@ class FakeGitHub:
         api = f"{self.url}/repos/{owner}/{name}"
         kind = "pull" if pull_request else "issues"
         issue: dict[str, Any] = {
-            "id": self._new_id(), "node_id": "I_" + secrets.token_hex(6),
-            "url": f"{api}/issues/{number}", "repository_url": api,
+            "id": self._new_id(),
+            "node_id": "I_" + secrets.token_hex(6),
+            "url": f"{api}/issues/{number}",
+            "repository_url": api,
             "comments_url": f"{api}/issues/{number}/comments",
             "html_url": f"https://github.com/{owner}/{name}/{kind}/{number}",
-            "number": number, "state": state, "title": title, "body": body,
-            "user": self._user(user), "labels": [], "assignees": [], "locked": False,
-            "comments": 0, "author_association": author_association,
-            "created_at": _iso(), "updated_at": _iso(), "closed_at": None,
+            "number": number,
+            "state": state,
+            "title": title,
+            "body": body,
+            "user": self._user(user),
+            "labels": [],
+            "assignees": [],
+            "locked": False,
+            "comments": 0,
+            "author_association": author_association,
+            "created_at": _iso(),
+            "updated_at": _iso(),
+            "closed_at": None,
         }
         if pull_request:
             issue["pull_request"] = {
@@ -243,18 +287,28 @@ class FakeGitHub:
         return issue
 
     def add_comment(
-        self, owner: str, name: str, number: int, body: str, user: str = "octocat",
+        self,
+        owner: str,
+        name: str,
+        number: int,
+        body: str,
+        user: str = "octocat",
         author_association: str = "OWNER",
     ) -> dict[str, Any]:
         """Add a comment to an existing issue or PR."""
         issue = self.issues[(owner, name, number)]
         cid = self._new_id()
         comment: dict[str, Any] = {
-            "id": cid, "node_id": "IC_" + secrets.token_hex(6),
+            "id": cid,
+            "node_id": "IC_" + secrets.token_hex(6),
             "url": f"{self.url}/repos/{owner}/{name}/issues/comments/{cid}",
             "html_url": f"{issue['html_url']}#issuecomment-{cid}",
-            "issue_url": issue["url"], "body": body, "user": self._user(user),
-            "created_at": _iso(), "updated_at": _iso(), "author_association": author_association,
+            "issue_url": issue["url"],
+            "body": body,
+            "user": self._user(user),
+            "created_at": _iso(),
+            "updated_at": _iso(),
+            "author_association": author_association,
             "performed_via_github_app": None,
         }
         self.comments[cid] = comment
@@ -273,16 +327,24 @@ class FakeGitHub:
 
     def requests_to(self, method: str, path_glob: str) -> list[RecordedRequest]:
         """Recorded requests whose method matches and whose path matches the glob."""
-        return [q for q in self.requests
-                if q.method == method.upper() and fnmatch.fnmatchcase(q.path, path_glob)]
+        return [
+            q
+            for q in self.requests
+            if q.method == method.upper() and fnmatch.fnmatchcase(q.path, path_glob)
+        ]
 
     def fail_next(self, method: str, path_glob: str, status: int = 502, times: int = 1) -> None:
         """Answer the next `times` matching requests with `status` and a GitHub error body."""
         self._faults.append(_Fault(method.upper(), path_glob, "status", times, status=status))
 
     def rate_limit_next(
-        self, method: str, path_glob: str, kind: str = "secondary", times: int = 1,
-        retry_after: float = 0, status: int = 403,
+        self,
+        method: str,
+        path_glob: str,
+        kind: str = "secondary",
+        times: int = 1,
+        retry_after: float = 0,
+        status: int = 403,
     ) -> None:
         """Refuse the next matching requests with a primary or secondary rate limit."""
         if kind not in ("primary", "secondary"):
@@ -312,7 +374,9 @@ class FakeGitHub:
         if login not in self._users:
             uid = 10_000 + len(self._users)
             self._users[login] = {
-                "login": login, "id": uid, "node_id": f"U_{uid}",
+                "login": login,
+                "id": uid,
+                "node_id": f"U_{uid}",
                 "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
                 "url": f"https://api.github.com/users/{login}",
                 "html_url": f"https://github.com/{login.removesuffix('[bot]')}",
@@ -323,8 +387,10 @@ class FakeGitHub:
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         for fault in self._faults:
-            if fault.times > 0 and fault.method == method and fnmatch.fnmatchcase(
-                path, fault.path_glob
+            if (
+                fault.times > 0
+                and fault.method == method
+                and fnmatch.fnmatchcase(path, fault.path_glob)
             ):
                 fault.times -= 1
                 return fault
@@ -337,15 +403,24 @@ class FakeGitHub:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        self.requests.append(RecordedRequest(
-            request.method, request.path, dict(request.query),
-            {k.lower(): v for k, v in request.headers.items()}, body,
-        ))
+        self.requests.append(
+            RecordedRequest(
+                request.method,
+                request.path,
+                dict(request.query),
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+            )
+        )
         rid = ":".join(secrets.token_hex(n).upper() for n in (2, 3, 4, 4, 4))
         self._used += 1
-        rl = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": str(max(1, 5000 - self._used)),
-              "x-ratelimit-reset": str(int(time.time()) + 3600),
-              "x-ratelimit-used": str(min(4999, self._used)), "x-ratelimit-resource": "core"}
+        rl = {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": str(max(1, 5000 - self._used)),
+            "x-ratelimit-reset": str(int(time.time()) + 3600),
+            "x-ratelimit-used": str(min(4999, self._used)),
+            "x-ratelimit-resource": "core",
+        }
         fault = self._take_fault(request.method, request.path)
         if fault is not None and fault.kind == "drop":
             assert request.transport is not None
@@ -365,8 +440,13 @@ class FakeGitHub:
                     status=fault.status,
                 )
             elif fault.kind == "primary":
-                rl.update({"x-ratelimit-remaining": "0", "x-ratelimit-used": "5000",
-                           "x-ratelimit-reset": str(int(time.time() + fault.seconds))})
+                rl.update(
+                    {
+                        "x-ratelimit-remaining": "0",
+                        "x-ratelimit-used": "5000",
+                        "x-ratelimit-reset": str(int(time.time() + fault.seconds)),
+                    }
+                )
                 raise _Reply(fault.status, "API rate limit exceeded for installation.")
             else:
                 rl["retry-after"] = str(int(fault.seconds))
@@ -388,19 +468,30 @@ class FakeGitHub:
             raise _Reply(401, JWT_UNDECODABLE)
         try:
             claims = pyjwt.decode(
-                token, self._public_key, algorithms=["RS256"],
-                options={"verify_exp": False, "verify_iat": False,
-                         "require": ["iat", "exp", "iss"]},
+                token,
+                self._public_key,
+                algorithms=["RS256"],
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "require": ["iat", "exp", "iss"],
+                },
             )
         except pyjwt.PyJWTError:
             raise _Reply(401, JWT_UNDECODABLE) from None
         iat, exp, now = claims["iat"], claims["exp"], time.time()
         if not isinstance(iat, int) or iat > now + 5:
-            raise _Reply(401, "'Issued at' claim ('iat') must be an Integer representing the "
-                              "time that the assertion was issued.")
+            raise _Reply(
+                401,
+                "'Issued at' claim ('iat') must be an Integer representing the "
+                "time that the assertion was issued.",
+            )
         if not isinstance(exp, int) or exp <= now:
-            raise _Reply(401, "'Expiration time' claim ('exp') must be a numeric value "
-                              "representing the future time at which the assertion expires.")
+            raise _Reply(
+                401,
+                "'Expiration time' claim ('exp') must be a numeric value "
+                "representing the future time at which the assertion expires.",
+            )
         if exp - iat > 660 or exp > now + 660:
             raise _Reply(401, "'Expiration time' claim ('exp') is too far in the future.")
         if str(claims["iss"]) != str(self.app_id):
@@ -440,27 +531,52 @@ class FakeGitHub:
         if not isinstance(data, dict) or not isinstance(data.get("body"), str):
             raise _Reply(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
         if len(data["body"]) > MAX_COMMENT_CHARS:
-            raise _Reply(422, "Validation Failed", errors=[{
-                "resource": "IssueComment", "code": "custom", "field": "body",
-                "message": f"body is too long (maximum is {MAX_COMMENT_CHARS} characters)",
-            }])
+            raise _Reply(
+                422,
+                "Validation Failed",
+                errors=[
+                    {
+                        "resource": "IssueComment",
+                        "code": "custom",
+                        "field": "body",
+                        "message": f"body is too long (maximum is {MAX_COMMENT_CHARS} characters)",
+                    }
+                ],
+            )
         return data["body"]
 
     # ---- handlers -------------------------------------------------------------------------
     async def _get_app(self, request: web.Request) -> web.Response:
         self._check_jwt(request)
         owner = self._user("octo-org", kind="Organization")
-        return web.json_response({
-            "id": self.app_id, "slug": self.app_slug, "node_id": "A_" + str(self.app_id),
-            "client_id": f"Iv1.{self.app_id:016x}", "owner": owner, "name": "Livebot Test",
-            "description": "Answers mentions, live.", "external_url": "https://example.com",
-            "html_url": f"https://github.com/apps/{self.app_slug}",
-            "created_at": _iso(0), "updated_at": _iso(0),
-            "permissions": {"issues": "write", "pull_requests": "write", "contents": "write",
-                            "metadata": "read"},
-            "events": ["issues", "issue_comment", "pull_request", "pull_request_review_comment"],
-            "installations_count": len(self.installations),
-        })
+        return web.json_response(
+            {
+                "id": self.app_id,
+                "slug": self.app_slug,
+                "node_id": "A_" + str(self.app_id),
+                "client_id": f"Iv1.{self.app_id:016x}",
+                "owner": owner,
+                "name": "Livebot Test",
+                "description": "Answers mentions, live.",
+                "external_url": "https://example.com",
+                "html_url": f"https://github.com/apps/{self.app_slug}",
+                "created_at": _iso(0),
+                "updated_at": _iso(0),
+                "permissions": {
+                    "issues": "write",
+                    "pull_requests": "write",
+                    "contents": "write",
+                    "metadata": "read",
+                },
+                "events": [
+                    "issues",
+                    "issue_comment",
+                    "pull_request",
+                    "pull_request_review_comment",
+                ],
+                "installations_count": len(self.installations),
+            }
+        )
 
     async def _list_installations(self, request: web.Request) -> web.Response:
         self._check_jwt(request)
@@ -476,11 +592,15 @@ class FakeGitHub:
         expires = time.time() + self.token_ttl
         self.tokens[token] = (iid, expires)
         self.token_mints += 1
-        return web.json_response({
-            "token": token, "expires_at": _iso(expires),
-            "permissions": self.installations[iid]["permissions"],
-            "repository_selection": "all",
-        }, status=201)
+        return web.json_response(
+            {
+                "token": token,
+                "expires_at": _iso(expires),
+                "permissions": self.installations[iid]["permissions"],
+                "repository_selection": "all",
+            },
+            status=201,
+        )
 
     async def _get_repo(self, request: web.Request) -> web.Response:
         return web.json_response(self.repos[self._repo(request)])
@@ -510,7 +630,7 @@ class FakeGitHub:
             links += [link(page + 1, "next"), link(last, "last")]
         if page > 1:
             links += [link(1, "first")]
-        resp = web.json_response(items[(page - 1) * per_page: page * per_page])
+        resp = web.json_response(items[(page - 1) * per_page : page * per_page])
         if links:
             resp.headers["Link"] = ", ".join(links)
         return resp
@@ -519,8 +639,9 @@ class FakeGitHub:
         issue = self._issue(request)
         owner, name = request.match_info["owner"], request.match_info["repo"]
         body = self._comment_body(await request.json())
-        comment = self.add_comment(owner, name, issue["number"], body, user=self.bot_login,
-                                   author_association="NONE")
+        comment = self.add_comment(
+            owner, name, issue["number"], body, user=self.bot_login, author_association="NONE"
+        )
         comment["performed_via_github_app"] = {"id": self.app_id, "slug": self.app_slug}
         return web.json_response(comment, status=201)
 
@@ -546,14 +667,21 @@ class FakeGitHub:
         data = await request.json()
         content = data.get("content") if isinstance(data, dict) else None
         if content not in REACTIONS:
-            raise _Reply(422, "Validation Failed", errors=[{
-                "resource": "Reaction", "code": "invalid", "field": "content"}])
+            raise _Reply(
+                422,
+                "Validation Failed",
+                errors=[{"resource": "Reaction", "code": "invalid", "field": "content"}],
+            )
         for r in reactions:
             if r["content"] == content and r["user"]["login"] == self.bot_login:
                 return web.json_response(r, status=200)
-        reaction = {"id": self._new_id(), "node_id": "REA_" + secrets.token_hex(6),
-                    "user": self._user(self.bot_login), "content": content,
-                    "created_at": _iso()}
+        reaction = {
+            "id": self._new_id(),
+            "node_id": "REA_" + secrets.token_hex(6),
+            "user": self._user(self.bot_login),
+            "content": content,
+            "created_at": _iso(),
+        }
         reactions.append(reaction)
         return web.json_response(reaction, status=201)
 
@@ -572,22 +700,36 @@ class FakeGitHub:
         branch = self.repos[(owner, name)]["default_branch"]
         api = f"{self.url}/repos/{owner}/{name}"
         html = f"https://github.com/{owner}/{name}/blob/{branch}/{path}"
-        return web.json_response({
-            "type": "file", "encoding": "base64", "size": len(raw),
-            "name": path.rsplit("/", 1)[-1], "path": path,
-            "content": "".join(b64[i:i + 60] + "\n" for i in range(0, len(b64), 60)),
-            "sha": sha, "url": f"{api}/contents/{path}?ref={branch}",
-            "git_url": f"{api}/git/blobs/{sha}", "html_url": html,
-            "download_url": f"https://raw.githubusercontent.com/{owner}/{name}/{branch}/{path}",
-            "_links": {"self": f"{api}/contents/{path}?ref={branch}",
-                       "git": f"{api}/git/blobs/{sha}", "html": html},
-        })
+        return web.json_response(
+            {
+                "type": "file",
+                "encoding": "base64",
+                "size": len(raw),
+                "name": path.rsplit("/", 1)[-1],
+                "path": path,
+                "content": "".join(b64[i : i + 60] + "\n" for i in range(0, len(b64), 60)),
+                "sha": sha,
+                "url": f"{api}/contents/{path}?ref={branch}",
+                "git_url": f"{api}/git/blobs/{sha}",
+                "html_url": html,
+                "download_url": f"https://raw.githubusercontent.com/{owner}/{name}/{branch}/{path}",
+                "_links": {
+                    "self": f"{api}/contents/{path}?ref={branch}",
+                    "git": f"{api}/git/blobs/{sha}",
+                    "html": html,
+                },
+            }
+        )
 
 
 async def _serve(args: argparse.Namespace, private_key_pem: str) -> None:
     """Run until interrupted, with one demo repository and issue."""
-    fake = FakeGitHub(app_id=args.app_id, port=args.port, token_ttl=args.token_ttl,
-                      private_key_pem=private_key_pem)
+    fake = FakeGitHub(
+        app_id=args.app_id,
+        port=args.port,
+        token_ttl=args.token_ttl,
+        private_key_pem=private_key_pem,
+    )
     await fake.start()
     fake.add_installation(1)
     fake.add_repo("octo-org", "hello-world", description="A demo repository")

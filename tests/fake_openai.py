@@ -23,11 +23,17 @@ from aiohttp import web
 ERRORS: dict[int, tuple[str, str, str | None]] = {
     400: ("Invalid request.", "invalid_request_error", None),
     401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
-    404: ("The model does not exist or you do not have access to it.", "invalid_request_error",
-          "model_not_found"),
+    404: (
+        "The model does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    ),
     429: ("Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
-    500: ("The server had an error while processing your request. Sorry about that!",
-          "server_error", None),
+    500: (
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        None,
+    ),
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
 }
 
@@ -54,10 +60,12 @@ class Reply:
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     """OpenAI's error JSON for a status."""
     default_message, kind, code = ERRORS.get(
-        status, ("Request failed.", "server_error" if status >= 500 else "invalid_request_error",
-                 None))
-    return {"error": {"message": message or default_message, "type": kind, "param": None,
-                      "code": code}}
+        status,
+        ("Request failed.", "server_error" if status >= 500 else "invalid_request_error", None),
+    )
+    return {
+        "error": {"message": message or default_message, "type": kind, "param": None, "code": code}
+    }
 
 
 @dataclass
@@ -112,19 +120,19 @@ class FakeOpenAI:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return web.json_response(error_body(400, "We could not parse the JSON body."),
-                                     status=400)
+            return web.json_response(
+                error_body(400, "We could not parse the JSON body."), status=400
+            )
         self.requests.append(body)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response(error_body(401), status=401)
         reply = self.replies.pop(0) if self.replies else self.default
         if reply.status != 200:
             headers = {"retry-after": "0"} if reply.status == 429 else {}
-            return web.json_response(error_body(reply.status), status=reply.status,
-                                     headers=headers)
+            return web.json_response(error_body(reply.status), status=reply.status, headers=headers)
         text = _remainder(reply.text, body.get("messages"))
         size = max(1, reply.chunk_size)
-        pieces = [text[i:i + size] for i in range(0, len(text), size)]
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
         chars = sum(len(str(m.get("content") or "")) for m in body.get("messages") or [])
         prompt_tokens = reply.prompt_tokens or max(1, chars // 4)
         base = {
@@ -137,26 +145,53 @@ class FakeOpenAI:
         }
         if not body.get("stream"):
             completion_tokens = reply.completion_tokens or len(pieces)
-            return web.json_response({
-                **base, "object": "chat.completion",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
-                                                     "refusal": None, "annotations": []},
-                             "logprobs": None, "finish_reason": "stop"}],
-                "usage": _usage(prompt_tokens, completion_tokens),
-            })
+            return web.json_response(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": text,
+                                "refusal": None,
+                                "annotations": [],
+                            },
+                            "logprobs": None,
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": _usage(prompt_tokens, completion_tokens),
+                }
+            )
         return await self._stream(request, body, reply, pieces, base, prompt_tokens)
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], reply: Reply,
-                      pieces: list[str], base: dict[str, Any],
-                      prompt_tokens: int) -> web.StreamResponse:
+    async def _stream(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        reply: Reply,
+        pieces: list[str],
+        base: dict[str, Any],
+        prompt_tokens: int,
+    ) -> web.StreamResponse:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
-                                           "Cache-Control": "no-cache"})
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+            }
+        )
         await resp.prepare(request)
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            data = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                 "finish_reason": finish}]}
+            data = {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
             if include_usage:
                 data["usage"] = None
             return data
@@ -180,8 +215,13 @@ class FakeOpenAI:
                 return resp
             await send(chunk({}, "stop"))
             if include_usage:
-                await send({**base, "choices": [],
-                            "usage": _usage(prompt_tokens, reply.completion_tokens or sent)})
+                await send(
+                    {
+                        **base,
+                        "choices": [],
+                        "usage": _usage(prompt_tokens, reply.completion_tokens or sent),
+                    }
+                )
             await send("[DONE]")
             await resp.write_eof()
         except ConnectionError:
@@ -194,20 +234,30 @@ def _remainder(text: str, messages: Any) -> str:
     done = ""
     for message in messages if isinstance(messages, list) else []:
         content = message.get("content") if isinstance(message, dict) else None
-        if (message.get("role") == "assistant" and isinstance(content, str) and content
-                and text.startswith(content)):
+        if (
+            message.get("role") == "assistant"
+            and isinstance(content, str)
+            and content
+            and text.startswith(content)
+        ):
             done = content
-    return text[len(done):]
+    return text[len(done) :]
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
     """The usage object as OpenAI sends it."""
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0,
-                                          "rejected_prediction_tokens": 0}}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
 
 
 async def _serve(args: argparse.Namespace) -> None:

@@ -14,8 +14,10 @@ from bot.llm import LLMError, LLMTimeouts, Usage, make_client, stream_answer
 from tests.fake_openai import FakeOpenAI, Reply
 
 FAST = LLMTimeouts(first_token=0.3, between_chunks=0.3, total=5.0)
-MESSAGES = [{"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Why does this crash? " * 10}]
+MESSAGES = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Why does this crash? " * 10},
+]
 LONG = "The quick brown fox jumps over the lazy dog. Ünïcödé ✓ and `code`.\n" * 3
 
 
@@ -56,13 +58,19 @@ class Recorder:
 
 
 async def ask(client: openai.AsyncOpenAI, rec: Recorder, **kw: object) -> Usage:
-    return await stream_answer(client, model="gpt-test", messages=MESSAGES,
-                               on_token=rec.on_token, on_retry=rec.on_retry,
-                               **{"timeouts": FAST, **kw})  # type: ignore[arg-type]
+    return await stream_answer(
+        client,
+        model="gpt-test",
+        messages=MESSAGES,
+        on_token=rec.on_token,
+        on_retry=rec.on_retry,
+        **{"timeouts": FAST, **kw},
+    )  # type: ignore[arg-type]
 
 
 async def test_tokens_concatenate_to_the_text_and_usage_comes_from_the_last_chunk(
-        fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
     fake.script(Reply(text=LONG, chunk_size=5, prompt_tokens=42, completion_tokens=17))
     rec = Recorder()
     usage = await ask(client, rec)
@@ -74,7 +82,8 @@ async def test_tokens_concatenate_to_the_text_and_usage_comes_from_the_last_chun
 
 
 async def test_request_asks_for_a_stream_with_usage(
-        fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
     await ask(client, Recorder())
     [body] = fake.requests
     assert body["stream"] is True
@@ -101,7 +110,8 @@ async def test_default_usage_counts_chunks(fake: FakeOpenAI, client: openai.Asyn
 
 
 async def test_500_then_success_is_retried_without_duplicating(
-        fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
     fake.script(Reply(status=500), Reply(text=LONG))
     rec = Recorder()
     await ask(client, rec)
@@ -122,7 +132,8 @@ async def test_429_is_retried(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> N
 
 
 async def test_retries_are_bounded_by_attempts(
-        fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
     fake.script(*[Reply(status=503)] * 5)
     rec = Recorder()
     with pytest.raises(LLMError) as info:
@@ -143,7 +154,8 @@ async def test_400_is_not_retried(fake: FakeOpenAI, client: openai.AsyncOpenAI) 
 
 
 async def test_stall_before_first_token_times_out_after_retries(
-        fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
     fake.script(*[Reply(stall_after=0)] * 3)
     rec = Recorder()
     started = time.monotonic()
@@ -157,7 +169,8 @@ async def test_stall_before_first_token_times_out_after_retries(
 
 
 async def test_stall_after_tokens_is_not_retried(
-        fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
     fake.script(Reply(text=LONG, chunk_size=4, stall_after=3), Reply(text="must not be used"))
     rec = Recorder()
     with pytest.raises(LLMError) as info:
@@ -170,7 +183,8 @@ async def test_stall_after_tokens_is_not_retried(
 
 
 async def test_slow_first_token_within_limit_is_fine(
-        fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
     # Chunks 0.1 s apart with a 0.3 s chunk limit: slow but steady is not a timeout.
     fake.script(Reply(text="abcdefgh", chunk_size=2, delay=0.1))
     rec = Recorder()
@@ -216,7 +230,8 @@ async def test_connection_refused_is_retried_then_fails(fake: FakeOpenAI) -> Non
 
 
 async def test_non_streaming_request_gets_a_completion(
-        fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
     fake.script(Reply(text="whole answer", prompt_tokens=3, completion_tokens=2))
     completion = await client.chat.completions.create(model="m", messages=MESSAGES)
     assert completion.choices[0].message.content == "whole answer"
@@ -234,8 +249,13 @@ async def test_stream_cut_short_is_an_error(fake: FakeOpenAI, client: openai.Asy
             asyncio.get_running_loop().create_task(fake.close())
 
     with pytest.raises(LLMError) as info:
-        await stream_answer(client, model="m", messages=MESSAGES, on_token=on_token,
-                            timeouts=LLMTimeouts(first_token=5, between_chunks=5, total=5))
+        await stream_answer(
+            client,
+            model="m",
+            messages=MESSAGES,
+            on_token=on_token,
+            timeouts=LLMTimeouts(first_token=5, between_chunks=5, total=5),
+        )
     assert (info.value.code, info.value.recoverable) == ("llm_error", True)
     assert "ended" in str(info.value)
     assert rec.text == LONG[:8]
