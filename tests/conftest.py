@@ -18,7 +18,7 @@ from bot.settings import Settings
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github-webhooks"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "github-webhooks"
 WEBHOOK_SECRET = "test-webhook-secret"
 OWNER, REPO, ISSUE = "octo-org", "hello-world", 1
 
