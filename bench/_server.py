@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 from aiohttp import web
 
@@ -25,14 +26,14 @@ def main() -> None:
     logs.configure("INFO")
     settings = bench_settings(args.redis_url, args.port)
     if args.variant == "livebot":
-        from web.app import create_app
+        from livebot.cli import run_mode
 
-        app = create_app(settings)
+        asyncio.run(run_mode("web", settings))
     else:
         from bench._polling_server import create_polling_app
 
         app = create_polling_app(settings)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,11 @@ def raise_fd_limit() -> None:
 def bench_settings(redis_url: str, port: int) -> Settings:
     """The settings the server under test runs with (and the benchmark computes links with)."""
     return Settings(
-        github_webhook_secret=WEBHOOK_SECRET, redis_url=redis_url, port=port, host="127.0.0.1"
+        github_webhook_secret=WEBHOOK_SECRET,
+        github_app_slug="livebot-test",
+        redis_url=redis_url,
+        port=port,
+        host="127.0.0.1",
     )
 
 

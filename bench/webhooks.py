@@ -50,7 +50,8 @@ from bench.common import (
     table,
     write_json,
 )
-from bot.jobs import STREAM, delivery_key
+from bot import keys
+from bot.keys import JOB_STREAM
 from bot.redis_client import connect
 from tests.webhooks import SLUG, delivery, payload
 
@@ -72,7 +73,7 @@ def livebot_command() -> list[str]:
     script = Path(sys.executable).with_name("livebot")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from bot.cli import main; main()"]
+    return [sys.executable, "-c", "from livebot.cli import main; main()"]
 
 
 def livebot_web(redis_url: str, data_dir: Path) -> ServerProcess:
@@ -237,7 +238,7 @@ async def stream_entries(redis: Any) -> list[str]:
     ids = []
     start = "-"
     while True:
-        batch = await redis.xrange(STREAM, min=start, count=5000)
+        batch = await redis.xrange(JOB_STREAM, min=start, count=5000)
         ids += [json.loads(fields["job"])["delivery_id"] for _, fields in batch]
         if len(batch) < 5000:
             return ids
@@ -252,7 +253,7 @@ async def check_queue(redis: Any, before: int, expected: list[str]) -> dict[str,
     missing = len(wanted - counts.keys())
     duplicates = sum(c - 1 for i, c in counts.items() if i in wanted and c > 1)
     unexpected = sum(c for i, c in counts.items() if i not in wanted)
-    marks = await redis.mget([delivery_key(i) for i in expected])
+    marks = await redis.mget([keys.delivery(i) for i in expected])
     unmarked = sum(1 for mark in marks if mark != "queued")
     return {
         "stream_entries": len(added),
@@ -307,17 +308,17 @@ async def phase(
             if bad:
                 raise RuntimeError(f"{bad} warm-up deliveries were not answered 202")
         items = make_deliveries(args.deliveries)
-        before = await redis.xlen(STREAM)
+        before = await redis.xlen(JOB_STREAM)
         gc.collect()
         pids = {"server": [server.pid], "redis": [redis_server.pid], "client": [os.getpid()]}
         meter = CpuMeter(pids)
         meter.start()
         sent = await burst(session, url, items, rate, args.concurrency)
         cpu = meter.stop()
-        after_burst = await redis.xlen(STREAM)
+        after_burst = await redis.xlen(JOB_STREAM)
         again = random.Random(len(items)).sample(items, min(args.resend, len(items)))
         resent = await burst(session, url, again, rate, args.concurrency)
-        after_resend = await redis.xlen(STREAM)
+        after_resend = await redis.xlen(JOB_STREAM)
     result: dict[str, Any] = {
         "phase": phase_name(rate),
         "mode": "closed loop" if rate is None else "paced open loop",
@@ -359,7 +360,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     for rate in args.rate:
                         phases.append(await phase(args, server, redis_server, redis, rate))
                         await asyncio.sleep(args.pause)
-                    total = await redis.xlen(STREAM)
+                    total = await redis.xlen(JOB_STREAM)
                 finally:
                     await redis.aclose()
             finally:

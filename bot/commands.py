@@ -6,17 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-# Commands by the word that follows the mention; anything else is a question.
-COMMAND_WORDS: Final = {
-    "review": "review",
-    "goal": "goal",
-    "describe": "goal",
-    "resolve": "resolve",
-    "fix": "resolve",
-    "cancel": "cancel",
-    "help": "help",
-}
-ASK: Final = "ask"
+from bot.registry import COMMAND_WORDS, DEFAULT_WORKFLOW
+
 # Fenced blocks, inline code spans and quoted lines are not the author speaking to the app.
 _FENCED: Final = re.compile(r"^[ \t]*(```|~~~).*?(^[ \t]*\1[^\n]*$|\Z)", re.M | re.S)
 _INLINE_CODE: Final = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
@@ -51,5 +42,5 @@ def parse_command(body: str | None, slug: str) -> Command | None:
     word, _, remainder = rest.partition(" ")
     name = COMMAND_WORDS.get(word.strip(".,:;!?").lower())
     if name is None:
-        return Command(ASK, rest)
+        return Command(DEFAULT_WORKFLOW, rest)
     return Command(name, remainder.strip())

@@ -25,19 +25,13 @@ NOT_AVAILABLE: Final = (
     "Sorry @{author}, `{command}` is not available in this version of @{slug} yet."
 )
 NOTHING_TO_CANCEL: Final = "@{author}, nothing is running in this thread."
-HELP: Final = """\
+HELP_INTRO: Final = """\
 Hi @{author}! Mention @{slug} followed by what you need:
 
 | you write | I do |
-|---|---|
-| `@{slug} <question or request>` | answer in this thread |
-| `@{slug} review` (pull request) | review the pull request |
-| `@{slug} goal` or `describe` (pull request) | say what the pull request is for and what it lacks |
-| `@{slug} resolve` or `fix` (issue) | open a pull request that resolves the issue |
-| `@{slug} cancel` | stop the work running in this thread |
-| `@{slug} help` | show this list |
-
-While I work, the link in my first reply shows the answer being written, live."""
+|---|---|"""
+HELP_ROW: Final = "| {usage} | {does} |"
+HELP_OUTRO: Final = "While I work, the link in my first reply shows the answer being written, live."
 
 
 def marker(run_id: str) -> str:
@@ -49,3 +43,9 @@ def footer(url: str, model: str, tokens: int, seconds: float) -> str:
     """The small line under a final answer."""
     duration = f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
     return FOOTER.format(url=url, model=model, tokens=f"{tokens:,}", duration=duration)
+
+
+def help_text(author: str, slug: str, rows: list[tuple[str, str]]) -> str:
+    """The list of commands: one row per (what you write, what happens)."""
+    table = [HELP_ROW.format(usage=usage, does=does) for usage, does in rows]
+    return "\n".join([HELP_INTRO, *table, "", HELP_OUTRO]).format(author=author, slug=slug)

@@ -5,14 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
 from typing import Final
 
-from aiohttp import web
-
-from bot.links import run_url
 from bot.run_log import RunLog
-from web.keys import LINK_SECRET, RUN_LOG, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -73,23 +68,14 @@ async def play(run_log: RunLog, run_id: str, speed: float = 1.0) -> None:
     )
 
 
-async def _play_later(run_log: RunLog, run_id: str, speed: float, delay: float) -> None:
-    # A head start, so that whoever opens the link sees the answer being written.
+async def create_demo_run(run_log: RunLog) -> str:
+    """A queued demo run, labelled as such on its page."""
+    return await run_log.create(
+        workflow="demo", repository=DEMO_REPOSITORY, number=1, fields={"title": DEMO_TITLE}
+    )
+
+
+async def play_later(run_log: RunLog, run_id: str, speed: float, delay: float) -> None:
+    """Play the demo run after a head start, so whoever opens the link sees it being written."""
     await asyncio.sleep(delay)
     await play(run_log, run_id, speed)
-
-
-def demo_context(speed: float, delay: float, announce: Callable[[str], None]) -> Callable:
-    """An app context that creates a demo run once the server is up and plays it."""
-
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        run_log = app[RUN_LOG]
-        run_id = await run_log.create(
-            workflow="demo", repository=DEMO_REPOSITORY, number=1, fields={"title": DEMO_TITLE}
-        )
-        announce(run_url(app[SETTINGS].base_url, app[LINK_SECRET], run_id))
-        task = asyncio.create_task(_play_later(run_log, run_id, speed, delay))
-        yield
-        task.cancel()
-
-    return context

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from bot.commands import parse_command
 from bot.jobs import Job
+from bot.registry import REFUSE
 from bot.run_log import new_run_id
 
 TRUSTED_ASSOCIATIONS: Final = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
-REFUSE: Final = "refuse"
 
 
 @dataclass
@@ -22,7 +22,6 @@ class Intake:
     job: Job | None = None
     once: str | None = None
     trusted: frozenset[str] = TRUSTED_ASSOCIATIONS
-    notes: list[str] = field(default_factory=list)
 
     def is_own_or_bot(self, user: dict[str, Any]) -> bool:
         """Bots, this app included, start nothing (no loops between bots)."""
@@ -44,7 +43,6 @@ class Intake:
         installation_id = data["installation"]["id"]
         repository = data["repository"]["full_name"]
         if self.is_own_or_bot(author) or self.is_own_or_bot(data["sender"]):
-            self.notes.append("bot author")
             return
         command = parse_command(body, self.slug)
         if command is None:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from bot import keys
+from bot.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
+
 log = logging.getLogger(__name__)
 
-# Every queue key shares one hash tag, so the dedupe check and the enqueue are one atomic script
-# on Redis Cluster too.
-STREAM: Final = "livebot:{jobs}:stream"
-DEAD_LETTERS: Final = "livebot:{jobs}:dead"
-GROUP: Final = "workers"
 DELIVERY_TTL_SECONDS: Final = 7 * 86400
 ONCE_TTL_SECONDS: Final = 30 * 86400
 
@@ -56,7 +54,6 @@ class Job:
     # "issue_comment" or "review_comment": where the triggering comment lives, for the 👀.
     comment_kind: str | None = None
     request: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def issue_path(self) -> str:
@@ -71,26 +68,17 @@ class Job:
     @classmethod
     def decode(cls, raw: str) -> Job:
         """A job from its JSON."""
-        return cls(**json.loads(raw))
+        fields: dict[str, Any] = json.loads(raw)
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """A job as a worker holds it: the stream entry and how often it was handed out."""
+class ClaimedJob:
+    """A job as a worker holds it: its stream entry and how often it was handed out."""
 
     message_id: str
     job: Job
     times_delivered: int = 1
-
-
-def delivery_key(delivery_id: str) -> str:
-    """Marks a webhook delivery as handled."""
-    return f"livebot:{{jobs}}:delivery:{delivery_id}"
-
-
-def once_key(name: str) -> str:
-    """Marks something that should happen at most once (a polite refusal per person and thread)."""
-    return f"livebot:{{jobs}}:once:{name}"
 
 
 class JobQueue:
@@ -104,40 +92,42 @@ class JobQueue:
     async def ensure_group(self) -> None:
         """Create the stream and the consumer group if they do not exist."""
         try:
-            await self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+            await self.redis.xgroup_create(JOB_STREAM, JOB_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
     async def enqueue(self, job: Job, *, once: str | None = None) -> bool:
         """Queue a job unless its delivery was queued before (or `once` already happened)."""
-        once_name = once_key(once) if once else delivery_key(job.delivery_id)
+        once_name = keys.once(once) if once else keys.delivery(job.delivery_id)
         result = await self._enqueue(
-            keys=[STREAM, delivery_key(job.delivery_id), once_name],
+            keys=[JOB_STREAM, keys.delivery(job.delivery_id), once_name],
             args=[job.encode(), DELIVERY_TTL_SECONDS, ONCE_TTL_SECONDS, "1" if once else "0"],
         )
         return result == 1
 
     async def seen(self, delivery_id: str) -> bool:
         """Whether a delivery was already handled."""
-        return bool(await self.redis.exists(delivery_key(delivery_id)))
+        return bool(await self.redis.exists(keys.delivery(delivery_id)))
 
-    async def take(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+    async def take(self, consumer: str, count: int, block_ms: int) -> list[ClaimedJob]:
         """New jobs for this consumer, waiting up to `block_ms` for some."""
         reply = await self.redis.xreadgroup(
-            GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms
+            JOB_GROUP, consumer, {JOB_STREAM: ">"}, count=count, block=block_ms
         )
         if not reply:
             return []
-        return await self._deliveries(
+        return await self._claimed_jobs(
             [(message_id, fields, 1) for message_id, fields in reply[0][1]]
         )
 
-    async def claim_abandoned(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
+    async def claim_abandoned(
+        self, consumer: str, min_idle_ms: int, count: int
+    ) -> list[ClaimedJob]:
         """Jobs whose worker stopped renewing its claim, now this consumer's."""
         # Redis 6.2 answers [next, entries]; Redis 7 adds the ids of deleted entries.
         reply = await self.redis.xautoclaim(
-            STREAM, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+            JOB_STREAM, JOB_GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
         )
         claimed = reply[1]
         entries = []
@@ -145,56 +135,65 @@ class JobQueue:
             if not fields:
                 continue
             pending = await self.redis.xpending_range(
-                STREAM, GROUP, min=message_id, max=message_id, count=1
+                JOB_STREAM, JOB_GROUP, min=message_id, max=message_id, count=1
             )
             entries.append((message_id, fields, pending[0]["times_delivered"] if pending else 1))
-        return await self._deliveries(entries)
+        return await self._claimed_jobs(entries)
 
     async def renew(self, consumer: str, message_ids: list[str]) -> None:
         """Reset the idle time of jobs this consumer is running, so nobody reclaims them."""
         if message_ids:
             await self.redis.xclaim(
-                STREAM, GROUP, consumer, min_idle_time=0, message_ids=message_ids, justid=True
+                JOB_STREAM,
+                JOB_GROUP,
+                consumer,
+                min_idle_time=0,
+                message_ids=message_ids,
+                justid=True,
             )
 
     async def ack(self, message_id: str) -> None:
         """The job is done: forget it."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(STREAM, GROUP, message_id)
-            pipe.xdel(STREAM, message_id)
+            pipe.xack(JOB_STREAM, JOB_GROUP, message_id)
+            pipe.xdel(JOB_STREAM, message_id)
             await pipe.execute()
 
-    async def requeue(self, delivery: Delivery) -> None:
+    async def requeue(self, claimed: ClaimedJob) -> None:
         """Hand a job back for another worker to start now."""
-        await self._requeue(keys=[STREAM], args=[delivery.message_id, delivery.job.encode(), GROUP])
+        await self._requeue(
+            keys=[JOB_STREAM], args=[claimed.message_id, claimed.job.encode(), JOB_GROUP]
+        )
 
-    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+    async def dead_letter(self, claimed: ClaimedJob, reason: str) -> None:
         """Set a job aside for good after too many attempts."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(
                 DEAD_LETTERS,
-                {"job": delivery.job.encode(), "reason": reason},
+                {"job": claimed.job.encode(), "reason": reason},
                 maxlen=10_000,
                 approximate=True,
             )
-            pipe.xack(STREAM, GROUP, delivery.message_id)
-            pipe.xdel(STREAM, delivery.message_id)
+            pipe.xack(JOB_STREAM, JOB_GROUP, claimed.message_id)
+            pipe.xdel(JOB_STREAM, claimed.message_id)
             await pipe.execute()
 
-    async def _deliveries(self, entries: list[tuple[str, dict[str, str], int]]) -> list[Delivery]:
-        deliveries = []
+    async def _claimed_jobs(
+        self, entries: list[tuple[str, dict[str, str], int]]
+    ) -> list[ClaimedJob]:
+        claimed_jobs = []
         for message_id, fields, times in entries:
             try:
-                deliveries.append(Delivery(message_id, Job.decode(fields["job"]), times))
+                claimed_jobs.append(ClaimedJob(message_id, Job.decode(fields["job"]), times))
             except (KeyError, TypeError, ValueError):
                 # An entry no worker can read (written by another version?) must not block the rest.
                 log.error("unreadable job set aside", extra={"message_id": message_id})
                 await self._set_aside(message_id, fields, "unreadable job")
-        return deliveries
+        return claimed_jobs
 
     async def _set_aside(self, message_id: str, fields: dict[str, str], reason: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(DEAD_LETTERS, {**fields, "reason": reason}, maxlen=10_000, approximate=True)
-            pipe.xack(STREAM, GROUP, message_id)
-            pipe.xdel(STREAM, message_id)
+            pipe.xack(JOB_STREAM, JOB_GROUP, message_id)
+            pipe.xdel(JOB_STREAM, message_id)
             await pipe.execute()

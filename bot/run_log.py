@@ -14,10 +14,11 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from bot import keys
+from bot.events import EVENT_TYPES, TERMINAL_STATUSES, CompleteData, UsageData
+
 log = logging.getLogger(__name__)
 
-EVENT_TYPES: Final = frozenset({"status", "token", "tool_call", "tool_result", "error", "complete"})
-TERMINAL_STATUSES: Final = frozenset({"succeeded", "failed", "cancelled"})
 # A safety cap, far above what a coalesced answer needs: trimming would lose text.
 STREAM_MAXLEN: Final = 100_000
 COALESCE_SECONDS: Final = 0.02
@@ -29,9 +30,7 @@ COALESCE_MAX_CHARS: Final = 4096
 _APPEND_SCRIPT: Final = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('LIVEBOT_NO_RUN') end
-if status == 'succeeded' or status == 'failed' or status == 'cancelled' then
-  return redis.error_reply('LIVEBOT_RUN_COMPLETE')
-end
+if TERMINAL[status] then return redis.error_reply('LIVEBOT_RUN_COMPLETE') end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
                       'event', ARGV[3], 'data', ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[5]) end
@@ -41,7 +40,11 @@ if ARGV[3] == 'complete' then
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
 return id
-"""
+""".replace(
+    "TERMINAL[status]",
+    "(" + " or ".join(f"status == '{status}'" for status in sorted(TERMINAL_STATUSES)) + ")",
+)
+CANCELLED_BY: Final = "cancel_requested_by"
 
 
 class RunNotFound(Exception):
@@ -55,16 +58,6 @@ class RunComplete(Exception):
 def new_run_id() -> str:
     """A random run id: 128 bits, URL-safe."""
     return secrets.token_hex(16)
-
-
-def meta_key(run_id: str) -> str:
-    """The hash of one run's metadata."""
-    return f"livebot:{{run:{run_id}}}:meta"
-
-
-def events_key(run_id: str) -> str:
-    """The stream of one run's events."""
-    return f"livebot:{{run:{run_id}}}:events"
 
 
 def id_order(event_id: str) -> tuple[int, int]:
@@ -83,11 +76,8 @@ class Event:
 
     def payload(self) -> dict[str, Any]:
         """The decoded data."""
-        return json.loads(self.data)
-
-    def sse(self) -> bytes:
-        """The event as one Server-Sent Events message (JSON has no raw newlines)."""
-        return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n".encode()
+        decoded: dict[str, Any] = json.loads(self.data)
+        return decoded
 
 
 def _events(entries: list[tuple[str, dict[str, str]]]) -> list[Event]:
@@ -123,21 +113,21 @@ class RunLog:
             **(fields or {}),
         }
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(meta_key(run_id), mapping=meta)
-            pipe.expire(meta_key(run_id), self.ttl_seconds)
+            pipe.hset(keys.run_meta(run_id), mapping=meta)
+            pipe.expire(keys.run_meta(run_id), self.ttl_seconds)
             await pipe.execute()
         return run_id
 
     async def meta(self, run_id: str) -> dict[str, str] | None:
         """The run's metadata, or None when it does not exist."""
-        meta = await self.redis.hgetall(meta_key(run_id))
+        meta = await self.redis.hgetall(keys.run_meta(run_id))
         return meta or None
 
     async def update(self, run_id: str, **fields: str | int | float) -> None:
         """Set metadata fields of an existing run (comment id, times, …)."""
-        if not await self.redis.exists(meta_key(run_id)):
+        if not await self.redis.exists(keys.run_meta(run_id)):
             raise RunNotFound(run_id)
-        await self.redis.hset(meta_key(run_id), mapping=fields)
+        await self.redis.hset(keys.run_meta(run_id), mapping=fields)
 
     async def append(self, run_id: str, event: str, data: Mapping[str, Any]) -> str:
         """Append one event and return its id; `complete` ends the run and starts its expiry."""
@@ -162,7 +152,7 @@ class RunLog:
         encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         try:
             return await self._append(
-                keys=[meta_key(run_id), events_key(run_id)],
+                keys=[keys.run_meta(run_id), keys.run_events(run_id)],
                 args=[self.maxlen, self.ttl_seconds, event, encoded, status, *extra],
             )
         except ResponseError as exc:
@@ -175,24 +165,50 @@ class RunLog:
     async def history(self, run_id: str, after: str | None = None) -> list[Event]:
         """Every event after `after` (exclusive), or all of them."""
         start = f"({after}" if after else "-"
-        return _events(await self.redis.xrange(events_key(run_id), min=start))
+        return _events(await self.redis.xrange(keys.run_events(run_id), min=start))
 
     async def last_id(self, run_id: str) -> str:
         """The id of the newest event, or `0-0` when there is none."""
-        newest = await self.redis.xrevrange(events_key(run_id), count=1)
+        newest = await self.redis.xrevrange(keys.run_events(run_id), count=1)
         return newest[0][0] if newest else "0-0"
 
     async def read_after(
         self, run_id: str, after: str, *, block_ms: int, redis: Redis | None = None
     ) -> list[Event]:
         """Wait up to `block_ms` for events after `after`; `redis` may be a dedicated client."""
-        reply = await (redis or self.redis).xread({events_key(run_id): after}, block=block_ms)
+        reply = await (redis or self.redis).xread({keys.run_events(run_id): after}, block=block_ms)
         return _events(reply[0][1]) if reply else []
 
     async def text(self, run_id: str) -> str:
         """The answer so far: the concatenation of every token's text."""
         events = await self.history(run_id)
         return "".join(e.payload()["text"] for e in events if e.event == "token")
+
+    async def request_cancel(self, run_id: str, by: str) -> None:
+        """Ask the run to stop; its worker notices within a second. `by` is who asked."""
+        await self.update(run_id, **{CANCELLED_BY: by})
+
+    async def cancel_requested_by(self, run_id: str) -> str | None:
+        """Who asked the run to stop, if anyone did."""
+        by: str | None = await self.redis.hget(keys.run_meta(run_id), CANCELLED_BY)
+        return by
+
+    async def add_to_thread(self, repository: str, number: int, run_id: str) -> None:
+        """Note that a run is active in an issue or pull request thread."""
+        key = keys.thread_runs(repository, number)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, run_id)
+            pipe.expire(key, self.ttl_seconds)
+            await pipe.execute()
+
+    async def remove_from_thread(self, repository: str, number: int, run_id: str) -> None:
+        """The run is no longer active in its thread."""
+        await self.redis.srem(keys.thread_runs(repository, number), run_id)
+
+    async def runs_in_thread(self, repository: str, number: int) -> set[str]:
+        """The runs active in a thread."""
+        members: set[str] = await self.redis.smembers(keys.thread_runs(repository, number))
+        return members
 
     def writer(self, run_id: str) -> RunWriter:
         """A producer for one run that coalesces tokens."""
@@ -250,23 +266,35 @@ class RunWriter:
         """Say what the run is doing."""
         return await self.emit("status", {"state": state, "message": message})
 
+    async def error(
+        self, message: str, code: str, *, recoverable: bool, retry_count: int = 0
+    ) -> str:
+        """Say what went wrong; `recoverable` tells whether the run goes on."""
+        return await self.emit(
+            "error",
+            {
+                "message": message,
+                "code": code,
+                "recoverable": recoverable,
+                "retry_count": retry_count,
+            },
+        )
+
     async def complete(
         self,
         status: str,
         *,
         comment_url: str | None = None,
-        usage: Mapping[str, int] | None = None,
+        usage: UsageData | None = None,
     ) -> str:
         """End the run: flush what is buffered, then the final `complete` event."""
+        data: CompleteData = {
+            "status": status,
+            "comment_url": comment_url,
+            "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0},
+        }
         try:
-            return await self.emit(
-                "complete",
-                {
-                    "status": status,
-                    "comment_url": comment_url,
-                    "usage": dict(usage or {"prompt_tokens": 0, "completion_tokens": 0}),
-                },
-            )
+            return await self.emit("complete", data)
         finally:
             self.close()
 

@@ -1,80 +1,122 @@
-"""What workers and the webhook endpoint share: GitHub client, LLM client, app identity."""
+"""The process's services, built in one place for every mode: Redis, run log, queue, clients."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Final
 
 import aiohttp
 import openai
+from redis.asyncio import Redis
 
 from bot.github_app import GitHubApp
+from bot.jobs import JobQueue
 from bot.llm import make_client
+from bot.redis_client import EmbeddedRedis, connect
 from bot.run_log import RunLog
-from bot.settings import Settings, SettingsError
+from bot.settings import Mode, Settings, SettingsError
 
 log = logging.getLogger(__name__)
+
+DEMO_SLUG: Final = "livebot"
 
 
 @dataclass(frozen=True)
 class Services:
-    """The clients a workflow uses; one of each per process."""
+    """What every mode shares: settings, Redis, the run log, the job queue, the app's name."""
 
     settings: Settings
+    redis: Redis
+    redis_url: str
     run_log: RunLog
+    queue: JobQueue
+    slug: str
+    session: aiohttp.ClientSession
+
+
+@dataclass(frozen=True)
+class WorkerServices(Services):
+    """What workflows need besides: the GitHub App and the model."""
+
     github: GitHubApp
     llm: openai.AsyncOpenAI
-    slug: str
-
-
-@asynccontextmanager
-async def github_session() -> AsyncIterator[aiohttp.ClientSession]:
-    """The process's one HTTP session to GitHub."""
-    timeout = aiohttp.ClientTimeout(total=60, connect=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield session
 
 
 def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:
     """The GitHub App client for the configured app."""
-    settings.require("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY")
+    if settings.github_app_id is None or settings.github_private_key is None:
+        raise SettingsError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are required")
     return GitHubApp(
         session,
-        app_id=settings.github_app_id,  # type: ignore[arg-type]
-        private_key=settings.github_private_key,  # type: ignore[arg-type]
+        app_id=settings.github_app_id,
+        private_key=settings.github_private_key,
         api_url=settings.github_api_url,
     )
 
 
-async def app_slug(settings: Settings, github: GitHubApp | None) -> str:
-    """GITHUB_APP_SLUG, else what GitHub says the app is called."""
+async def app_slug(settings: Settings, session: aiohttp.ClientSession, mode: Mode) -> str:
+    """GITHUB_APP_SLUG, else what GitHub says the app is called (the demo needs neither)."""
     if settings.github_app_slug:
         return settings.github_app_slug
-    if github is None:
-        raise SettingsError("GITHUB_APP_SLUG is not set (nor GITHUB_APP_ID to ask GitHub)")
+    if mode == "demo":
+        return DEMO_SLUG
     try:
-        info = await github.app_info()
+        info = await github_app(settings, session).app_info()
+    except SettingsError:
+        raise SettingsError(
+            "GITHUB_APP_SLUG is not set (nor GITHUB_APP_ID to ask GitHub)"
+        ) from None
     except Exception as exc:
         raise SettingsError(
             f"GITHUB_APP_SLUG is not set and GET /app failed ({exc}); check GITHUB_APP_ID, "
             "GITHUB_PRIVATE_KEY and GITHUB_API_URL"
         ) from None
-    log.info("app slug from GitHub", extra={"slug": info["slug"]})
-    return info["slug"]
+    slug: str = info["slug"]
+    log.info("app slug from GitHub", extra={"slug": slug})
+    return slug
 
 
-def services(settings: Settings, run_log: RunLog, github: GitHubApp, slug: str) -> Services:
-    """The workers' services."""
-    if not settings.openai_api_key and not settings.openai_base_url:
-        raise SettingsError(
-            "OPENAI_API_KEY is required (or OPENAI_BASE_URL for a server that needs no key)"
+@asynccontextmanager
+async def open_services(settings: Settings, mode: Mode) -> AsyncIterator[Services]:
+    """Every mode's services, checked and started; stopped in reverse order on exit."""
+    settings.require_mode(mode)
+    async with AsyncExitStack() as stack:
+        url = settings.redis_url
+        if url is None:
+            embedded = EmbeddedRedis(settings.data_dir)
+            stack.push_async_callback(embedded.stop)
+            url = await embedded.start()
+        redis = await connect(url)
+        stack.push_async_callback(redis.aclose)
+        timeout = aiohttp.ClientTimeout(total=60, connect=10)
+        session = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
+        queue = JobQueue(redis)
+        await queue.ensure_group()
+        yield Services(
+            settings=settings,
+            redis=redis,
+            redis_url=url,
+            run_log=RunLog(redis, ttl_seconds=settings.run_ttl_seconds),
+            queue=queue,
+            slug=await app_slug(settings, session, mode),
+            session=session,
         )
-    return Services(
+
+
+def worker_services(services: Services) -> WorkerServices:
+    """The services plus the clients workflows call (the settings were checked for the mode)."""
+    settings = services.settings
+    return WorkerServices(
         settings=settings,
-        run_log=run_log,
-        github=github,
+        redis=services.redis,
+        redis_url=services.redis_url,
+        run_log=services.run_log,
+        queue=services.queue,
+        slug=services.slug,
+        session=services.session,
+        github=github_app(settings, services.session),
         llm=make_client(settings.openai_api_key, settings.openai_base_url),
-        slug=slug,
     )

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Final, Literal, TypeVar
 
 from dotenv import dotenv_values
 
@@ -17,6 +17,29 @@ DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_RUN_TTL_DAYS = 7.0
 
 T = TypeVar("T")
+
+Mode = Literal["serve", "web", "worker", "demo"]
+# What each mode of `livebot` needs, decided here and nowhere else.
+MODE_NEEDS: Final[dict[str, tuple[str, ...]]] = {
+    "serve": ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "OPENAI_API_KEY"),
+    "web": ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_SLUG"),
+    "worker": (
+        "REDIS_URL",
+        "GITHUB_APP_ID",
+        "GITHUB_PRIVATE_KEY",
+        "LIVEBOT_LINK_SECRET",
+        "OPENAI_API_KEY",
+    ),
+    "demo": (),
+}
+# How a need is met, when more than one setting can meet it.
+NEED_HINTS: Final = {
+    "GITHUB_PRIVATE_KEY": "GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH)",
+    "GITHUB_APP_SLUG": "GITHUB_APP_SLUG (or GITHUB_APP_ID and GITHUB_PRIVATE_KEY to ask GitHub)",
+    "LIVEBOT_LINK_SECRET": "LIVEBOT_LINK_SECRET (or GITHUB_WEBHOOK_SECRET to derive it from)",
+    "OPENAI_API_KEY": "OPENAI_API_KEY (or OPENAI_BASE_URL for a server that needs no key)",
+    "REDIS_URL": "REDIS_URL (workers share one Redis with the web tier)",
+}
 
 
 class SettingsError(Exception):
@@ -67,18 +90,27 @@ class Settings:
             "LIVEBOT_LINK_SECRET is not set (nor GITHUB_WEBHOOK_SECRET to derive it from)"
         )
 
-    def require(self, *names: str) -> None:
-        """Stop with a clear error naming the first of `names` that is unset."""
-        checks: dict[str, Callable[[], object]] = {
-            "GITHUB_APP_ID": lambda: self.github_app_id,
-            "GITHUB_PRIVATE_KEY": lambda: self.github_private_key,
-            "GITHUB_WEBHOOK_SECRET": lambda: self.github_webhook_secret,
-            "LIVEBOT_LINK_SECRET": lambda: self.link_secret,
-        }
-        for name in names:
-            if not checks[name]():
-                hint = " (or GITHUB_PRIVATE_KEY_PATH)" if name == "GITHUB_PRIVATE_KEY" else ""
-                raise SettingsError(f"{name}{hint} is required but not set")
+    def _meets(self, need: str) -> bool:
+        has_app = bool(self.github_app_id and self.github_private_key)
+        return bool(
+            {
+                "GITHUB_APP_ID": self.github_app_id,
+                "GITHUB_PRIVATE_KEY": self.github_private_key,
+                "GITHUB_WEBHOOK_SECRET": self.github_webhook_secret,
+                "GITHUB_APP_SLUG": self.github_app_slug or has_app,
+                "LIVEBOT_LINK_SECRET": self.link_secret_raw or self.github_webhook_secret,
+                "OPENAI_API_KEY": self.openai_api_key or self.openai_base_url,
+                "REDIS_URL": self.redis_url,
+            }[need]
+        )
+
+    def require_mode(self, mode: Mode) -> None:
+        """Stop with one line naming every setting `mode` needs that is unset."""
+        missing = [NEED_HINTS.get(need, need) for need in MODE_NEEDS[mode] if not self._meets(need)]
+        if missing:
+            raise SettingsError(
+                f"`livebot {mode}` needs settings that are not set: " + "; ".join(missing)
+            )
 
 
 def _parse(env: Mapping[str, str], name: str, convert: Callable[[str], T], default: T) -> T:

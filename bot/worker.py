@@ -6,58 +6,43 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
-from bot import comments
-from bot.jobs import Delivery, JobQueue
+from bot.execution import give_up
+from bot.jobs import ClaimedJob, JobQueue
 from bot.metrics import JOBS, JOBS_RUNNING
 from bot.redis_client import connect
-from bot.run_log import RunLog
-from bot.services import Services, app_slug, github_app, github_session, services
-from bot.settings import Settings, SettingsError
-from bot.workflows import cancel
-from bot.workflows.comment_on_issue import WORKFLOW, comment_on_issue
-from bot.workflows.replies import reply
-from bot.workflows.runner import execute, give_up
+from bot.registry import HANDLERS, WORKFLOW_NAMES
+from bot.services import WorkerServices
 
 log = logging.getLogger(__name__)
 
 TAKE_BLOCK_MS: Final = 1_000
-REPLIES: Final = {
-    "help": comments.HELP,
-    "refuse": comments.REFUSAL,
-    "review": comments.NOT_AVAILABLE,
-    "goal": comments.NOT_AVAILABLE,
-    "resolve": comments.NOT_AVAILABLE,
-}
 
 
-async def handle(services: Services, delivery: Delivery) -> None:
+async def handle(services: WorkerServices, claimed: ClaimedJob) -> None:
     """Do what one job asks."""
-    job = delivery.job
-    if job.kind == "ask":
-        await execute(services, job, delivery.times_delivered, WORKFLOW, comment_on_issue)
-    elif job.kind == "cancel":
-        await cancel.request_cancel(services, job)
-    elif job.kind in REPLIES:
-        await reply(services, job, REPLIES[job.kind])
-    else:
-        log.error("unknown job kind", extra={"run_id": job.run_id, "kind": job.kind})
+    handler = HANDLERS.get(claimed.job.kind)
+    if handler is None:
+        log.error(
+            "unknown job kind", extra={"run_id": claimed.job.run_id, "kind": claimed.job.kind}
+        )
+        return
+    await handler(services, claimed)
 
 
 class WorkerPool:
     """Up to `concurrency` jobs at once, from one consumer of the job stream."""
 
-    def __init__(self, services: Services, queue: JobQueue, *, concurrency: int) -> None:
+    def __init__(self, services: WorkerServices, queue: JobQueue, *, concurrency: int) -> None:
         self.services = services
         self.queue = queue
         self.concurrency = concurrency
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
-        self.running: dict[asyncio.Task[None], Delivery] = {}
+        self.running: dict[asyncio.Task[None], ClaimedJob] = {}
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
@@ -88,9 +73,9 @@ class WorkerPool:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        for delivery in unfinished.values():
-            await self.queue.requeue(delivery)
-            log.info("job handed back", extra={"run_id": delivery.job.run_id})
+        for claimed in unfinished.values():
+            await self.queue.requeue(claimed)
+            log.info("job handed back", extra={"run_id": claimed.job.run_id})
         if self._renew_task is not None:
             self._renew_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -104,7 +89,7 @@ class WorkerPool:
                 await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                deliveries = await self.queue.claim_abandoned(
+                claimed_jobs = await self.queue.claim_abandoned(
                     self.consumer, self.claim_timeout_ms, free
                 ) or await self.queue.take(self.consumer, free, TAKE_BLOCK_MS)
             except asyncio.CancelledError:
@@ -113,33 +98,34 @@ class WorkerPool:
                 log.exception("could not take jobs; retrying")
                 await asyncio.sleep(1)
                 continue
-            for delivery in deliveries:
-                task = asyncio.create_task(self._run(delivery), name=f"job:{delivery.job.run_id}")
-                self.running[task] = delivery
+            for claimed in claimed_jobs:
+                task = asyncio.create_task(self._run(claimed), name=f"job:{claimed.job.run_id}")
+                self.running[task] = claimed
                 task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self.running.pop(task, None)
 
-    async def _run(self, delivery: Delivery) -> None:
-        job = delivery.job
+    async def _run(self, claimed: ClaimedJob) -> None:
+        job = claimed.job
         extra = {
             "run_id": job.run_id,
             "delivery_id": job.delivery_id,
             "kind": job.kind,
-            "attempt": delivery.times_delivered,
+            "attempt": claimed.times_delivered,
         }
         JOBS_RUNNING.inc()
         try:
-            if delivery.times_delivered > self.services.settings.max_attempts:
+            if claimed.times_delivered > self.services.settings.max_attempts:
                 log.error("job dead-lettered", extra=extra)
-                await give_up(self.services, job, delivery.times_delivered - 1)
-                await self.queue.dead_letter(delivery, "too many attempts")
+                if job.kind in WORKFLOW_NAMES:
+                    await give_up(self.services, claimed, job.kind)
+                await self.queue.dead_letter(claimed, "too many attempts")
                 JOBS.labels(workflow=job.kind, outcome="dead_letter").inc()
                 return
             log.info("job started", extra=extra)
-            await handle(self.services, delivery)
-            await self.queue.ack(delivery.message_id)
+            await handle(self.services, claimed)
+            await self.queue.ack(claimed.message_id)
             JOBS.labels(workflow=job.kind, outcome="done").inc()
             log.info("job done", extra=extra)
         except asyncio.CancelledError:
@@ -161,37 +147,14 @@ class WorkerPool:
 
 
 @asynccontextmanager
-async def running_workers(services: Services, redis_url: str) -> AsyncIterator[WorkerPool]:
+async def running_workers(services: WorkerServices) -> AsyncIterator[WorkerPool]:
     """A started worker pool, stopped gracefully on exit."""
     # Blocking XREADGROUP holds its connection: the workers get their own client.
-    redis = await connect(redis_url)
+    redis = await connect(services.redis_url)
     pool = WorkerPool(services, JobQueue(redis), concurrency=services.settings.workers)
     pool.start()
     try:
         yield pool
     finally:
         await pool.stop()
-        await redis.aclose()
-
-
-async def worker_main(settings: Settings) -> None:
-    """`livebot worker`: workers only, on a shared Redis, until SIGTERM or SIGINT."""
-    if not settings.redis_url:
-        raise SettingsError("REDIS_URL is required for `livebot worker` (workers share one Redis)")
-    settings.require("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "LIVEBOT_LINK_SECRET")
-    redis = await connect(settings.redis_url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        async with github_session() as session:
-            github = github_app(settings, session)
-            slug = await app_slug(settings, github)
-            run_log = RunLog(redis, ttl_seconds=settings.run_ttl_seconds)
-            async with running_workers(
-                services(settings, run_log, github, slug), settings.redis_url
-            ):
-                await stop.wait()
-    finally:
         await redis.aclose()

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from bot.redis_client import connect, redis_server_binary
 from bot.run_log import RunLog
+from bot.services import open_services
 from bot.settings import Settings
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI
+from web.app import create_app
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "github-webhooks"
 WEBHOOK_SECRET = "test-webhook-secret"
 OWNER, REPO, ISSUE = "octo-org", "hello-world", 1
+SLUG = "livebot-test"
+WebClient = Callable[..., Awaitable[TestClient]]
 
 
 def free_port() -> int:
@@ -100,6 +108,23 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         run_ttl_seconds=3600,
     )
+
+
+@pytest.fixture
+async def web_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> AsyncIterator[WebClient]:
+    """Make a test client of the web app over the services `livebot web` builds for settings."""
+    async with AsyncExitStack() as stack:
+
+        async def make(settings: Settings, **app_options: Any) -> TestClient:
+            settings = dataclasses.replace(
+                settings, github_app_slug=settings.github_app_slug or SLUG
+            )
+            services = await stack.enter_async_context(open_services(settings, "web"))
+            return await aiohttp_client(create_app(services, **app_options))
+
+        yield make
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ class WebServer:
             log.write(f"===== livebot web, start {self.starts}\n".encode())
             log.flush()
             return subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "web"],
+                [sys.executable, "-m", "livebot.cli", "web"],
                 env=self.env,
                 cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
@@ -268,7 +268,7 @@ async def wait_for_answer(page: Any, text: str) -> None:
 
 async def new_run(run_log: RunLog, title: str) -> str:
     return await run_log.create(
-        workflow="comment_on_issue", repository="octo/hello", number=42, fields={"title": title}
+        workflow="answer", repository="octo/hello", number=42, fields={"title": title}
     )
 
 

@@ -19,9 +19,8 @@ from bot.links import run_token
 from bot.redis_client import connect
 from bot.run_log import RunLog, new_run_id
 from bot.settings import Settings
-from tests.conftest import free_port, redis_server_command
+from tests.conftest import WebClient, free_port, redis_server_command
 from tests.sse import answer, read_events
-from web.app import create_app
 from web.keys import LINK_SECRET, RUN_LOG
 
 SLOTS = 16384
@@ -124,7 +123,7 @@ async def test_job_queue_on_a_cluster(cluster: Redis) -> None:
     queue = JobQueue(cluster)
     await queue.ensure_group()
     job = Job(
-        kind="ask",
+        kind="answer",
         run_id=new_run_id(),
         delivery_id=new_run_id(),
         installation_id=1,
@@ -144,10 +143,9 @@ async def test_job_queue_on_a_cluster(cluster: Redis) -> None:
 
 
 async def test_live_stream_on_a_cluster(
-    aiohttp_client: ClientFactory, settings: Settings, cluster_url: str
+    web_client: WebClient, settings: Settings, cluster_url: str
 ) -> None:
-    app = create_app(dataclasses.replace(settings, redis_url=cluster_url))
-    client = await aiohttp_client(app)
+    client = await web_client(dataclasses.replace(settings, redis_url=cluster_url))
     run_log = client.server.app[RUN_LOG]
     run_id = await run_log.create(workflow="comment")
     token = run_token(client.server.app[LINK_SECRET], run_id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import ASK, COMMAND_WORDS, Command, parse_command
+from bot.commands import Command, parse_command
+from bot.registry import COMMAND_WORDS, DEFAULT_WORKFLOW
 
 SLUG = "livebot"
 
@@ -17,11 +18,11 @@ def test_every_command_word(word: str, name: str) -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("@livebot why does it crash?", Command(ASK, "why does it crash?")),
+        ("@livebot why does it crash?", Command(DEFAULT_WORKFLOW, "why does it crash?")),
         ("Hey @LiveBot, REVIEW please", Command("review", "please")),
         ("Hey @LiveBot review, please", Command("review", "please")),
         ("@livebot help.", Command("help", "")),
-        ("@livebot", Command(ASK, "")),
+        ("@livebot", Command(DEFAULT_WORKFLOW, "")),
         ("first line\n@livebot fix it", Command("resolve", "it")),
         ("`@livebot` in code", None),
         ("```\n@livebot in a block\n```", None),
@@ -31,7 +32,7 @@ def test_every_command_word(word: str, name: str) -> None:
         ("someone@livebot.dev", None),
         ("@livebot-staging hi", None),
         ("@livebots hi", None),
-        ("(@livebot why?)", Command(ASK, "why?)")),
+        ("(@livebot why?)", Command(DEFAULT_WORKFLOW, "why?)")),
         (None, None),
     ],
 )

@@ -27,7 +27,7 @@ import pytest
 
 from bot import comments
 from bot.links import run_token
-from bot.workflows.comment_on_issue import CONTINUE_PROMPT, SYSTEM_PROMPT
+from bot.workflows.answer import CONTINUE_PROMPT, SYSTEM_PROMPT
 from tests.conftest import ISSUE, OWNER, REPO, WEBHOOK_SECRET, free_port
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
@@ -96,7 +96,7 @@ def livebot_command() -> list[str]:
     """The installed `livebot` console script (next to this interpreter, else on PATH)."""
     script = Path(sys.executable).with_name("livebot")
     found = str(script) if script.exists() else shutil.which("livebot")
-    return [found] if found else [sys.executable, "-m", "bot.cli"]
+    return [found] if found else [sys.executable, "-m", "livebot.cli"]
 
 
 StartServe = Callable[..., Awaitable[Serve]]

@@ -16,9 +16,8 @@ from aiohttp.test_utils import TestClient
 from bot.links import run_token
 from bot.logs import JsonFormatter
 from bot.settings import Settings
-from tests.conftest import free_port, redis_server_command
+from tests.conftest import WebClient, free_port, redis_server_command
 from tests.webhooks import SLUG, delivery, payload
-from web.app import create_app, github_context
 from web.keys import LINK_SECRET
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
@@ -54,7 +53,7 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
 
 @pytest.fixture
 async def client_on_own_redis(
-    aiohttp_client: ClientFactory, settings: Settings, own_redis: OwnRedis
+    web_client: WebClient, settings: Settings, own_redis: OwnRedis
 ) -> TestClient:
     """The web app (webhooks included) on that redis-server."""
     settings = dataclasses.replace(
@@ -62,8 +61,7 @@ async def client_on_own_redis(
     )
     for _ in range(100):
         try:
-            app = create_app(settings, contexts=(github_context(with_workers=False),))
-            return await aiohttp_client(app)
+            return await web_client(settings)
         except Exception:
             await asyncio.sleep(0.05)
     raise AssertionError("redis-server did not start")
@@ -86,10 +84,8 @@ async def test_healthz_is_503_while_redis_is_down_and_recovers(
     assert (await client.get("/healthz")).status == 200
 
 
-async def test_metrics_are_prometheus_text(
-    aiohttp_client: ClientFactory, settings: Settings
-) -> None:
-    client = await aiohttp_client(create_app(settings))
+async def test_metrics_are_prometheus_text(web_client: WebClient, settings: Settings) -> None:
+    client = await web_client(settings)
     resp = await client.get("/metrics")
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")

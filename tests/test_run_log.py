@@ -8,13 +8,12 @@ import re
 import pytest
 from redis.asyncio import Redis
 
+from bot import keys
 from bot.run_log import (
     RunComplete,
     RunLog,
     RunNotFound,
-    events_key,
     id_order,
-    meta_key,
     new_run_id,
 )
 
@@ -28,7 +27,8 @@ def test_run_ids_are_random_and_long_enough() -> None:
 def test_every_key_of_a_run_shares_one_hash_tag() -> None:
     run_id = new_run_id()
     tags = {
-        re.search(r"\{([^}]*)\}", key).group(1) for key in (meta_key(run_id), events_key(run_id))
+        re.search(r"\{([^}]*)\}", key).group(1)
+        for key in (keys.run_meta(run_id), keys.run_events(run_id))
     }
     assert tags == {f"run:{run_id}"}
 
@@ -86,7 +86,7 @@ async def test_finished_run_expires_after_the_ttl(redis_client: Redis) -> None:
     run_id = await run_log.create(workflow="comment")
     await run_log.append(run_id, "token", {"text": "bye"})
     await run_log.append(run_id, "complete", {"status": "succeeded", "usage": {}})
-    assert 0 < await redis_client.ttl(events_key(run_id)) <= 1
+    assert 0 < await redis_client.ttl(keys.run_events(run_id)) <= 1
     await asyncio.sleep(1.2)
     assert await run_log.meta(run_id) is None
     assert await run_log.history(run_id) == []
@@ -94,7 +94,7 @@ async def test_finished_run_expires_after_the_ttl(redis_client: Redis) -> None:
 
 async def test_an_unfinished_run_expires_too(run_log: RunLog, redis_client: Redis) -> None:
     run_id = await run_log.create(workflow="comment")
-    assert 0 < await redis_client.ttl(meta_key(run_id)) <= run_log.ttl_seconds
+    assert 0 < await redis_client.ttl(keys.run_meta(run_id)) <= run_log.ttl_seconds
 
 
 async def test_follow_returns_new_events(run_log: RunLog) -> None:

@@ -14,18 +14,19 @@ from bot.links import run_token
 from bot.metrics import SSE_SLOW_VIEWERS_CUT
 from bot.run_log import RunLog
 from bot.settings import Settings
+from tests.conftest import WebClient
 from tests.sse import answer, read_events
-from web.app import CONTENT_SECURITY_POLICY, create_app
+from web.app import CONTENT_SECURITY_POLICY
 from web.keys import FANOUT, LINK_SECRET, RUN_LOG
-from web.runs import EXPIRED_TITLE
+from web.run_pages import EXPIRED_TITLE
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
-async def client(aiohttp_client: ClientFactory, settings: Settings) -> TestClient:
+async def client(web_client: WebClient, settings: Settings) -> TestClient:
     """A test client of the web app on the suite's Redis."""
-    return await aiohttp_client(create_app(settings))
+    return await web_client(settings)
 
 
 def links(client: TestClient, run_id: str) -> tuple[str, str, str]:
@@ -151,9 +152,9 @@ async def test_one_reader_per_run_whatever_the_number_of_viewers(client: TestCli
 
 
 async def test_slow_viewer_is_cut_off_while_others_keep_pace(
-    aiohttp_client: ClientFactory, settings: Settings
+    web_client: WebClient, settings: Settings
 ) -> None:
-    client = await aiohttp_client(create_app(settings, max_pending=4))
+    client = await web_client(settings, max_pending=4)
     run_log = client.server.app[RUN_LOG]
     run_id = await run_log.create(workflow="comment")
     _, events_url, _ = links(client, run_id)

@@ -11,13 +11,15 @@ from aiohttp.test_utils import TestClient
 from gidgethub import sansio
 from redis.asyncio import Redis
 
-from bot.intake import REFUSE, Intake
-from bot.jobs import STREAM, Job
+from bot.intake import Intake
+from bot.jobs import Job
+from bot.keys import JOB_STREAM
+from bot.registry import DEFAULT_WORKFLOW, REFUSE
 from bot.router import router
 from bot.settings import Settings
-from tests.conftest import FIXTURES, ISSUE, OWNER, REPO
+from tests.conftest import FIXTURES, ISSUE, OWNER, REPO, WebClient
 from tests.webhooks import SLUG, delivery, payload
-from web.app import MAX_BODY_BYTES, create_app, github_context
+from web.app import MAX_BODY_BYTES
 from web.webhook import signature_is_valid
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
@@ -25,16 +27,14 @@ MENTION = f"@{SLUG} why does it crash?"
 
 
 @pytest.fixture
-async def client(aiohttp_client: ClientFactory, settings: Settings) -> TestClient:
+async def client(web_client: WebClient, settings: Settings) -> TestClient:
     """The web app, with the slug configured so that it never calls GitHub."""
-    settings = dataclasses.replace(settings, github_app_slug=SLUG)
-    app = create_app(settings, contexts=(github_context(with_workers=False),))
-    return await aiohttp_client(app)
+    return await web_client(dataclasses.replace(settings, github_app_slug=SLUG))
 
 
 async def queued_jobs(redis: Redis) -> list[Job]:
     """Every job in the queue."""
-    return [Job.decode(fields["job"]) for _, fields in await redis.xrange(STREAM)]
+    return [Job.decode(fields["job"]) for _, fields in await redis.xrange(JOB_STREAM)]
 
 
 async def post(client: TestClient, event: str, data: object, **kw: object):
@@ -61,7 +61,7 @@ async def test_mention_is_queued_with_202(client: TestClient, redis_client: Redi
     assert resp.status == 202
     assert (await resp.json())["outcome"] == "queued"
     [job] = await queued_jobs(redis_client)
-    assert (job.kind, job.repository, job.number) == ("ask", f"{OWNER}/{REPO}", ISSUE)
+    assert (job.kind, job.repository, job.number) == (DEFAULT_WORKFLOW, f"{OWNER}/{REPO}", ISSUE)
     assert (job.installation_id, job.delivery_id) == (4242, "d-1")
     assert job.comment_id == data["comment"]["id"]
     assert job.request == "why does it crash?"
@@ -184,7 +184,7 @@ async def test_issue_opened_with_a_mention_starts_work(
     data = payload("issues", "opened.payload.json", body=f"It crashes.\n\n{MENTION}")
     assert (await post(client, "issues", data)).status == 202
     [job] = await queued_jobs(redis_client)
-    assert (job.kind, job.comment_id, job.is_pull_request) == ("ask", None, False)
+    assert (job.kind, job.comment_id, job.is_pull_request) == (DEFAULT_WORKFLOW, None, False)
 
 
 async def test_review_comment_mention_on_a_pull_request(
@@ -200,9 +200,9 @@ async def test_review_comment_mention_on_a_pull_request(
 @pytest.mark.parametrize(
     ("association", "kind"),
     [
-        ("OWNER", "ask"),
-        ("MEMBER", "ask"),
-        ("COLLABORATOR", "ask"),
+        ("OWNER", DEFAULT_WORKFLOW),
+        ("MEMBER", DEFAULT_WORKFLOW),
+        ("COLLABORATOR", DEFAULT_WORKFLOW),
         ("CONTRIBUTOR", REFUSE),
         ("FIRST_TIME_CONTRIBUTOR", REFUSE),
         ("NONE", REFUSE),

@@ -13,9 +13,12 @@ from redis.asyncio import Redis
 
 from bot import comments
 from bot.github_app import GitHubApp
-from bot.jobs import DEAD_LETTERS, GROUP, STREAM, Job, JobQueue
+from bot.jobs import Job, JobQueue
+from bot.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
+from bot.llm import make_client
+from bot.registry import COMMAND_ROWS, NOT_BUILT, WORKFLOWS
 from bot.run_log import RunLog, new_run_id
-from bot.services import Services, services
+from bot.services import WorkerServices
 from bot.settings import Settings
 from bot.worker import WorkerPool
 from tests.conftest import ISSUE, OWNER, REPO
@@ -27,8 +30,12 @@ SLUG = "livebot-test"
 
 @pytest.fixture
 async def worker_services(
-    settings: Settings, run_log: RunLog, fake_github: FakeGitHub, fake_openai: FakeOpenAI
-) -> AsyncIterator[Services]:
+    settings: Settings,
+    run_log: RunLog,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> AsyncIterator[WorkerServices]:
     """Services wired to the fakes, with short claim and grace times."""
     settings = dataclasses.replace(
         settings,
@@ -46,7 +53,17 @@ async def worker_services(
             api_url=fake_github.url,
             backoff=0.01,
         )
-        yield services(settings, run_log, github, SLUG)
+        yield WorkerServices(
+            settings=settings,
+            redis=redis_client,
+            redis_url=settings.redis_url or "",
+            run_log=run_log,
+            queue=JobQueue(redis_client),
+            slug=SLUG,
+            session=session,
+            github=github,
+            llm=make_client(settings.openai_api_key, settings.openai_base_url),
+        )
 
 
 @pytest.fixture
@@ -57,7 +74,7 @@ async def queue(redis_client: Redis) -> JobQueue:
     return queue
 
 
-def make_job(kind: str = "ask", **changes: object) -> Job:
+def make_job(kind: str = "answer", **changes: object) -> Job:
     """A job for the test issue."""
     base = Job(
         kind=kind,
@@ -92,7 +109,7 @@ def run_status(run_log: RunLog, run_id: str, *statuses: str) -> Callable[[], Awa
 
 
 @asynccontextmanager
-async def running(svc: Services, redis: Redis) -> AsyncIterator[WorkerPool]:
+async def running(svc: WorkerServices, redis: Redis) -> AsyncIterator[WorkerPool]:
     """A worker pool that runs for the block, then stops gracefully."""
     workers = WorkerPool(svc, JobQueue(redis), concurrency=2)
     workers.start()
@@ -115,11 +132,11 @@ async def test_queue_hands_out_claims_and_reclaims(queue: JobQueue, redis_client
     [reclaimed] = await queue.claim_abandoned("two", 100, 10)
     assert (reclaimed.job, reclaimed.times_delivered) == (taken.job, 2)
     await queue.ack(reclaimed.message_id)
-    assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
+    assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
 
 
 async def test_worker_answers_and_acks(
-    worker_services: Services,
+    worker_services: WorkerServices,
     queue: JobQueue,
     redis_client: Redis,
     fake_github: FakeGitHub,
@@ -133,11 +150,11 @@ async def test_worker_answers_and_acks(
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"].startswith("It crashes because of X.")
     assert comments.marker(job.run_id) in comment["body"]
-    assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
+    assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
 
 
 async def test_shutdown_hands_back_unfinished_jobs_at_once(
-    worker_services: Services,
+    worker_services: WorkerServices,
     queue: JobQueue,
     redis_client: Redis,
     fake_github: FakeGitHub,
@@ -151,7 +168,7 @@ async def test_shutdown_hands_back_unfinished_jobs_at_once(
         await eventually(lambda: _has_text(worker_services.run_log, job.run_id))
     assert await _status(worker_services.run_log, job.run_id) == "running"
     # Handed back, not left pending: a new worker starts it without waiting for a claim timeout.
-    assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
+    assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
     async with running(worker_services, redis_client):
         await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
     assert await worker_services.run_log.text(job.run_id) == text
@@ -160,7 +177,7 @@ async def test_shutdown_hands_back_unfinished_jobs_at_once(
 
 
 async def test_a_job_that_keeps_failing_is_dead_lettered_and_says_so(
-    worker_services: Services,
+    worker_services: WorkerServices,
     queue: JobQueue,
     redis_client: Redis,
     fake_github: FakeGitHub,
@@ -174,11 +191,11 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_says_so(
     assert await _status(worker_services.run_log, job.run_id) == "failed"
     events = await worker_services.run_log.history(job.run_id)
     assert events[-1].event == "complete" and events[-2].payload()["code"] == "gave_up"
-    assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
+    assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
 
 
 async def test_cancel_stops_the_running_answer(
-    worker_services: Services,
+    worker_services: WorkerServices,
     queue: JobQueue,
     redis_client: Redis,
     fake_github: FakeGitHub,
@@ -202,14 +219,13 @@ async def test_cancel_stops_the_running_answer(
 @pytest.mark.parametrize(
     ("kind", "template"),
     [
-        ("help", comments.HELP),
         ("refuse", comments.REFUSAL),
         ("cancel", comments.NOTHING_TO_CANCEL),
         ("review", comments.NOT_AVAILABLE),
     ],
 )
 async def test_short_replies_need_no_model(
-    worker_services: Services,
+    worker_services: WorkerServices,
     queue: JobQueue,
     redis_client: Redis,
     fake_github: FakeGitHub,
@@ -223,6 +239,23 @@ async def test_short_replies_need_no_model(
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"] == template.format(author="octocat", slug=SLUG, command=kind)
     assert fake_openai.requests == []
+
+
+async def test_help_lists_exactly_the_commands_that_work(
+    worker_services: WorkerServices, queue: JobQueue, redis_client: Redis, fake_github: FakeGitHub
+) -> None:
+    await queue.enqueue(make_job("help"))
+    async with running(worker_services, redis_client):
+        await eventually(lambda: _comment_count(fake_github, 1))
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    body = comment["body"]
+    assert body.startswith(comments.HELP_INTRO.format(author="octocat", slug=SLUG))
+    for workflow in WORKFLOWS:
+        assert workflow.usage.format(slug=SLUG) in body
+    for usage, _ in COMMAND_ROWS:
+        assert usage.format(slug=SLUG) in body
+    for kind in NOT_BUILT:
+        assert f"{SLUG} {kind}`" not in body
 
 
 async def _status(run_log: RunLog, run_id: str) -> str | None:
@@ -245,7 +278,7 @@ async def _comment_count(fake: FakeGitHub, count: int) -> bool:
 async def test_an_unreadable_job_is_set_aside_and_the_rest_run(
     queue: JobQueue, redis_client: Redis
 ) -> None:
-    await redis_client.xadd(STREAM, {"job": "{not json"})
+    await redis_client.xadd(JOB_STREAM, {"job": "{not json"})
     good = make_job(delivery_id="good")
     await queue.enqueue(good)
     assert [d.job for d in await queue.take("one", 10, 100)] == [good]
@@ -254,7 +287,7 @@ async def test_an_unreadable_job_is_set_aside_and_the_rest_run(
 
 
 async def test_a_failed_placeholder_post_is_retried_without_duplicates(
-    worker_services: Services,
+    worker_services: WorkerServices,
     queue: JobQueue,
     redis_client: Redis,
     fake_github: FakeGitHub,

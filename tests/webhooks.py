@@ -10,9 +10,9 @@ import uuid
 from functools import cache
 from typing import Any
 
-from tests.conftest import FIXTURES, ISSUE, OWNER, REPO, WEBHOOK_SECRET
+from tests.conftest import FIXTURES, ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET
 
-SLUG = "livebot-test"
+__all__ = ["SLUG", "delivery", "payload", "sign"]
 
 
 @cache

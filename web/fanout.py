@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import Final
 
 from redis.asyncio import Redis
@@ -13,11 +14,21 @@ from redis.asyncio import Redis
 from bot.metrics import SSE_EVENTS_DELIVERED, SSE_SLOW_VIEWERS_CUT, SSE_VIEWERS
 from bot.redis_client import BLOCK_MS
 from bot.run_log import RunLog, id_order
+from web import sse
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING_EVENTS: Final = 1024
 READ_RETRY_SECONDS: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One event as every viewer of a run receives it: encoded once, ordered by its id."""
+
+    order: tuple[int, int]
+    frame: bytes
+    final: bool
 
 
 class Viewer:
@@ -27,11 +38,11 @@ class Viewer:
 
     def __init__(self, feed: RunFeed) -> None:
         self.feed = feed
-        self.pending: deque[tuple[tuple[int, int], bytes, bool]] = deque()
+        self.pending: deque[LiveEvent] = deque()
         self.wakeup = asyncio.Event()
         self.overflowed = False
 
-    def offer(self, item: tuple[tuple[int, int], bytes, bool], limit: int) -> None:
+    def offer(self, item: LiveEvent, limit: int) -> None:
         """Queue an event, or mark this viewer as too slow to keep up."""
         if len(self.pending) >= limit:
             if not self.overflowed:
@@ -41,7 +52,7 @@ class Viewer:
             self.pending.append(item)
         self.wakeup.set()
 
-    def take(self) -> list[tuple[tuple[int, int], bytes, bool]]:
+    def take(self) -> list[LiveEvent]:
         """Everything queued so far."""
         items = list(self.pending)
         self.pending.clear()
@@ -88,11 +99,11 @@ class RunFeed:
             limit = self.fanout.max_pending
             for event in events:
                 cursor = event.id
-                item = (id_order(event.id), event.sse(), event.event == "complete")
+                item = LiveEvent(id_order(event.id), sse.encode(event), event.event == "complete")
                 for viewer in self.viewers:
                     viewer.offer(item, limit)
                 SSE_EVENTS_DELIVERED.inc(len(self.viewers))
-                if item[2]:
+                if item.final:
                     self.fanout.discard(self)
                     return
 

@@ -14,6 +14,7 @@ from gidgethub import sansio
 
 from bot.intake import Intake
 from bot.metrics import WEBHOOK_SECONDS, WEBHOOKS
+from bot.payloads import PayloadError
 from bot.router import router
 from web.keys import APP_SLUG, JOB_QUEUE, SETTINGS
 
@@ -71,19 +72,14 @@ async def receive_webhook(request: web.Request) -> web.Response:
     event = sansio.Event(data, event=event_name, delivery_id=delivery_id)
     intake = Intake(slug=request.app[APP_SLUG], delivery_id=delivery_id)
     try:
+        # Anything but a PayloadError is a bug of ours: a logged 500, never a "bad payload".
         await router.dispatch(event, intake)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except PayloadError as exc:
         log.warning(
             "webhook payload malformed",
-            extra={"delivery_id": delivery_id, "event": event_name, "error": repr(exc)},
+            extra={"delivery_id": delivery_id, "event": event_name, "error": str(exc)},
         )
-        return _answer(
-            400,
-            event_name,
-            "malformed",
-            started,
-            error=f"the {event_name} payload lacks or mistypes {exc}",
-        )
+        return _answer(400, event_name, "malformed", started, error=f"{event_name}: {exc}")
     if intake.job is None:
         return _answer(200, event_name, "ignored", started)
     queued = await request.app[JOB_QUEUE].enqueue(intake.job, once=intake.once)

@@ -14,8 +14,10 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
+from bot.events import TERMINAL_STATUSES
 from bot.links import token_is_valid
-from bot.run_log import TERMINAL_STATUSES, RunLog, id_order
+from bot.run_log import RunLog, id_order
+from web import sse
 from web.keys import FANOUT, LINK_SECRET, RUN_LOG
 
 log = logging.getLogger(__name__)
@@ -157,7 +159,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
         async with sse_response(request, ping_interval=KEEPALIVE_SECONDS) as resp:
             last = id_order(history[-1].id) if history else id_order(after or "0-0")
             done = ended or any(e.event == "complete" for e in history)
-            chunk = f"retry: {RETRY_MS}\n\n".encode() + b"".join(e.sse() for e in history)
+            chunk = f"retry: {RETRY_MS}\n\n".encode() + b"".join(sse.encode(e) for e in history)
             try:
                 await _write(request, resp, chunk)
                 while viewer and not (done or viewer.overflowed or fanout.closing):
@@ -166,10 +168,10 @@ async def run_events(request: web.Request) -> web.StreamResponse:
                     await viewer.wakeup.wait()
                     if not resp.is_connected():
                         break
-                    fresh = [item for item in viewer.take() if item[0] > last]
+                    fresh = [item for item in viewer.take() if item.order > last]
                     if fresh:
-                        last, done = fresh[-1][0], fresh[-1][2]
-                        await _write(request, resp, b"".join(item[1] for item in fresh))
+                        last, done = fresh[-1].order, fresh[-1].final
+                        await _write(request, resp, b"".join(item.frame for item in fresh))
                 if viewer is not None and viewer.overflowed and request.transport is not None:
                     # Its socket is full: a graceful close would wait on it forever.
                     request.transport.abort()

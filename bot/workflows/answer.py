@@ -6,10 +6,9 @@ import json
 from typing import Any, Final
 
 from bot.comments import MARKER_PATTERN
-from bot.llm import LLMTimeouts, stream_answer
-from bot.workflows.runner import Run
+from bot.execution import Run, Workflow
+from bot.llm import LLMError, LLMTimeouts, stream_answer
 
-WORKFLOW: Final = "comment_on_issue"
 # Budgets in characters (about four per token): tiktoken cannot be used offline.
 CONTEXT_BUDGET_CHARS: Final = 48_000
 ISSUE_BODY_CHARS: Final = 16_000
@@ -82,11 +81,11 @@ async def gather_thread(run: Run) -> dict[str, Any]:
     return thread_data(repo, issue, thread, job.request)
 
 
-def messages(run: Run, data: dict[str, Any], partial: str) -> list[dict[str, str]]:
+def messages(
+    slug: str, repository: str, author: str, data: dict[str, Any], partial: str
+) -> list[dict[str, str]]:
     """The chat: instructions, the thread as quoted JSON, and any interrupted answer to continue."""
-    system = SYSTEM_PROMPT.format(
-        slug=run.services.slug, repo=run.job.repository, author=run.job.author
-    )
+    system = SYSTEM_PROMPT.format(slug=slug, repo=repository, author=author)
     chat = [
         {"role": "system", "content": system},
         {"role": "user", "content": json.dumps(data, ensure_ascii=False, indent=1)},
@@ -99,7 +98,7 @@ def messages(run: Run, data: dict[str, Any], partial: str) -> list[dict[str, str
     return chat
 
 
-async def comment_on_issue(run: Run) -> None:
+async def answer(run: Run) -> None:
     """Read the thread, stream the model's answer into the run, post it."""
     writer = run.writer
     await writer.status("running", "Reading the issue and its comments")
@@ -113,21 +112,13 @@ async def comment_on_issue(run: Run) -> None:
         pieces.append(text)
         writer.token(text)
 
-    async def on_retry(error: Exception, attempt: int) -> None:
-        await writer.emit(
-            "error",
-            {
-                "message": f"{error}; retrying",
-                "code": getattr(error, "code", "llm_error"),
-                "recoverable": True,
-                "retry_count": attempt,
-            },
-        )
+    async def on_retry(error: LLMError, attempt: int) -> None:
+        await writer.error(f"{error}; retrying", error.code, recoverable=True, retry_count=attempt)
 
     usage = await stream_answer(
         run.services.llm,
         model=run.services.settings.model,
-        messages=messages(run, data, partial),
+        messages=messages(run.services.slug, run.job.repository, run.job.author, data, partial),
         on_token=on_token,
         timeouts=LLMTimeouts(
             first_token=run.services.settings.llm_timeout,
@@ -138,3 +129,12 @@ async def comment_on_issue(run: Run) -> None:
     )
     await writer.flush()
     await run.succeed("".join(pieces), usage)
+
+
+WORKFLOW: Final = Workflow(
+    name="answer",
+    run=answer,
+    words=(),
+    usage="`@{slug} <question or request>`",
+    does="answer in this thread, reading the code",
+)

@@ -1,0 +1,212 @@
+"""Running a workflow for a job: load its run, guard it, always end it (on GitHub and the page)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+from gidgethub import GitHubException
+
+from bot import comments, placeholder
+from bot.events import TERMINAL_STATUSES
+from bot.github_app import InstallationAPI, fit_comment
+from bot.jobs import ClaimedJob, Job
+from bot.links import run_url
+from bot.llm import LLMError, Usage
+from bot.run_log import RunWriter
+from bot.services import WorkerServices
+
+log = logging.getLogger(__name__)
+
+WORKER_LOST: Final = "The worker running this answer stopped; another worker continues it."
+CANCEL_POLL_SECONDS: Final = 1.0
+
+
+@dataclass
+class Run:
+    """One run as a workflow sees it: the job, its log writer, its placeholder comment."""
+
+    services: WorkerServices
+    job: Job
+    writer: RunWriter
+    gh: InstallationAPI
+    comment_id: int | None
+    comment_url: str | None
+    created_at: float
+    attempt: int
+    answer_posted: bool = False
+
+    @property
+    def url(self) -> str:
+        """The run's live page."""
+        settings = self.services.settings
+        return run_url(settings.base_url, settings.link_secret, self.job.run_id)
+
+    @property
+    def log_extra(self) -> dict[str, Any]:
+        """Fields every log line of this run carries."""
+        return {"run_id": self.job.run_id, "delivery_id": self.job.delivery_id}
+
+    async def edit_comment(self, body: str) -> None:
+        """Replace the placeholder's text (cut to GitHub's limit)."""
+        if self.comment_id is None:
+            return
+        note = comments.TRUNCATED_NOTE.format(url=self.url)
+        await self.gh.patch(
+            f"/repos/{self.job.repository}/issues/comments/{self.comment_id}",
+            data={"body": fit_comment(body, note)},
+        )
+
+    async def succeed(self, answer: str, usage: Usage) -> None:
+        """Turn the placeholder into the final answer, then end the run."""
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        seconds = time.time() - self.created_at
+        model = self.services.settings.model
+        footer = comments.footer(self.url, model, tokens, seconds)
+        body = f"{answer}\n\n{footer}\n\n{comments.marker(self.job.run_id)}"
+        await self.edit_comment(body)
+        self.answer_posted = True
+        await self.writer.complete(
+            "succeeded",
+            comment_url=self.comment_url,
+            usage={
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+            },
+        )
+
+    async def fail(self, message: str, code: str, *, cancelled_by: str | None = None) -> None:
+        """Say what failed in the placeholder (first: Redis may be what failed), then the page."""
+        marker = comments.marker(self.job.run_id)
+        if cancelled_by is not None:
+            body = comments.CANCELLED.format(author=cancelled_by, url=self.url, marker=marker)
+        else:
+            body = comments.FAILED.format(
+                reason=message.rstrip("."), slug=self.services.slug, url=self.url, marker=marker
+            )
+        try:
+            # An answer already posted stays: only the run's own ending failed.
+            if not self.answer_posted:
+                await self.edit_comment(body)
+        except (GitHubException, aiohttp.ClientError, TimeoutError):
+            log.exception(
+                "could not edit the placeholder to say the run failed", extra=self.log_extra
+            )
+        await self.writer.error(message, code, recoverable=False, retry_count=self.attempt - 1)
+        status = "failed" if cancelled_by is None else "cancelled"
+        await self.writer.complete(status, comment_url=self.comment_url)
+
+
+WorkflowFunction = Callable[[Run], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A workflow: its one name (job kind, run metadata, metric label), its code, its commands."""
+
+    name: str
+    run: WorkflowFunction
+    words: tuple[str, ...]
+    usage: str
+    does: str
+
+
+async def load_run(services: WorkerServices, claimed: ClaimedJob, workflow: str) -> Run | None:
+    """The job's run, created on its first attempt; None when it has already ended."""
+    job, run_log = claimed.job, services.run_log
+    meta = await run_log.meta(job.run_id)
+    if meta is None:
+        await run_log.create(
+            run_id=job.run_id,
+            workflow=workflow,
+            repository=job.repository,
+            number=job.number,
+            fields={"author": job.author, "model": services.settings.model},
+        )
+        meta = await run_log.meta(job.run_id) or {}
+    if meta["status"] in TERMINAL_STATUSES:
+        return None
+    return Run(
+        services=services,
+        job=job,
+        writer=run_log.writer(job.run_id),
+        gh=services.github.api(job.installation_id),
+        comment_id=int(meta["comment_id"]) if "comment_id" in meta else None,
+        comment_url=meta.get("comment_url"),
+        created_at=float(meta["created_at"]),
+        attempt=claimed.times_delivered,
+    )
+
+
+async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workflow) -> None:
+    """Run a workflow for a job: resume its run if a worker already started it."""
+    run = await load_run(services, claimed, workflow.name)
+    if run is None:
+        log.info("run already finished", extra={"run_id": claimed.job.run_id})
+        return
+    if run.comment_id is None:
+        run.comment_id, run.comment_url = await placeholder.ensure(
+            services, run.gh, run.job, run.created_at
+        )
+    if run.attempt > 1:
+        await run.writer.error(
+            WORKER_LOST, "worker_lost", recoverable=True, retry_count=run.attempt - 1
+        )
+    job = run.job
+    await services.run_log.add_to_thread(job.repository, job.number, job.run_id)
+    try:
+        await _until_cancelled(run, workflow.run)
+    except asyncio.CancelledError:
+        raise
+    except LLMError as exc:
+        log.warning("model failed", extra={**run.log_extra, "code": exc.code})
+        await run.fail(exc.message, exc.code)
+    except GitHubException as exc:
+        log.warning("GitHub failed", extra={**run.log_extra, "error": repr(exc)})
+        await run.fail(f"GitHub answered with an error ({exc})", "github_error")
+    except Exception:
+        log.exception("workflow crashed", extra=run.log_extra)
+        await run.fail("Livebot hit an internal error", "internal_error")
+    finally:
+        run.writer.close()
+        await services.run_log.remove_from_thread(job.repository, job.number, job.run_id)
+
+
+async def _wait_for_cancel(run: Run) -> str:
+    """Who cancelled the run, once someone does."""
+    while True:
+        by = await run.services.run_log.cancel_requested_by(run.job.run_id)
+        if by:
+            return by
+        await asyncio.sleep(CANCEL_POLL_SECONDS)
+
+
+async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
+    """Run the workflow unless someone cancels the run first."""
+    work = asyncio.create_task(workflow(run))
+    watch = asyncio.create_task(_wait_for_cancel(run))
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work, watch):
+            task.cancel()
+    if not work.done() or work.cancelled():
+        await asyncio.gather(work, return_exceptions=True)
+        who = watch.result()
+        await run.fail(f"Cancelled by @{who}", "cancelled", cancelled_by=who)
+        return
+    work.result()
+
+
+async def give_up(services: WorkerServices, claimed: ClaimedJob, workflow: str) -> None:
+    """End a job's run as failed after too many attempts, saying so in its placeholder."""
+    run = await load_run(services, claimed, workflow)
+    if run is not None:
+        attempts = claimed.times_delivered - 1
+        run.attempt = attempts + 1
+        await run.fail(f"Livebot gave up after {attempts} attempts", "gave_up")

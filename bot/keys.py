@@ -1,0 +1,38 @@
+"""Every Redis key livebot uses, named in one place.
+
+Keys of one run share the hash tag `{run:<id>}` and the queue's keys share `{jobs}`, so every
+script touches one Redis Cluster slot; no command spans two runs.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+JOB_STREAM: Final = "livebot:{jobs}:stream"
+DEAD_LETTERS: Final = "livebot:{jobs}:dead"
+JOB_GROUP: Final = "workers"
+
+
+def run_meta(run_id: str) -> str:
+    """The hash of one run's metadata."""
+    return f"livebot:{{run:{run_id}}}:meta"
+
+
+def run_events(run_id: str) -> str:
+    """The stream of one run's events."""
+    return f"livebot:{{run:{run_id}}}:events"
+
+
+def delivery(delivery_id: str) -> str:
+    """Marks a webhook delivery as handled."""
+    return f"livebot:{{jobs}}:delivery:{delivery_id}"
+
+
+def once(name: str) -> str:
+    """Marks something that should happen at most once (a polite refusal per person and thread)."""
+    return f"livebot:{{jobs}}:once:{name}"
+
+
+def thread_runs(repository: str, number: int) -> str:
+    """The set of runs active in one issue or pull request thread."""
+    return f"livebot:{{thread:{repository}#{number}}}:runs"

@@ -1,0 +1,73 @@
+"""Explicit checks of the payload fields livebot reads: a bad payload is a 400, never a 500.
+
+Every id that reaches a URL is a positive integer within JSON's safe range, and every name matches
+GitHub's own pattern, so a signed but hostile payload cannot steer a request elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+MAX_ID: Final = 2**53
+LOGIN: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
+REPOSITORY: Final = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
+MAX_TEXT_CHARS: Final = 1_000_000
+
+
+class PayloadError(Exception):
+    """A payload lacks a field an event needs, or has it in the wrong shape (the message says)."""
+
+
+def _is_id(value: Any) -> bool:
+    return type(value) is int and 0 < value < MAX_ID
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_TEXT_CHARS
+
+
+def _is_optional_text(value: Any) -> bool:
+    return value is None or _is_text(value)
+
+
+def _is_login(value: Any) -> bool:
+    return isinstance(value, str) and LOGIN.fullmatch(value) is not None
+
+
+def _is_repository(value: Any) -> bool:
+    return isinstance(value, str) and REPOSITORY.fullmatch(value) is not None
+
+
+ID: Final = ("a positive integer id", _is_id)
+TEXT: Final = ("a string", _is_text)
+OPTIONAL_TEXT: Final = ("a string or null", _is_optional_text)
+USER: Final = ("a GitHub login", _is_login)
+REPO: Final = ("owner/name", _is_repository)
+Check = tuple[str, Callable[[Any], bool]]
+
+# What every event that starts work carries.
+COMMON: Final[dict[str, Check]] = {
+    "installation.id": ID,
+    "repository.full_name": REPO,
+    "sender.login": USER,
+    "sender.type": TEXT,
+}
+
+
+def field(data: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path; PayloadError when a step is missing."""
+    value: Any = data
+    for step in path.split("."):
+        if not isinstance(value, dict) or step not in value:
+            raise PayloadError(f"the payload lacks `{path}`")
+        value = value[step]
+    return value
+
+
+def check(data: dict[str, Any], checks: dict[str, Check]) -> None:
+    """Raise PayloadError naming the first field that is missing or malformed."""
+    for path, (expected, is_valid) in (COMMON | checks).items():
+        if not is_valid(field(data, path)):
+            raise PayloadError(f"`{path}` must be {expected}")

@@ -1,0 +1,1 @@
+"""The `livebot` command: composes bot/ (GitHub, workflows, jobs) and web/ (HTTP) into a process."""
