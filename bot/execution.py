@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -102,7 +102,7 @@ class Run:
         await self.writer.complete(status, comment_url=self.comment_url)
 
 
-WorkflowFunction = Callable[[Run], Awaitable[None]]
+WorkflowFunction = Callable[[Run], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)

@@ -65,12 +65,12 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
                 self._log_retry(method, url, attempt, wait, f"network error {exc!r}", None, {})
                 await self.sleep(wait)
                 continue
-            wait = self._retry_wait(method, url, status, resp_headers, resp_body, attempt)
-            if wait is None or attempt >= self.max_attempts:
+            retry_in = self._retry_wait(method, url, status, resp_headers, resp_body, attempt)
+            if retry_in is None or attempt >= self.max_attempts:
                 # Hand the response to gidgethub, which raises its own exception for it.
                 return status, resp_headers, resp_body
-            self._log_retry(method, url, attempt, wait, f"HTTP {status}", status, resp_headers)
-            await self.sleep(wait)
+            self._log_retry(method, url, attempt, retry_in, f"HTTP {status}", status, resp_headers)
+            await self.sleep(retry_in)
 
     def _retry_wait(
         self,
@@ -107,7 +107,7 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
 
     def _backoff_delay(self, attempt: int) -> float:
         """Exponential backoff with a little jitter, so retrying workers do not move in lockstep."""
-        return min(self.max_wait, self.backoff * 2 ** (attempt - 1) * random.uniform(1.0, 1.2))
+        return min(self.max_wait, self.backoff * 2.0 ** (attempt - 1) * random.uniform(1.0, 1.2))
 
     def _log_retry(
         self,
@@ -202,7 +202,8 @@ class GitHubApp:
 
     async def app_info(self) -> dict[str, Any]:
         """`GET /app`: the app itself (its `slug` is the name people mention)."""
-        return await self.gh.getitem("/app", jwt=self.jwt())
+        info: dict[str, Any] = await self.gh.getitem("/app", jwt=self.jwt())
+        return info
 
     async def installation_token(self, installation_id: int) -> str:
         """The installation's token, minted at most once per lifetime however many callers ask."""

@@ -25,7 +25,8 @@ class Intake:
 
     def is_own_or_bot(self, user: dict[str, Any]) -> bool:
         """Bots, this app included, start nothing (no loops between bots)."""
-        return user["type"] == "Bot" or user["login"].lower() == f"{self.slug.lower()}[bot]"
+        login: str = user["login"]
+        return user["type"] == "Bot" or login.lower() == f"{self.slug.lower()}[bot]"
 
     def mention(
         self,

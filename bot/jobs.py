@@ -104,7 +104,7 @@ class JobQueue:
             keys=[JOB_STREAM, keys.delivery(job.delivery_id), once_name],
             args=[job.encode(), DELIVERY_TTL_SECONDS, ONCE_TTL_SECONDS, "1" if once else "0"],
         )
-        return result == 1
+        return bool(result == 1)
 
     async def seen(self, delivery_id: str) -> bool:
         """Whether a delivery was already handled."""
@@ -115,10 +115,8 @@ class JobQueue:
         reply = await self.redis.xreadgroup(
             JOB_GROUP, consumer, {JOB_STREAM: ">"}, count=count, block=block_ms
         )
-        if not reply:
-            return []
         return await self._claimed_jobs(
-            [(message_id, fields, 1) for message_id, fields in reply[0][1]]
+            [(message_id, fields, 1) for message_id, fields in keys.read_entries(reply)]
         )
 
     async def claim_abandoned(
@@ -129,15 +127,15 @@ class JobQueue:
         reply = await self.redis.xautoclaim(
             JOB_STREAM, JOB_GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
         )
-        claimed = reply[1]
-        entries = []
-        for message_id, fields in claimed:
+        entries: list[tuple[str, dict[str, str], int]] = []
+        for message_id, fields in keys.range_entries(reply[1]):
             if not fields:
                 continue
             pending = await self.redis.xpending_range(
                 JOB_STREAM, JOB_GROUP, min=message_id, max=message_id, count=1
             )
-            entries.append((message_id, fields, pending[0]["times_delivered"] if pending else 1))
+            times = int(pending[0]["times_delivered"]) if pending else 1
+            entries.append((message_id, fields, times))
         return await self._claimed_jobs(entries)
 
     async def renew(self, consumer: str, message_ids: list[str]) -> None:
@@ -148,7 +146,7 @@ class JobQueue:
                 JOB_GROUP,
                 consumer,
                 min_idle_time=0,
-                message_ids=message_ids,
+                message_ids=list[int | bytes | str | memoryview](message_ids),
                 justid=True,
             )
 
@@ -193,7 +191,9 @@ class JobQueue:
 
     async def _set_aside(self, message_id: str, fields: dict[str, str], reason: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(DEAD_LETTERS, {**fields, "reason": reason}, maxlen=10_000, approximate=True)
+            entry: keys.Fields = {"reason": reason}
+            entry.update(fields)
+            pipe.xadd(DEAD_LETTERS, entry, maxlen=10_000, approximate=True)
             pipe.xack(JOB_STREAM, JOB_GROUP, message_id)
             pipe.xdel(JOB_STREAM, message_id)
             await pipe.execute()

@@ -6,11 +6,27 @@ script touches one Redis Cluster slot; no command spans two runs.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, cast
+
+from redis.typing import EncodableT
+
+# A stream entry as redis-py answers it with decode_responses=True: (id, {field: value}).
+StreamEntry = tuple[str, dict[str, str]]
+Fields = dict[EncodableT, EncodableT]
 
 JOB_STREAM: Final = "livebot:{jobs}:stream"
 DEAD_LETTERS: Final = "livebot:{jobs}:dead"
 JOB_GROUP: Final = "workers"
+
+
+def range_entries(reply: Any) -> list[StreamEntry]:
+    """The entries of an XRANGE or XREVRANGE reply."""
+    return cast(list[StreamEntry], reply or [])
+
+
+def read_entries(reply: Any) -> list[StreamEntry]:
+    """The entries of the one stream an XREAD or XREADGROUP reply is about."""
+    return cast(list[StreamEntry], reply[0][1]) if reply else []
 
 
 def run_meta(run_id: str) -> str:

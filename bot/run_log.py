@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -99,19 +99,19 @@ class RunLog:
         workflow: str,
         repository: str | None = None,
         number: int | None = None,
-        fields: Mapping[str, str | int] | None = None,
+        fields: Mapping[str, str | int | float] | None = None,
         run_id: str | None = None,
     ) -> str:
         """Create a queued run and return its id; every key expires even if the run never ends."""
         run_id = run_id or new_run_id()
-        meta: dict[str, str | int] = {
+        meta: keys.Fields = {
             "workflow": workflow,
             "status": "queued",
             "created_at": time.time(),
             **({"repository": repository} if repository else {}),
             **({"number": number} if number is not None else {}),
-            **(fields or {}),
         }
+        meta.update(fields or {})
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.run_meta(run_id), mapping=meta)
             pipe.expire(keys.run_meta(run_id), self.ttl_seconds)
@@ -120,14 +120,14 @@ class RunLog:
 
     async def meta(self, run_id: str) -> dict[str, str] | None:
         """The run's metadata, or None when it does not exist."""
-        meta = await self.redis.hgetall(keys.run_meta(run_id))
+        meta = cast(dict[str, str], await self.redis.hgetall(keys.run_meta(run_id)))
         return meta or None
 
     async def update(self, run_id: str, **fields: str | int | float) -> None:
         """Set metadata fields of an existing run (comment id, times, …)."""
         if not await self.redis.exists(keys.run_meta(run_id)):
             raise RunNotFound(run_id)
-        await self.redis.hset(keys.run_meta(run_id), mapping=fields)
+        await self.redis.hset(keys.run_meta(run_id), mapping=cast(keys.Fields, fields))
 
     async def append(self, run_id: str, event: str, data: Mapping[str, Any]) -> str:
         """Append one event and return its id; `complete` ends the run and starts its expiry."""
@@ -151,10 +151,11 @@ class RunLog:
                 extra += ["comment_url", data["comment_url"]]
         encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         try:
-            return await self._append(
+            event_id: str = await self._append(
                 keys=[keys.run_meta(run_id), keys.run_events(run_id)],
                 args=[self.maxlen, self.ttl_seconds, event, encoded, status, *extra],
             )
+            return event_id
         except ResponseError as exc:
             if "LIVEBOT_NO_RUN" in str(exc):
                 raise RunNotFound(run_id) from None
@@ -165,11 +166,13 @@ class RunLog:
     async def history(self, run_id: str, after: str | None = None) -> list[Event]:
         """Every event after `after` (exclusive), or all of them."""
         start = f"({after}" if after else "-"
-        return _events(await self.redis.xrange(keys.run_events(run_id), min=start))
+        return _events(
+            keys.range_entries(await self.redis.xrange(keys.run_events(run_id), min=start))
+        )
 
     async def last_id(self, run_id: str) -> str:
         """The id of the newest event, or `0-0` when there is none."""
-        newest = await self.redis.xrevrange(keys.run_events(run_id), count=1)
+        newest = keys.range_entries(await self.redis.xrevrange(keys.run_events(run_id), count=1))
         return newest[0][0] if newest else "0-0"
 
     async def read_after(
@@ -177,7 +180,7 @@ class RunLog:
     ) -> list[Event]:
         """Wait up to `block_ms` for events after `after`; `redis` may be a dedicated client."""
         reply = await (redis or self.redis).xread({keys.run_events(run_id): after}, block=block_ms)
-        return _events(reply[0][1]) if reply else []
+        return _events(keys.read_entries(reply))
 
     async def text(self, run_id: str) -> str:
         """The answer so far: the concatenation of every token's text."""
@@ -190,8 +193,7 @@ class RunLog:
 
     async def cancel_requested_by(self, run_id: str) -> str | None:
         """Who asked the run to stop, if anyone did."""
-        by: str | None = await self.redis.hget(keys.run_meta(run_id), CANCELLED_BY)
-        return by
+        return cast(str | None, await self.redis.hget(keys.run_meta(run_id), CANCELLED_BY))
 
     async def add_to_thread(self, repository: str, number: int, run_id: str) -> None:
         """Note that a run is active in an issue or pull request thread."""
@@ -207,8 +209,7 @@ class RunLog:
 
     async def runs_in_thread(self, repository: str, number: int) -> set[str]:
         """The runs active in a thread."""
-        members: set[str] = await self.redis.smembers(keys.thread_runs(repository, number))
-        return members
+        return cast(set[str], await self.redis.smembers(keys.thread_runs(repository, number)))
 
     def writer(self, run_id: str) -> RunWriter:
         """A producer for one run that coalesces tokens."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from openai.types.chat import ChatCompletionMessageParam
+
 from bot.comments import MARKER_PATTERN
 from bot.execution import Run, Workflow
 from bot.llm import LLMError, LLMTimeouts, stream_answer
@@ -83,10 +85,10 @@ async def gather_thread(run: Run) -> dict[str, Any]:
 
 def messages(
     slug: str, repository: str, author: str, data: dict[str, Any], partial: str
-) -> list[dict[str, str]]:
+) -> list[ChatCompletionMessageParam]:
     """The chat: instructions, the thread as quoted JSON, and any interrupted answer to continue."""
     system = SYSTEM_PROMPT.format(slug=slug, repo=repository, author=author)
-    chat = [
+    chat: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": system},
         {"role": "user", "content": json.dumps(data, ensure_ascii=False, indent=1)},
     ]
