@@ -10,6 +10,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,7 @@ import gidgethub
 import gidgethub.aiohttp
 import jwt as pyjwt
 from cachetools import TLRUCache
+from gidgethub import sansio
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +298,17 @@ class InstallationAPI:
     ) -> None:
         """DELETE."""
         await self._call(self.app.gh.delete, url, url_vars, data=data, **kw)
+
+    async def download(self, url: str) -> bytes:
+        """GET raw bytes (an archive), following GitHub's redirect, with the usual retries."""
+        gh = self.app.gh
+        token = await self.app.installation_token(self.installation_id)
+        headers = sansio.create_headers(gh.requester, oauth_token=token)
+        full_url = sansio.format_url(url, {}, base_url=gh.base_url)
+        status, _, body = await gh._request("GET", full_url, headers)
+        if status != 200:
+            raise gidgethub.HTTPException(HTTPStatus(status), f"GET {url} answered {status}")
+        return body
 
 
 def fit_comment(body: str, note: str) -> str:

@@ -1,4 +1,4 @@
-"""Streaming Chat Completions with timeouts and retries that never repeat text."""
+"""Streaming Chat Completions with tools, timeouts, and retries that never repeat text."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 # Seconds; the n-th retry waits RETRY_BACKOFF * n. Tests set it to 0.
 RETRY_BACKOFF = 0.5
@@ -21,10 +22,63 @@ PLACEHOLDER_KEY = "not-needed"
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens counted by the server for one answer."""
+    """Tokens counted by the server."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        """Prompt and completion tokens together."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call of a tool by the model: `arguments` is the JSON text it wrote (maybe invalid)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One streamed reply of the model: its text, the tools it called, the tokens it cost."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    usage: Usage
+
+
+class _ToolCallParts:
+    """Assembles the tool calls of a streamed reply from their deltas (split arguments)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, dict[str, str]] = {}
+
+    def add(self, deltas: list[ChoiceDeltaToolCall]) -> None:
+        for delta in deltas:
+            part = self.parts.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+            if delta.id:
+                part["id"] = delta.id
+            if delta.function is not None:
+                if delta.function.name:
+                    part["name"] += delta.function.name
+                if delta.function.arguments:
+                    part["arguments"] += delta.function.arguments
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(part["id"] or f"call_{index}", part["name"], part["arguments"])
+            for index, part in sorted(self.parts.items())
+        )
 
 
 class LLMError(Exception):
@@ -48,7 +102,7 @@ class LLMTimeouts:
 
 
 def make_client(api_key: str | None, base_url: str | None) -> openai.AsyncOpenAI:
-    """One client per process; max_retries=0 because stream_answer retries itself."""
+    """One client per process; max_retries=0 because stream_turn retries itself."""
     if not api_key and base_url:
         api_key = PLACEHOLDER_KEY
     return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
@@ -88,16 +142,19 @@ async def _attempt(
     client: openai.AsyncOpenAI,
     model: str,
     messages: list[ChatCompletionMessageParam],
+    tools: list[ChatCompletionToolParam],
     on_token: Callable[[str], Any],
     timeouts: LLMTimeouts,
     delivered: list[bool],
-) -> Usage:
+) -> Turn:
     """Run one streaming request; `delivered[0]` turns True once a token reached on_token."""
     loop = asyncio.get_running_loop()
     first_deadline = loop.time() + timeouts.first_token
     stream = None
     usage = Usage()
     finished = False
+    text: list[str] = []
+    calls = _ToolCallParts()
     try:
         async with asyncio.timeout_at(first_deadline):
             stream = await client.chat.completions.create(
@@ -105,6 +162,7 @@ async def _attempt(
                 messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
+                tools=tools or openai.omit,
             )
         chunks = stream.__aiter__()
         while True:
@@ -118,11 +176,16 @@ async def _attempt(
             if chunk.usage is not None:
                 usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
             # Azure sends chunks without choices (content filter results) before the answer.
-            text = chunk.choices[0].delta.content if chunk.choices else None
-            finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
-            if text:
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            finished = finished or bool(chunk.choices[0].finish_reason)
+            if delta.tool_calls:
+                calls.add(delta.tool_calls)
+            if delta.content:
                 delivered[0] = True
-                result = on_token(text)
+                text.append(delta.content)
+                result = on_token(delta.content)
                 if inspect.isawaitable(result):
                     await result
         if not finished:
@@ -132,23 +195,25 @@ async def _attempt(
                 code="llm_error",
                 recoverable=True,
             )
-        return usage
+        return Turn("".join(text), calls.calls(), usage)
     finally:
         if stream is not None:
             await stream.close()
 
 
-async def stream_answer(
+async def stream_turn(
     client: openai.AsyncOpenAI,
     *,
     model: str,
     messages: list[ChatCompletionMessageParam],
     on_token: Callable[[str], Awaitable[None]] | Callable[[str], None],
+    tools: list[ChatCompletionToolParam] | None = None,
     timeouts: LLMTimeouts = LLMTimeouts(),
     attempts: int = 3,
     on_retry: Callable[[LLMError, int], Awaitable[None]] | None = None,
-) -> Usage:
-    """Stream one answer into on_token (sync, or async and awaited); retry only before any text.
+) -> Turn:
+    """Stream one reply's text into on_token (sync, or async and awaited) and collect its tool
+    calls; retry only before any text.
 
     on_retry(error, n) is awaited before retry n (1-based, so also the number of the failed
     attempt). Raises LLMError; exceptions raised by on_token propagate unchanged.
@@ -158,7 +223,9 @@ async def stream_answer(
         async with asyncio.timeout(timeouts.total):
             for attempt in range(1, max(1, attempts) + 1):
                 try:
-                    return await _attempt(client, model, messages, on_token, timeouts, delivered)
+                    return await _attempt(
+                        client, model, messages, tools or [], on_token, timeouts, delivered
+                    )
                 except (LLMError, openai.OpenAIError, TimeoutError) as exc:
                     err = _to_llm_error(exc)
                     if delivered[0] or not err.recoverable or attempt >= attempts:

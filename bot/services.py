@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import aiohttp
@@ -16,6 +16,7 @@ from bot.github_app import GitHubApp
 from bot.jobs import JobQueue
 from bot.llm import make_client
 from bot.redis_client import EmbeddedRedis, connect
+from bot.repository import SnapshotCache
 from bot.run_log import RunLog
 from bot.settings import Mode, Settings, SettingsError
 
@@ -43,6 +44,7 @@ class WorkerServices(Services):
 
     github: GitHubApp
     llm: openai.AsyncOpenAI
+    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
 
 
 def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:

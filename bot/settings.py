@@ -47,6 +47,15 @@ class SettingsError(Exception):
 
 
 @dataclass(frozen=True)
+class RunLimits:
+    """What one run may spend: tool calls, tokens, seconds (the operator's maxima)."""
+
+    max_tool_calls: int = 40
+    max_tokens: int = 200_000
+    max_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything livebot reads from its environment."""
 
@@ -71,6 +80,7 @@ class Settings:
     max_attempts: int = 3
     llm_timeout: float = 60.0
     llm_total_timeout: float = 600.0
+    limits: RunLimits = field(default_factory=RunLimits)
 
     @property
     def base_url(self) -> str:
@@ -206,4 +216,9 @@ def load_settings(
         max_attempts=_parse(env, "LIVEBOT_MAX_ATTEMPTS", _positive_int, 3),
         llm_timeout=_parse(env, "LIVEBOT_LLM_TIMEOUT", _positive_float, 60.0),
         llm_total_timeout=_parse(env, "LIVEBOT_LLM_TOTAL_TIMEOUT", _positive_float, 600.0),
+        limits=RunLimits(
+            max_tool_calls=_parse(env, "LIVEBOT_MAX_TOOL_CALLS", _positive_int, 40),
+            max_tokens=_parse(env, "LIVEBOT_MAX_TOKENS", _positive_int, 200_000),
+            max_seconds=_parse(env, "LIVEBOT_MAX_SECONDS", _positive_float, 600.0),
+        ),
     )

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from bot.comments import MARKER_PATTERN
-from bot.execution import Run
-
 # Budgets in characters (about four per token): tiktoken cannot be used offline.
 CONTEXT_BUDGET_CHARS: Final = 48_000
 ISSUE_BODY_CHARS: Final = 16_000
 COMMENT_CHARS: Final = 6_000
-MAX_COMMENTS_READ: Final = 300
 
 
 def _cut(text: str | None, limit: int) -> str:
@@ -51,17 +47,3 @@ def thread_data(
         "comments": kept,
         "request": request,
     }
-
-
-async def gather_thread(run: Run) -> dict[str, Any]:
-    """The repository, the issue and its comments (without livebot's own replies)."""
-    gh, job = run.gh, run.job
-    repo = await gh.getitem(f"/repos/{job.repository}")
-    issue = await gh.getitem(job.issue_path)
-    thread: list[dict[str, Any]] = []
-    async for comment in gh.getiter(f"{job.issue_path}/comments?per_page=100"):
-        if not MARKER_PATTERN.search(comment.get("body") or ""):
-            thread.append(comment)
-        if len(thread) >= MAX_COMMENTS_READ:
-            break
-    return thread_data(repo, issue, thread, job.request)

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from bot import llm
-from bot.llm import LLMError, LLMTimeouts, Usage, make_client, stream_answer
+from bot.llm import LLMError, LLMTimeouts, Usage, make_client, stream_turn
 from tests.fake_openai import FakeOpenAI, Reply
 
 FAST = LLMTimeouts(first_token=0.3, between_chunks=0.3, total=5.0)
@@ -58,7 +58,7 @@ class Recorder:
 
 
 async def ask(client: openai.AsyncOpenAI, rec: Recorder, **kw: object) -> Usage:
-    return await stream_answer(
+    turn = await stream_turn(
         client,
         model="gpt-test",
         messages=MESSAGES,
@@ -66,6 +66,7 @@ async def ask(client: openai.AsyncOpenAI, rec: Recorder, **kw: object) -> Usage:
         on_retry=rec.on_retry,
         **{"timeouts": FAST, **kw},
     )  # type: ignore[arg-type]
+    return turn.usage
 
 
 async def test_tokens_concatenate_to_the_text_and_usage_comes_from_the_last_chunk(
@@ -98,7 +99,7 @@ async def test_async_on_token_is_awaited(fake: FakeOpenAI, client: openai.AsyncO
     async def on_token(text: str) -> None:
         seen.append(text)
 
-    await stream_answer(client, model="m", messages=MESSAGES, on_token=on_token, timeouts=FAST)
+    await stream_turn(client, model="m", messages=MESSAGES, on_token=on_token, timeouts=FAST)
     assert "".join(seen) == Reply().text
 
 
@@ -249,7 +250,7 @@ async def test_stream_cut_short_is_an_error(fake: FakeOpenAI, client: openai.Asy
             asyncio.get_running_loop().create_task(fake.close())
 
     with pytest.raises(LLMError) as info:
-        await stream_answer(
+        await stream_turn(
             client,
             model="m",
             messages=MESSAGES,

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from bot.thread import COMMENT_CHARS, CONTEXT_BUDGET_CHARS, ISSUE_BODY_CHARS, thread_data
-from bot.workflows.answer import CONTINUE_PROMPT, SYSTEM_PROMPT, messages
+from bot.prompts import CONTINUE_PROMPT, chat
+from bot.workflows.answer import system_prompt
 
 REPO = {"full_name": "octo/hello", "description": None}
 ISSUE = {
@@ -75,21 +76,23 @@ def test_the_newest_comments_are_kept_when_the_budget_runs_out() -> None:
     assert data["comments_omitted"] == count - len(kept) > 0
 
 
-def test_messages_put_the_thread_in_a_user_message_as_data() -> None:
+def test_the_chat_puts_the_data_in_a_user_message_as_json() -> None:
     data = {"request": "why?"}
-    chat = messages("livebot", "octo/hello", "alice", data, "")
-    assert chat == [
-        {
-            "role": "system",
-            "content": SYSTEM_PROMPT.format(slug="livebot", repo="octo/hello", author="alice"),
-        },
+    assert chat("Be brief.", data) == [
+        {"role": "system", "content": "Be brief."},
         {"role": "user", "content": json.dumps(data, ensure_ascii=False, indent=1)},
     ]
 
 
 def test_an_interrupted_answer_is_continued_not_repeated() -> None:
-    chat = messages("livebot", "octo/hello", "alice", {}, "The cause is")
-    assert chat[-2:] == [
+    assert chat("Be brief.", {}, "The cause is")[-2:] == [
         {"role": "assistant", "content": "The cause is"},
         {"role": "user", "content": CONTINUE_PROMPT},
     ]
+
+
+def test_the_answer_prompt_names_the_app_the_asker_and_the_commit() -> None:
+    prompt = system_prompt("livebot", "octo/hello", "alice", "0123abc")
+    assert prompt.startswith("You are livebot, a GitHub App")
+    assert "octo/hello" in prompt and "@alice" in prompt and "commit 0123abc" in prompt
+    assert "{" not in prompt

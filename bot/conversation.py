@@ -1,0 +1,207 @@
+"""The tool loop: stream the model's text to the run, run the tools it calls, until it is done.
+
+Text streams to the page as `token` events; each call appears as `tool_call`, then `tool_result`.
+A run is bounded by its limits (tool calls, tokens, seconds); when one is hit it ends cleanly
+with what it has and says which limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Final
+
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionMessageToolCallParam
+
+from bot.execution import Run
+from bot.llm import LLMError, LLMTimeouts, ToolCall, Usage, stream_turn
+from bot.settings import RunLimits
+from bot.tools import Tool, ToolError, ToolResult
+
+log = logging.getLogger(__name__)
+
+MAX_TOOL_OUTPUT_CHARS: Final = 50_000
+LIMIT_NOTES: Final = {
+    "tool_calls": "I stopped after {value} tool calls, the limit for one run.",
+    "tokens": "I stopped after using {value:,} tokens, the limit for one run.",
+    "seconds": "I stopped after {value:.0f} seconds, the time limit for one run.",
+}
+WRAP_UP: Final = (
+    "You have used every tool call this run allows. Answer now with what you know, and say what "
+    "you could not check."
+)
+
+
+@dataclass
+class Outcome:
+    """How a conversation ended: the text written, tokens used, the closing call, a limit hit."""
+
+    text: str
+    usage: Usage
+    closing: ToolResult | None = None
+    limit_note: str | None = None
+    tool_calls: int = 0
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    try:
+        parsed = json.loads(call.arguments or "{}")
+    except json.JSONDecodeError as exc:
+        raise ToolError(f"the arguments are not valid JSON ({exc.msg})") from None
+    if not isinstance(parsed, dict):
+        raise ToolError("the arguments must be a JSON object")
+    return parsed
+
+
+async def _run_tool(run: Run, tools: dict[str, Tool], call: ToolCall) -> ToolResult:
+    """Run one call and show it on the page; a failing tool answers the model with its error."""
+    writer = run.writer
+    try:
+        arguments = _arguments(call)
+    except ToolError as exc:
+        await writer.emit("tool_call", {"name": call.name, "arguments": {}})
+        return await _failed(run, call.name, str(exc))
+    await writer.emit("tool_call", {"name": call.name, "arguments": arguments})
+    tool = tools.get(call.name)
+    if tool is None:
+        return await _failed(run, call.name, f"there is no tool `{call.name}`")
+    try:
+        result = await tool.run(arguments)
+    except ToolError as exc:
+        return await _failed(run, call.name, str(exc))
+    except Exception:
+        log.exception("tool crashed", extra={**run.log_extra, "tool": call.name})
+        return await _failed(run, call.name, "the tool failed unexpectedly")
+    await writer.emit(
+        "tool_result", {**result.details, "name": call.name, "summary": result.summary}
+    )
+    return result
+
+
+async def _failed(run: Run, name: str, message: str) -> ToolResult:
+    await run.writer.emit("tool_result", {"name": name, "summary": f"error: {message}"})
+    return ToolResult(f"error: {message}", f"error: {message}")
+
+
+class _Transcript:
+    """The text of every turn, streamed to the run; a new turn's text is set apart."""
+
+    def __init__(self, run: Run, written: str) -> None:
+        self.run = run
+        self.pieces = [written]
+        self.tail = written[-1:]
+        self.new_turn = False
+
+    def token(self, text: str) -> None:
+        if self.new_turn and self.tail and self.tail != "\n":
+            self._add("\n\n")
+        self.new_turn = False
+        self._add(text)
+
+    def _add(self, text: str) -> None:
+        self.pieces.append(text)
+        self.tail = text[-1:]
+        self.run.writer.token(text)
+
+
+async def converse(
+    run: Run,
+    messages: list[ChatCompletionMessageParam],
+    tools: list[Tool],
+    limits: RunLimits,
+    *,
+    model: str,
+    written: str = "",
+) -> Outcome:
+    """Talk with the model until it answers without calling a tool, or a closing tool is called.
+
+    `written` is text an earlier attempt already streamed: new text follows it on the page.
+    """
+    settings = run.services.settings
+    timeouts = LLMTimeouts(
+        first_token=settings.llm_timeout,
+        between_chunks=settings.llm_timeout,
+        total=settings.llm_total_timeout,
+    )
+    chat = list(messages)
+    by_name = {tool.name: tool for tool in tools}
+    schemas = [tool.schema() for tool in tools]
+    transcript = _Transcript(run, written)
+    outcome = Outcome(text="", usage=Usage())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.max_seconds
+
+    async def on_retry(error: LLMError, attempt: int) -> None:
+        await run.writer.error(
+            f"{error}; retrying", error.code, recoverable=True, retry_count=attempt
+        )
+
+    offer_tools = True
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            outcome.limit_note = LIMIT_NOTES["seconds"].format(value=limits.max_seconds)
+            break
+        transcript.new_turn = True
+        try:
+            async with asyncio.timeout(remaining):
+                turn = await stream_turn(
+                    run.services.llm,
+                    model=model,
+                    messages=chat,
+                    tools=schemas if offer_tools else None,
+                    on_token=transcript.token,
+                    timeouts=timeouts,
+                    on_retry=on_retry,
+                )
+        except TimeoutError:
+            outcome.limit_note = LIMIT_NOTES["seconds"].format(value=limits.max_seconds)
+            break
+        outcome.usage += turn.usage
+        if not turn.tool_calls or not offer_tools:
+            break
+        chat.append(_assistant_message(turn.text, turn.tool_calls))
+        closing = None
+        for call in turn.tool_calls:
+            outcome.tool_calls += 1
+            result = await _run_tool(run, by_name, call)
+            chat.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call.id,
+                    "content": result.content[:MAX_TOOL_OUTPUT_CHARS],
+                }
+            )
+            if result.ends:
+                closing = result
+        if closing is not None:
+            outcome.closing = closing
+            break
+        if outcome.usage.total >= limits.max_tokens:
+            outcome.limit_note = LIMIT_NOTES["tokens"].format(value=limits.max_tokens)
+            break
+        if outcome.tool_calls >= limits.max_tool_calls:
+            outcome.limit_note = LIMIT_NOTES["tool_calls"].format(value=limits.max_tool_calls)
+            # One last turn without tools, so the reader gets an answer, not a dangling search.
+            chat.append({"role": "user", "content": WRAP_UP})
+            offer_tools = False
+    if outcome.limit_note:
+        transcript.new_turn = True
+        transcript.token(f"*{outcome.limit_note}*")
+    await run.writer.flush()
+    outcome.text = "".join(transcript.pieces)
+    return outcome
+
+
+def _assistant_message(text: str, calls: tuple[ToolCall, ...]) -> ChatCompletionMessageParam:
+    tool_calls: list[ChatCompletionMessageToolCallParam] = [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        for call in calls
+    ]
+    return {"role": "assistant", "content": text or None, "tool_calls": tool_calls}

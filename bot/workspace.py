@@ -1,0 +1,83 @@
+"""What a workflow works on: the repository, the thread, the pull request, the commit's files.
+
+The calls it needs are independent, so they go out together: one round trip, not five.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bot.comments import MARKER_PATTERN
+from bot.execution import Run
+from bot.repository import Snapshot
+from bot.thread import thread_data
+from bot.tools import Tool, repository_tools
+
+MAX_COMMENTS_READ: Final = 300
+
+
+@dataclass
+class Workspace:
+    """The repository, the issue or pull request and its thread, and the commit to read."""
+
+    repo: dict[str, Any]
+    issue: dict[str, Any]
+    thread: list[dict[str, Any]]
+    pull: dict[str, Any] | None
+    sha: str
+    snapshot: asyncio.Task[Snapshot]
+
+    async def files(self) -> Snapshot:
+        """The commit's files (fetched once, in the background, from the start)."""
+        return await asyncio.shield(self.snapshot)
+
+    def tools(self) -> list[Tool]:
+        """The read-only repository tools over the commit."""
+        return repository_tools(self.files)
+
+    def data(self, request: str) -> dict[str, Any]:
+        """The thread as data for the model."""
+        return thread_data(self.repo, self.issue, self.thread, request)
+
+    def close(self) -> None:
+        """Stop fetching files nobody will read."""
+        self.snapshot.cancel()
+
+
+async def _thread(run: Run) -> list[dict[str, Any]]:
+    """The issue's comments, without livebot's own replies."""
+    thread: list[dict[str, Any]] = []
+    async for comment in run.gh.getiter(f"{run.job.issue_path}/comments?per_page=100"):
+        if not MARKER_PATTERN.search(comment.get("body") or ""):
+            thread.append(comment)
+        if len(thread) >= MAX_COMMENTS_READ:
+            break
+    return thread
+
+
+async def open_workspace(run: Run, *, with_thread: bool = True) -> Workspace:
+    """Fetch what the workflow needs, concurrently; the commit is the PR's head or the default
+    branch's."""
+    gh, job = run.gh, run.job
+
+    async def no_thread() -> list[dict[str, Any]]:
+        return []
+
+    if job.is_pull_request:
+        head = gh.getitem(f"/repos/{job.repository}/pulls/{job.number}")
+    else:
+        head = gh.getitem(f"/repos/{job.repository}/commits/HEAD")
+    repo, issue, thread, target = await asyncio.gather(
+        gh.getitem(f"/repos/{job.repository}"),
+        gh.getitem(job.issue_path),
+        _thread(run) if with_thread else no_thread(),
+        head,
+    )
+    pull = target if job.is_pull_request else None
+    sha = str(target["head"]["sha"] if pull else target["sha"])
+    snapshot = asyncio.create_task(
+        run.services.snapshots.get(gh, job.repository, sha, int(repo.get("size") or 0))
+    )
+    return Workspace(repo, issue, thread, pull, sha, snapshot)
