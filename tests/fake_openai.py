@@ -79,6 +79,11 @@ class Reply:
     completion_tokens: int = 0  # 0: the number of content and argument chunks sent
     tool_calls: list[ToolCall] = field(default_factory=list)  # streamed after the text
 
+    @classmethod
+    def calls(cls, *calls: ToolCall, text: str = "", **kw: Any) -> Reply:
+        """A turn that calls tools (after `text`, none by default)."""
+        return cls(text=text, tool_calls=list(calls), **kw)
+
 
 Script = Reply | Callable[[dict[str, Any]], Reply]  # a queued reply, or one made from the body
 

@@ -91,7 +91,7 @@ async def test_openai_streams_several_tool_calls_in_one_turn(
 async def test_openai_tool_call_only_turn_opens_with_the_call(
     fake_openai: FakeOpenAI, ai: openai.AsyncOpenAI
 ) -> None:
-    fake_openai.script(Reply(text="", tool_calls=[ToolCall("read_file", READ_ARGS, id="call_1")]))
+    fake_openai.script(Reply.calls(ToolCall("read_file", READ_ARGS, id="call_1")))
     text, calls, finish, _, _ = await stream_turn(ai, [{"role": "user", "content": "Read it"}])
     assert (text, finish) == ("", "tool_calls")
     assert calls == [{"id": "call_1", "name": "read_file", "arguments": json.dumps(READ_ARGS)}]
@@ -103,7 +103,7 @@ async def test_openai_responder_answers_after_the_tool_result(
     def respond(body: dict[str, Any]) -> Reply:
         if any(m["role"] == "tool" for m in body["messages"]):
             return Reply(text="It is in bot/router.py.")
-        return Reply(text="", tool_calls=[ToolCall("read_file", READ_ARGS)])
+        return Reply.calls(ToolCall("read_file", READ_ARGS))
 
     fake_openai.responder = respond
     messages: list[dict[str, Any]] = [{"role": "user", "content": "Where is routing?"}]
@@ -267,6 +267,7 @@ async def test_pull_request_files_statuses_and_pagination(
     assert got["base"]["sha"] == fake_github.head_of(OWNER, REPO)
     assert (got["head"]["ref"], got["base"]["ref"], got["draft"]) == ("feature", "main", False)
     assert got["head"]["repo"]["full_name"] == f"{OWNER}/{REPO}"
+    assert (got["commits"], got["changed_files"], got["additions"]) == (1, 5, 2)
     issue = await gh.getitem(f"{base}/issues/{pr['number']}")
     assert "pull_request" in issue
     files = [f async for f in gh.getiter(f"{base}/pulls/{pr['number']}/files?per_page=2")]
@@ -381,7 +382,7 @@ async def test_review_inline_comments_must_sit_on_the_diff(
     assert posted[0]["diff_hunk"].endswith("+line twenty")
     assert all(c["pull_request_review_id"] == review["id"] for c in posted)
     listed = await gh.getitem(f"/repos/{OWNER}/{REPO}/pulls/{n}/reviews")
-    assert [r["id"] for r in listed] == [review["id"]]
+    assert [r["id"] for r in listed] == [review["id"]] and "event" not in listed[0]
     bad_hunk = {**comments[3], "start_line": 2}
     with pytest.raises(gidgethub.ValidationError) as err:
         await gh.post(url, data={"event": "COMMENT", "comments": [bad_hunk]})

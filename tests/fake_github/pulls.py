@@ -75,6 +75,7 @@ class Pulls:
             "head_repo": (head_owner or owner, name),
             "head_ref": head,
             "base_ref": base or self.repos[(owner, name)]["default_branch"],
+            "id": self._new_id(),
             "draft": draft,
             "issue": issue,
             "created_at": issue["created_at"],
@@ -82,7 +83,8 @@ class Pulls:
         return self._pull_json(owner, name, number)
 
     def reviews_on(self: FakeGitHub, owner: str, name: str, number: int) -> list[dict[str, Any]]:
-        """The reviews of a PR, oldest first (their inline comments under `comments`)."""
+        """The reviews of a PR, oldest first, each with the `event` it was posted with and its
+        inline comments under `comments` (both absent from what the API answers)."""
         return self.reviews.get((owner, name, number), [])
 
     def review_comments_on(
@@ -143,6 +145,14 @@ class Pulls:
             return []
         return self._files_json(owner, name, head, self.git.merge_base(base, head))
 
+    def _pr_commits(self: FakeGitHub, owner: str, name: str, pr: dict[str, Any]) -> list[str]:
+        head = self._pr_head_sha(pr)
+        base = self.head_of(owner, name, pr["base_ref"])
+        if head is None:
+            return []
+        of_base = set(self.git.ancestors(base)) if base else set()
+        return [c for c in self.git.ancestors(head) if c not in of_base]
+
     def _files_json(
         self: FakeGitHub,
         owner: str,
@@ -171,9 +181,10 @@ class Pulls:
         api = f"{self.url}/repos/{owner}/{name}"
         html = f"https://github.com/{owner}/{name}/pull/{number}"
         head_repo = self.repos.get(pr["head_repo"])
+        files = self._pr_files(owner, name, pr)
         return {
             "url": f"{api}/pulls/{number}",
-            "id": issue["id"] + 1,
+            "id": pr["id"],
             "node_id": "PR_" + issue["node_id"][2:],
             "html_url": html,
             "diff_url": html + ".diff",
@@ -215,7 +226,10 @@ class Pulls:
             "comments": issue["comments"],
             "review_comments": len(self.review_comments_on(owner, name, number)),
             "maintainer_can_modify": False,
-            "changed_files": len(self._pr_files(owner, name, pr)),
+            "commits": len(self._pr_commits(owner, name, pr)),
+            "additions": sum(f["additions"] for f in files),
+            "deletions": sum(f["deletions"] for f in files),
+            "changed_files": len(files),
         }
 
     # ---- pulls ----------------------------------------------------------------------------
@@ -352,17 +366,14 @@ class Pulls:
         )
 
     # ---- reviews --------------------------------------------------------------------------
-    def _review_json(
-        self: FakeGitHub, owner: str, name: str, number: int, review: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {k: v for k, v in review.items() if k != "comments"}
+    @staticmethod
+    def _review_json(review: dict[str, Any]) -> dict[str, Any]:
+        """A stored review as GitHub shows it (without the fake's own `event`, `comments`)."""
+        return {k: v for k, v in review.items() if k not in ("event", "comments")}
 
     async def _list_reviews(self: FakeGitHub, request: web.Request) -> web.Response:
         owner, name, pr = self._pr(request)
-        items = [
-            self._review_json(owner, name, pr["number"], r)
-            for r in self.reviews_on(owner, name, pr["number"])
-        ]
+        items = [self._review_json(r) for r in self.reviews_on(owner, name, pr["number"])]
         return paginate(request, self.url, items)
 
     async def _create_review(self: FakeGitHub, request: web.Request) -> web.Response:
@@ -434,7 +445,7 @@ class Pulls:
                     files=files,
                 )
             )
-        return web.json_response(self._review_json(owner, name, number, review))
+        return web.json_response(self._review_json(review))
 
     def _check_thread(self: FakeGitHub, c: Any, files: dict[str, dict[str, Any]]) -> None:
         """GitHub's refusal of a review comment that does not sit on the diff."""
