@@ -74,6 +74,7 @@ class Reply:
     chunk_size: int = 4  # characters per content delta
     delay: float = 0.0  # seconds between chunks
     status: int = 200  # anything else: an OpenAI error JSON with that status
+    first_delay: float = 0.0  # seconds before answering at all (time to first token)
     stall_after: int | None = None  # send this many content chunks, then hang until close()
     prompt_tokens: int = 0  # 0: estimated as the request's message characters // 4
     completion_tokens: int = 0  # 0: the number of content and argument chunks sent
@@ -113,6 +114,7 @@ class FakeOpenAI:
     replies: list[Script] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     responder: Callable[[dict[str, Any]], Reply | None] | None = None
+    first_token_delay: float = 0.0  # seconds added to every reply's `first_delay` (benchmarks)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -184,6 +186,9 @@ class FakeOpenAI:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response(error_body(401), status=401)
         reply = self._next_reply(body)
+        delay = reply.first_delay + self.first_token_delay
+        if delay and await self._pause(delay):
+            return web.json_response(error_body(503), status=503)
         if reply.status != 200:
             headers = {"retry-after": "0"} if reply.status == 429 else {}
             return web.json_response(error_body(reply.status), status=reply.status, headers=headers)

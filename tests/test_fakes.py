@@ -494,7 +494,9 @@ async def test_git_data_api_commit_branch_and_draft_pr(
     assert err.value.status_code == 422
 
 
-async def test_git_data_refusals(fake_github: FakeGitHub, gh: GitHubAPI) -> None:
+async def test_git_data_refusals(
+    fake_github: FakeGitHub, gh: GitHubAPI, session: aiohttp.ClientSession
+) -> None:
     fake = fake_github
     main = fake.head_of(OWNER, REPO)
     assert main is not None
@@ -509,6 +511,23 @@ async def test_git_data_refusals(fake_github: FakeGitHub, gh: GitHubAPI) -> None
         await gh.post(f"{base}/blobs", data={"content": "x", "encoding": "utf-8"})
     assert err.value.status_code == 403
     assert str(err.value) == "Resource not accessible by integration"
+    app, jwt = app_client(fake, session)
+    token = await app.post("/app/installations/1/access_tokens", data=b"", jwt=jwt)
+    assert token["permissions"]["contents"] == "read"
+
+
+async def test_etag_answers_304_when_unchanged(
+    fake_github: FakeGitHub, gh: GitHubAPI, session: aiohttp.ClientSession
+) -> None:
+    url = f"{fake_github.url}/repos/{OWNER}/{REPO}/contents/.github/workflows/ci.yml"
+    headers = {"Authorization": f"token {gh.oauth_token}"}
+    async with session.get(url, headers=headers) as resp:
+        etag = resp.headers["ETag"]
+    async with session.get(url, headers={**headers, "If-None-Match": etag}) as resp:
+        assert resp.status == 304
+    fake_github.add_file(OWNER, REPO, ".github/workflows/ci.yml", "on: [push]\n")
+    async with session.get(url, headers={**headers, "If-None-Match": etag}) as resp:
+        assert resp.status == 200 and resp.headers["ETag"] != etag
 
 
 async def test_app_hook_deliveries_and_installation_repos(

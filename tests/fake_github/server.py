@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import fnmatch
 import functools
+import hashlib
 import json
 import secrets
 import string
@@ -460,11 +461,33 @@ class FakeGitHub(RepoContent, Pulls, AppHooks):
             response = reply.response
         except web.HTTPException:  # unknown route or method: GitHub answers 404 JSON
             response = not_found().response
+        response = self._conditional(request, response)
         response.headers.update(rl)
         response.headers["x-github-request-id"] = rid
         response.headers["x-github-api-version-selected"] = "2022-11-28"
         response.headers["x-github-media-type"] = "github.v3; format=json"
         return response
+
+    @staticmethod
+    def _conditional(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        """An ETag on every JSON GET, and 304 Not Modified when If-None-Match carries it."""
+        body = getattr(response, "body", None)
+        if request.method != "GET" or response.status != 200 or not isinstance(body, bytes):
+            return response
+        etag = f'W/"{hashlib.sha256(body).hexdigest()[:40]}"'
+        if etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers={"ETag": etag})
+        response.headers["ETag"] = etag
+        return response
+
+    def _permissions(self, iid: int) -> dict[str, str]:
+        """The installation's permissions, as the contents/workflows switches make them."""
+        perms = dict(self.installations[iid]["permissions"])
+        if not self.contents_write:
+            perms["contents"] = "read"
+        if self.workflows_write:
+            perms["workflows"] = "write"
+        return perms
 
     def _check_jwt(self, request: web.Request) -> None:
         """Refuse the request unless it carries a valid app JWT."""
@@ -585,7 +608,9 @@ class FakeGitHub(RepoContent, Pulls, AppHooks):
 
     async def _list_installations(self, request: web.Request) -> web.Response:
         self._check_jwt(request)
-        return web.json_response(list(self.installations.values()))
+        return web.json_response(
+            [{**i, "permissions": self._permissions(i["id"])} for i in self.installations.values()]
+        )
 
     async def _access_token(self, request: web.Request) -> web.Response:
         self._check_jwt(request)
@@ -601,7 +626,7 @@ class FakeGitHub(RepoContent, Pulls, AppHooks):
             {
                 "token": token,
                 "expires_at": iso(expires),
-                "permissions": self.installations[iid]["permissions"],
+                "permissions": self._permissions(iid),
                 "repository_selection": "all",
             },
             status=201,
