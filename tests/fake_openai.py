@@ -2,9 +2,12 @@
 
 Point the production `openai` client at `FakeOpenAI.url`. Each request consumes the next
 scripted `Reply` (a request refused for its API key consumes none); when the queue is empty
-the default reply answers. Like a real model asked to continue an interrupted answer, a request
-whose messages hold an assistant message that is a non-empty prefix of the reply's text gets
-only the rest of that text (see `Reply`). Standalone:
+the `responder` (if set) decides from the request body, else the default reply answers. A
+reply carries text and/or tool calls, streamed as OpenAI streams them: the call's id and name
+in its first delta, the arguments split across later ones, `finish_reason: "tool_calls"`.
+Like a real model asked to continue an interrupted answer, a request whose messages hold an
+assistant message that is a non-empty prefix of the reply's text gets only the rest of that
+text (see `Reply`). Standalone:
 `python -m tests.fake_openai --port 8001 --delay 0.02`.
 """
 
@@ -15,6 +18,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +43,24 @@ ERRORS: dict[int, tuple[str, str, str | None]] = {
 
 
 @dataclass
+class ToolCall:
+    """One function call the model makes; `arguments` (a dict is sent as its JSON) streams in
+    pieces of `chunk_size` characters."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    id: str = field(default_factory=lambda: "call_" + secrets.token_urlsafe(18))
+    chunk_size: int = 7
+
+    @property
+    def arguments_json(self) -> str:
+        """The arguments as the wire carries them."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments, ensure_ascii=False)
+
+
+@dataclass
 class Reply:
     """One scripted answer.
 
@@ -52,9 +74,19 @@ class Reply:
     chunk_size: int = 4  # characters per content delta
     delay: float = 0.0  # seconds between chunks
     status: int = 200  # anything else: an OpenAI error JSON with that status
+    first_delay: float = 0.0  # seconds before answering at all (time to first token)
     stall_after: int | None = None  # send this many content chunks, then hang until close()
     prompt_tokens: int = 0  # 0: estimated as the request's message characters // 4
-    completion_tokens: int = 0  # 0: the number of content chunks sent
+    completion_tokens: int = 0  # 0: the number of content and argument chunks sent
+    tool_calls: list[ToolCall] = field(default_factory=list)  # streamed after the text
+
+    @classmethod
+    def calls(cls, *calls: ToolCall, text: str = "", **kw: Any) -> Reply:
+        """A turn that calls tools (after `text`, none by default)."""
+        return cls(text=text, tool_calls=list(calls), **kw)
+
+
+Script = Reply | Callable[[dict[str, Any]], Reply]  # a queued reply, or one made from the body
 
 
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
@@ -70,22 +102,49 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
 
 @dataclass
 class FakeOpenAI:
-    """The fake server; `replies` is the queue of scripted answers, `requests` every body seen."""
+    """The fake server; `replies` is the queue of scripted answers, `requests` every body seen.
+
+    `responder(body) -> Reply | None` answers when the queue is empty (None: the default), so a
+    test can decide from the messages, e.g. answer once a `role: "tool"` message came back.
+    """
 
     api_key: str = "test-openai-key"
     port: int = 0
     default: Reply = field(default_factory=Reply)
-    replies: list[Reply] = field(default_factory=list)
+    replies: list[Script] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    responder: Callable[[dict[str, Any]], Reply | None] | None = None
+    first_token_delay: float = 0.0  # seconds added to every reply's `first_delay` (benchmarks)
     url: str = ""
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
 
-    def script(self, *replies: Reply) -> None:
-        """Queue replies for the next requests, in order."""
+    def script(self, *replies: Script) -> None:
+        """Queue replies (or callables making one from the request body) for the next requests."""
         self.replies.extend(replies)
+
+    def tools_offered(self, index: int = -1) -> list[str]:
+        """The names of the tools request `index` offered the model."""
+        tools = self.requests[index].get("tools") or []
+        return [t["function"]["name"] for t in tools if t.get("type") == "function"]
+
+    def tool_results(self, index: int = -1) -> dict[str, str]:
+        """The `role: "tool"` messages of request `index`, as {tool_call_id: content}."""
+        return {
+            m["tool_call_id"]: m.get("content")
+            for m in self.requests[index].get("messages") or []
+            if isinstance(m, dict) and m.get("role") == "tool"
+        }
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
+        if self.replies:
+            queued = self.replies.pop(0)
+            return queued if isinstance(queued, Reply) else queued(body)
+        if self.responder is not None:
+            return self.responder(body) or self.default
+        return self.default
 
     async def start(self) -> None:
         """Listen on 127.0.0.1 (a free port unless `port` was given)."""
@@ -126,13 +185,15 @@ class FakeOpenAI:
         self.requests.append(body)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response(error_body(401), status=401)
-        reply = self.replies.pop(0) if self.replies else self.default
+        reply = self._next_reply(body)
+        delay = reply.first_delay + self.first_token_delay
+        if delay and await self._pause(delay):
+            return web.json_response(error_body(503), status=503)
         if reply.status != 200:
             headers = {"retry-after": "0"} if reply.status == 429 else {}
             return web.json_response(error_body(reply.status), status=reply.status, headers=headers)
         text = _remainder(reply.text, body.get("messages"))
-        size = max(1, reply.chunk_size)
-        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        pieces = _pieces(text, reply.chunk_size)
         chars = sum(len(str(m.get("content") or "")) for m in body.get("messages") or [])
         prompt_tokens = reply.prompt_tokens or max(1, chars // 4)
         base = {
@@ -144,7 +205,23 @@ class FakeOpenAI:
             "system_fingerprint": "fp_fake0openai",
         }
         if not body.get("stream"):
-            completion_tokens = reply.completion_tokens or len(pieces)
+            arg_pieces = sum(len(_pieces(c.arguments_json, c.chunk_size)) for c in reply.tool_calls)
+            completion_tokens = reply.completion_tokens or len(pieces) + arg_pieces
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": text if text or not reply.tool_calls else None,
+                "refusal": None,
+                "annotations": [],
+            }
+            if reply.tool_calls:
+                message["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments_json},
+                    }
+                    for c in reply.tool_calls
+                ]
             return web.json_response(
                 {
                     **base,
@@ -152,14 +229,9 @@ class FakeOpenAI:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {
-                                "role": "assistant",
-                                "content": text,
-                                "refusal": None,
-                                "annotations": [],
-                            },
+                            "message": message,
                             "logprobs": None,
-                            "finish_reason": "stop",
+                            "finish_reason": "tool_calls" if reply.tool_calls else "stop",
                         }
                     ],
                     "usage": _usage(prompt_tokens, completion_tokens),
@@ -200,20 +272,42 @@ class FakeOpenAI:
             text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
             await resp.write(f"data: {text}\n\n".encode())
 
+        deltas: list[dict[str, Any]] = [{"content": piece} for piece in pieces]
+        for index, call in enumerate(reply.tool_calls):
+            deltas.append(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+            deltas += [
+                {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                for piece in _pieces(call.arguments_json, call.chunk_size)
+            ]
+        # Like OpenAI: a reply that opens with a tool call carries it in the role delta.
+        first: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
+        if not pieces and reply.tool_calls:
+            first = {"role": "assistant", "content": None, **deltas.pop(0), "refusal": None}
         try:
-            await send(chunk({"role": "assistant", "content": "", "refusal": None}))
+            await send(chunk(first))
             sent = 0
-            for piece in pieces:
+            for delta in deltas:
                 if reply.stall_after is not None and sent >= reply.stall_after:
                     break
                 if sent and reply.delay and await self._pause(reply.delay):
                     return resp
-                await send(chunk({"content": piece}))
+                await send(chunk(delta))
                 sent += 1
             if reply.stall_after is not None:
                 await self._pause(None)  # hold the connection open until close()
                 return resp
-            await send(chunk({}, "stop"))
+            await send(chunk({}, "tool_calls" if reply.tool_calls else "stop"))
             if include_usage:
                 await send(
                     {
@@ -227,6 +321,12 @@ class FakeOpenAI:
         except ConnectionError:
             pass  # the client went away (it timed out or closed the stream)
         return resp
+
+
+def _pieces(text: str, size: int) -> list[str]:
+    """`text` cut into pieces of `size` characters (at least one)."""
+    size = max(1, size)
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def _remainder(text: str, messages: Any) -> str:

@@ -1,8 +1,10 @@
 """A fake GitHub REST API on loopback: stateful, GitHub's JSON shapes, headers and errors.
 
 App endpoints check the RS256 app JWT against the app's public key; repository endpoints check
-an unexpired installation token it minted. Every request is recorded, and faults (5xx, rate
-limits, dropped connections, stalls) can be injected. Installations are created on first use.
+an unexpired installation token it minted. Every request is recorded (and counted per route),
+faults (5xx, rate limits, dropped connections, stalls) can be injected, and `latency_ms` delays
+every answer. Installations are created on first use. Repositories hold real git objects
+(tests.fake_github.gitmodel); pull requests, reviews and the Git Data API work on them.
 Standalone: `python -m tests.fake_github --port 8002 --key-file /tmp/app.pem`.
 """
 
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import fnmatch
 import functools
 import hashlib
@@ -18,19 +19,23 @@ import json
 import secrets
 import string
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import jwt as pyjwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-DOCS = "https://docs.github.com/rest"
+from tests.fake_github.common import DOCS, Reply, iso, not_found, paginate
+from tests.fake_github.gitmodel import GitStore
+from tests.fake_github.hooks import AppHooks
+from tests.fake_github.pulls import Pulls
+from tests.fake_github.repos import TREE_LIMIT, Files, RepoContent
+
 MAX_COMMENT_CHARS = 65536
 REACTIONS = {"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"}
 SECONDARY_MESSAGE = (
@@ -56,13 +61,6 @@ def generate_private_key_pem() -> str:
     ).decode()
 
 
-def _iso(ts: float | None = None) -> str:
-    """GitHub's timestamp format: ISO 8601, seconds, Z."""
-    return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
-
-
 @dataclass
 class RecordedRequest:
     """One request as the fake received it (header names lower-cased)."""
@@ -84,22 +82,8 @@ class _Fault:
     seconds: float = 0.0
 
 
-class _Reply(Exception):
-    """Raised by a handler to answer at once with a GitHub error."""
-
-    def __init__(self, http_status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.response = web.json_response(
-            {"message": message, "documentation_url": DOCS, **extra}, status=http_status
-        )
-
-
-def _not_found() -> _Reply:
-    return _Reply(404, "Not Found", status="404")
-
-
 @dataclass
-class FakeGitHub:
+class FakeGitHub(RepoContent, Pulls, AppHooks):
     """The fake server and its state; see the module docstring."""
 
     app_id: int = 424242
@@ -114,10 +98,24 @@ class FakeGitHub:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     comment_reactions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     issue_reactions: dict[tuple[str, str, int], list[dict[str, Any]]] = field(default_factory=dict)
-    files: dict[tuple[str, str, str], str] = field(default_factory=dict)
     installations: dict[int, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, tuple[int, float]] = field(default_factory=dict)  # token: (inst, expiry)
     token_mints: int = 0
+    git: GitStore = field(default_factory=GitStore)  # objects of every repository
+    refs: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # full ref: sha
+    pulls: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)
+    reviews: dict[tuple[str, str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    review_comments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    review_comment_reactions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)  # the app's webhook
+    redeliveries: list[int] = field(default_factory=list)  # ids asked to be redelivered
+    hook_url: str = "https://livebot.example.com/webhook"
+    contents_write: bool = True  # False: Git Data writes answer 403, as without contents: write
+    workflows_write: bool = False  # without it, refs changing .github/workflows/ are refused
+    refuse_approvals: bool = False  # True: APPROVE reviews answer 422 (else only recorded)
+    tree_limit: int = TREE_LIMIT  # recursive tree entries before `truncated`
+    latency_ms: float = 0.0  # every answer is delayed this long
+    route_counts: Counter[str] = field(default_factory=Counter)  # "GET /repos/{owner}/…": n
 
     def __post_init__(self) -> None:
         key = serialization.load_pem_private_key(self.private_key_pem.encode(), password=None)
@@ -125,6 +123,7 @@ class FakeGitHub:
         self._faults: list[_Fault] = []
         self._users: dict[str, dict[str, Any]] = {}
         self._comment_issue: dict[int, tuple[str, str, int]] = {}
+        self._review_comment_pr: dict[int, tuple[str, str, int]] = {}
         self._next_id = 1_000_000_001
         self._used = 0
         self._runner: web.AppRunner | None = None
@@ -141,6 +140,7 @@ class FakeGitHub:
         r = app.router
         r.add_get("/app", self._get_app)
         r.add_get("/app/installations", self._list_installations)
+        self._hook_routes(r)
         r.add_post("/app/installations/{iid}/access_tokens", self._access_token)
         repo = "/repos/{owner}/{repo}"
         r.add_get(repo, self._get_repo)
@@ -153,7 +153,8 @@ class FakeGitHub:
         r.add_post(repo + "/issues/{num:\\d+}/comments", self._post_comment)
         r.add_post(repo + "/issues/{num:\\d+}/reactions", self._add_reaction)
         r.add_get(repo + "/issues/{num:\\d+}/reactions", self._list_reactions)
-        r.add_get(repo + "/contents/{path:.+}", self._get_contents)
+        self._content_routes(r, repo)
+        self._pull_routes(r, repo)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -196,8 +197,8 @@ class FakeGitHub:
                 "metadata": "read",
             },
             "events": ["issues", "issue_comment", "pull_request", "pull_request_review_comment"],
-            "created_at": _iso(),
-            "updated_at": _iso(),
+            "created_at": iso(),
+            "updated_at": iso(),
             "suspended_at": None,
         }
         self.installations[installation_id] = inst
@@ -210,8 +211,10 @@ class FakeGitHub:
         description: str | None = "",
         default_branch: str = "main",
         private: bool = False,
+        files: Files | None = None,
     ) -> dict[str, Any]:
-        """Add (or replace) a repository."""
+        """Add (or replace) a repository; `files` ({path: text or bytes}) become the first commit
+        of its default branch, else it stays empty until something is pushed."""
         full = f"{owner}/{name}"
         repo = {
             "id": self._new_id(),
@@ -230,11 +233,14 @@ class FakeGitHub:
             "has_issues": True,
             "open_issues_count": 0,
             "language": "Python",
-            "created_at": _iso(),
-            "updated_at": _iso(),
-            "pushed_at": _iso(),
+            "created_at": iso(),
+            "updated_at": iso(),
+            "pushed_at": iso(),
         }
         self.repos[(owner, name)] = repo
+        self.refs[(owner, name)] = {}
+        if files:
+            self.push(owner, name, default_branch, files, "Initial commit")
         return repo
 
     def add_issue(
@@ -271,8 +277,8 @@ class FakeGitHub:
             "locked": False,
             "comments": 0,
             "author_association": author_association,
-            "created_at": _iso(),
-            "updated_at": _iso(),
+            "created_at": iso(),
+            "updated_at": iso(),
             "closed_at": None,
         }
         if pull_request:
@@ -306,8 +312,8 @@ class FakeGitHub:
             "issue_url": issue["url"],
             "body": body,
             "user": self._user(user),
-            "created_at": _iso(),
-            "updated_at": _iso(),
+            "created_at": iso(),
+            "updated_at": iso(),
             "author_association": author_association,
             "performed_via_github_app": None,
         }
@@ -315,10 +321,6 @@ class FakeGitHub:
         self._comment_issue[cid] = (owner, name, number)
         issue["comments"] += 1
         return comment
-
-    def add_file(self, owner: str, name: str, path: str, text: str) -> None:
-        """Put a file on the repository's default branch."""
-        self.files[(owner, name, path.strip("/"))] = text
 
     def comments_on(self, owner: str, name: str, number: int) -> list[dict[str, Any]]:
         """The comments of one issue, oldest first."""
@@ -421,6 +423,10 @@ class FakeGitHub:
             "x-ratelimit-used": str(min(4999, self._used)),
             "x-ratelimit-resource": "core",
         }
+        route = request.match_info.route.resource
+        self.route_counts[f"{request.method} {route.canonical if route else request.path}"] += 1
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
         fault = self._take_fault(request.method, request.path)
         if fault is not None and fault.kind == "drop":
             assert request.transport is not None
@@ -432,7 +438,7 @@ class FakeGitHub:
         try:
             if fault is None:
                 if raw and body is None:
-                    raise _Reply(400, "Problems parsing JSON")
+                    raise Reply(400, "Problems parsing JSON")
                 response = await handler(request)
             elif fault.kind == "status":
                 response = web.json_response(
@@ -447,25 +453,47 @@ class FakeGitHub:
                         "x-ratelimit-reset": str(int(time.time() + fault.seconds)),
                     }
                 )
-                raise _Reply(fault.status, "API rate limit exceeded for installation.")
+                raise Reply(fault.status, "API rate limit exceeded for installation.")
             else:
                 rl["retry-after"] = str(int(fault.seconds))
-                raise _Reply(fault.status, SECONDARY_MESSAGE.format(rid=rid))
-        except _Reply as reply:
+                raise Reply(fault.status, SECONDARY_MESSAGE.format(rid=rid))
+        except Reply as reply:
             response = reply.response
         except web.HTTPException:  # unknown route or method: GitHub answers 404 JSON
-            response = _not_found().response
+            response = not_found().response
+        response = self._conditional(request, response)
         response.headers.update(rl)
         response.headers["x-github-request-id"] = rid
         response.headers["x-github-api-version-selected"] = "2022-11-28"
         response.headers["x-github-media-type"] = "github.v3; format=json"
         return response
 
+    @staticmethod
+    def _conditional(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        """An ETag on every JSON GET, and 304 Not Modified when If-None-Match carries it."""
+        body = getattr(response, "body", None)
+        if request.method != "GET" or response.status != 200 or not isinstance(body, bytes):
+            return response
+        etag = f'W/"{hashlib.sha256(body).hexdigest()[:40]}"'
+        if etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers={"ETag": etag})
+        response.headers["ETag"] = etag
+        return response
+
+    def _permissions(self, iid: int) -> dict[str, str]:
+        """The installation's permissions, as the contents/workflows switches make them."""
+        perms = dict(self.installations[iid]["permissions"])
+        if not self.contents_write:
+            perms["contents"] = "read"
+        if self.workflows_write:
+            perms["workflows"] = "write"
+        return perms
+
     def _check_jwt(self, request: web.Request) -> None:
         """Refuse the request unless it carries a valid app JWT."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or token.count(".") != 2:
-            raise _Reply(401, JWT_UNDECODABLE)
+            raise Reply(401, JWT_UNDECODABLE)
         try:
             claims = pyjwt.decode(
                 token,
@@ -478,60 +506,60 @@ class FakeGitHub:
                 },
             )
         except pyjwt.PyJWTError:
-            raise _Reply(401, JWT_UNDECODABLE) from None
+            raise Reply(401, JWT_UNDECODABLE) from None
         iat, exp, now = claims["iat"], claims["exp"], time.time()
         if not isinstance(iat, int) or iat > now + 5:
-            raise _Reply(
+            raise Reply(
                 401,
                 "'Issued at' claim ('iat') must be an Integer representing the "
                 "time that the assertion was issued.",
             )
         if not isinstance(exp, int) or exp <= now:
-            raise _Reply(
+            raise Reply(
                 401,
                 "'Expiration time' claim ('exp') must be a numeric value "
                 "representing the future time at which the assertion expires.",
             )
         if exp - iat > 660 or exp > now + 660:
-            raise _Reply(401, "'Expiration time' claim ('exp') is too far in the future.")
+            raise Reply(401, "'Expiration time' claim ('exp') is too far in the future.")
         if str(claims["iss"]) != str(self.app_id):
-            raise _Reply(401, JWT_UNDECODABLE)
+            raise Reply(401, JWT_UNDECODABLE)
 
     def _check_token(self, request: web.Request) -> int:
         """The installation id of the request's token; 401 Bad credentials otherwise."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         entry = self.tokens.get(token) if scheme.lower() in ("token", "bearer") else None
         if entry is None or entry[1] <= time.time():
-            raise _Reply(401, "Bad credentials")
+            raise Reply(401, "Bad credentials")
         return entry[0]
 
     def _repo(self, request: web.Request) -> tuple[str, str]:
         self._check_token(request)
         key = (request.match_info["owner"], request.match_info["repo"])
         if key not in self.repos:
-            raise _not_found()
+            raise not_found()
         return key
 
     def _issue(self, request: web.Request) -> dict[str, Any]:
         owner, name = self._repo(request)
         issue = self.issues.get((owner, name, int(request.match_info["num"])))
         if issue is None:
-            raise _not_found()
+            raise not_found()
         return issue
 
     def _comment(self, request: web.Request) -> dict[str, Any]:
         owner, name = self._repo(request)
         cid = int(request.match_info["cid"])
         if cid not in self.comments or self._comment_issue[cid][:2] != (owner, name):
-            raise _not_found()
+            raise not_found()
         return self.comments[cid]
 
     @staticmethod
     def _comment_body(data: Any) -> str:
         if not isinstance(data, dict) or not isinstance(data.get("body"), str):
-            raise _Reply(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
+            raise Reply(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
         if len(data["body"]) > MAX_COMMENT_CHARS:
-            raise _Reply(
+            raise Reply(
                 422,
                 "Validation Failed",
                 errors=[
@@ -560,8 +588,8 @@ class FakeGitHub:
                 "description": "Answers mentions, live.",
                 "external_url": "https://example.com",
                 "html_url": f"https://github.com/apps/{self.app_slug}",
-                "created_at": _iso(0),
-                "updated_at": _iso(0),
+                "created_at": iso(0),
+                "updated_at": iso(0),
                 "permissions": {
                     "issues": "write",
                     "pull_requests": "write",
@@ -580,7 +608,9 @@ class FakeGitHub:
 
     async def _list_installations(self, request: web.Request) -> web.Response:
         self._check_jwt(request)
-        return web.json_response(list(self.installations.values()))
+        return web.json_response(
+            [{**i, "permissions": self._permissions(i["id"])} for i in self.installations.values()]
+        )
 
     async def _access_token(self, request: web.Request) -> web.Response:
         self._check_jwt(request)
@@ -595,8 +625,8 @@ class FakeGitHub:
         return web.json_response(
             {
                 "token": token,
-                "expires_at": _iso(expires),
-                "permissions": self.installations[iid]["permissions"],
+                "expires_at": iso(expires),
+                "permissions": self._permissions(iid),
                 "repository_selection": "all",
             },
             status=201,
@@ -611,29 +641,7 @@ class FakeGitHub:
     async def _list_comments(self, request: web.Request) -> web.Response:
         issue = self._issue(request)
         owner, name = request.match_info["owner"], request.match_info["repo"]
-        items = self.comments_on(owner, name, issue["number"])
-        try:
-            per_page = min(100, max(1, int(request.query.get("per_page", "30"))))
-            page = max(1, int(request.query.get("page", "1")))
-        except ValueError:
-            raise _Reply(422, "Invalid request.") from None
-        last = max(1, -(-len(items) // per_page))
-        links = []
-
-        def link(p: int, rel: str) -> str:
-            query = urlencode({**request.query, "per_page": per_page, "page": p})
-            return f'<{self.url}{request.path}?{query}>; rel="{rel}"'
-
-        if page > 1:
-            links += [link(page - 1, "prev")]
-        if page < last:
-            links += [link(page + 1, "next"), link(last, "last")]
-        if page > 1:
-            links += [link(1, "first")]
-        resp = web.json_response(items[(page - 1) * per_page : page * per_page])
-        if links:
-            resp.headers["Link"] = ", ".join(links)
-        return resp
+        return paginate(request, self.url, self.comments_on(owner, name, issue["number"]))
 
     async def _post_comment(self, request: web.Request) -> web.Response:
         issue = self._issue(request)
@@ -651,10 +659,13 @@ class FakeGitHub:
     async def _patch_comment(self, request: web.Request) -> web.Response:
         comment = self._comment(request)
         comment["body"] = self._comment_body(await request.json())
-        comment["updated_at"] = _iso()
+        comment["updated_at"] = iso()
         return web.json_response(comment)
 
     def _reaction_list(self, request: web.Request) -> list[dict[str, Any]]:
+        if "pcid" in request.match_info:
+            cid = self._review_comment(request)["id"]
+            return self.review_comment_reactions.setdefault(cid, [])
         if "cid" in request.match_info:
             return self.comment_reactions.setdefault(self._comment(request)["id"], [])
         issue = self._issue(request)
@@ -667,7 +678,7 @@ class FakeGitHub:
         data = await request.json()
         content = data.get("content") if isinstance(data, dict) else None
         if content not in REACTIONS:
-            raise _Reply(
+            raise Reply(
                 422,
                 "Validation Failed",
                 errors=[{"resource": "Reaction", "code": "invalid", "field": "content"}],
@@ -680,46 +691,13 @@ class FakeGitHub:
             "node_id": "REA_" + secrets.token_hex(6),
             "user": self._user(self.bot_login),
             "content": content,
-            "created_at": _iso(),
+            "created_at": iso(),
         }
         reactions.append(reaction)
         return web.json_response(reaction, status=201)
 
     async def _list_reactions(self, request: web.Request) -> web.Response:
         return web.json_response(self._reaction_list(request))
-
-    async def _get_contents(self, request: web.Request) -> web.Response:
-        owner, name = self._repo(request)
-        path = request.match_info["path"].strip("/")
-        text = self.files.get((owner, name, path))
-        if text is None:
-            raise _not_found()
-        raw = text.encode()
-        b64 = base64.b64encode(raw).decode()
-        sha = hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
-        branch = self.repos[(owner, name)]["default_branch"]
-        api = f"{self.url}/repos/{owner}/{name}"
-        html = f"https://github.com/{owner}/{name}/blob/{branch}/{path}"
-        return web.json_response(
-            {
-                "type": "file",
-                "encoding": "base64",
-                "size": len(raw),
-                "name": path.rsplit("/", 1)[-1],
-                "path": path,
-                "content": "".join(b64[i : i + 60] + "\n" for i in range(0, len(b64), 60)),
-                "sha": sha,
-                "url": f"{api}/contents/{path}?ref={branch}",
-                "git_url": f"{api}/git/blobs/{sha}",
-                "html_url": html,
-                "download_url": f"https://raw.githubusercontent.com/{owner}/{name}/{branch}/{path}",
-                "_links": {
-                    "self": f"{api}/contents/{path}?ref={branch}",
-                    "git": f"{api}/git/blobs/{sha}",
-                    "html": html,
-                },
-            }
-        )
 
 
 async def _serve(args: argparse.Namespace, private_key_pem: str) -> None:
