@@ -144,7 +144,6 @@ async def converse(
         if remaining <= 0:
             outcome.limit_note = LIMIT_NOTES["seconds"].format(value=limits.max_seconds)
             break
-        transcript.new_turn = True
         try:
             async with asyncio.timeout(remaining):
                 turn = await stream_turn(
@@ -179,6 +178,8 @@ async def converse(
         if closing is not None:
             outcome.closing = closing
             break
+        # The next turn's text is set apart from this one's (a continuation's first is not).
+        transcript.new_turn = True
         if outcome.usage.total >= limits.max_tokens:
             outcome.limit_note = LIMIT_NOTES["tokens"].format(value=limits.max_tokens)
             break

@@ -9,6 +9,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Final
 
+from gidgethub import BadRequest
+
 from bot.comments import MARKER_PATTERN
 from bot.execution import Run
 from bot.repository import Snapshot
@@ -16,6 +18,8 @@ from bot.thread import thread_data
 from bot.tools import Tool, repository_tools
 
 MAX_COMMENTS_READ: Final = 300
+# GitHub's answers for a repository without a commit: 409 "Git Repository is empty."
+EMPTY_REPOSITORY_STATUSES: Final = frozenset({404, 409})
 
 
 @dataclass
@@ -65,10 +69,19 @@ async def open_workspace(run: Run, *, with_thread: bool = True) -> Workspace:
     async def no_thread() -> list[dict[str, Any]]:
         return []
 
+    async def default_head() -> dict[str, Any] | None:
+        try:
+            commit: dict[str, Any] = await gh.getitem(f"/repos/{job.repository}/commits/HEAD")
+        except BadRequest as exc:
+            if exc.status_code not in EMPTY_REPOSITORY_STATUSES:
+                raise
+            return None
+        return commit
+
     if job.is_pull_request:
         head = gh.getitem(f"/repos/{job.repository}/pulls/{job.number}")
     else:
-        head = gh.getitem(f"/repos/{job.repository}/commits/HEAD")
+        head = default_head()
     repo, issue, thread, target = await asyncio.gather(
         gh.getitem(f"/repos/{job.repository}"),
         gh.getitem(job.issue_path),
@@ -76,8 +89,15 @@ async def open_workspace(run: Run, *, with_thread: bool = True) -> Workspace:
         head,
     )
     pull = target if job.is_pull_request else None
+    if target is None:
+        snapshot = asyncio.create_task(_empty(job.repository))
+        return Workspace(repo, issue, thread, pull, "", snapshot)
     sha = str(target["head"]["sha"] if pull else target["sha"])
     snapshot = asyncio.create_task(
         run.services.snapshots.get(gh, job.repository, sha, int(repo.get("size") or 0))
     )
     return Workspace(repo, issue, thread, pull, sha, snapshot)
+
+
+async def _empty(repository: str) -> Snapshot:
+    return Snapshot(repository, "")

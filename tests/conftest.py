@@ -132,6 +132,7 @@ async def fake_github() -> AsyncIterator[FakeGitHub]:
     """GitHub's REST API, faked on loopback, with one repository and issue."""
     async with FakeGitHub() as fake:
         fake.add_repo(OWNER, REPO, description="A demo repository")
+        fake.add_file(OWNER, REPO, "README.md", "# hello-world\n")
         fake.add_issue(OWNER, REPO, ISSUE, "Why does it crash?", "It crashes on start.")
         yield fake
 

@@ -27,7 +27,8 @@ import pytest
 
 from bot import comments
 from bot.links import run_token
-from bot.workflows.answer import CONTINUE_PROMPT, SYSTEM_PROMPT
+from bot.prompts import CONTINUE_PROMPT
+from bot.workflows.answer import system_prompt
 from tests.conftest import ISSUE, OWNER, REPO, WEBHOOK_SECRET, free_port
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
@@ -351,9 +352,8 @@ async def test_mention_streams_the_answer_into_one_comment(
     assert request["stream_options"] == {"include_usage": True}
     system, user = request["messages"]
     assert system["role"] == "system"
-    assert system["content"] == SYSTEM_PROMPT.format(
-        slug=SLUG, repo=f"{OWNER}/{REPO}", author="Codertocat"
-    )
+    head = fake_github.head_of(OWNER, REPO)
+    assert system["content"] == system_prompt(SLUG, f"{OWNER}/{REPO}", "Codertocat", head or "")
     assert ISSUE_BODY not in system["content"]
     assert user["role"] == "user"
     data = json.loads(user["content"])

@@ -165,6 +165,8 @@ class RepoContent:
     def _resolve(self: FakeGitHub, owner: str, name: str, ref: str) -> str | None:
         """A branch, tag, full ref, `pull/N/head` or (abbreviated) sha to a commit sha."""
         refs = self.refs.get((owner, name), {})
+        if ref == "HEAD":
+            ref = self.repos[(owner, name)]["default_branch"]
         pull = re.fullmatch(r"(?:refs/)?pull/(\d+)/head", ref)
         if pull:
             pr = self.pulls.get((owner, name, int(pull.group(1))))
