@@ -1,4 +1,4 @@
-"""Repository settings from `.github/livebot.yml`, validated key by key, never loosening security."""
+"""Repository settings from `.github/livebot.yml`, checked key by key; none loosens security."""
 
 from __future__ import annotations
 
@@ -219,7 +219,9 @@ class _Reader:
             return default
         if value > maximum:
             self.note(
-                node, f"`{key}.{name}` is {value}, above this server's maximum; using {maximum}"
+                node,
+                f"`{key}.{name}` is {_show(str(value))}, above this server's maximum;"
+                f" using {maximum}",
             )
             return maximum
         return value
@@ -455,11 +457,13 @@ def parse_config(text: str, limits: OperatorLimits, *, source: str = CONFIG_PATH
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        reader.notes.append(f"`{source}` {where}{problem}; using the defaults")
+        problem = getattr(exc, "problem", None) or "unreadable characters"
+        reader.notes.append(f"`{source}` {where}not valid YAML ({problem}); using the defaults")
         return replace(base, notes=tuple(reader.notes))
-    config = base if root is None else reader.read(root, base)
-    return replace(config, notes=tuple(reader.notes))
+    # An empty document (or one of only comments, or `---`) means "all defaults".
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == NULL_TAG):
+        return replace(base, notes=tuple(reader.notes))
+    return replace(reader.read(root, base), notes=tuple(reader.notes))
 
 
 def notes_markdown(config: RepoConfig) -> str:
