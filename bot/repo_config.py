@@ -17,6 +17,7 @@ import yaml
 from cachetools import TTLCache
 
 from bot.github_app import InstallationAPI
+from bot.settings import RunLimits
 
 CONFIG_PATH = ".github/livebot.yml"
 REPO_CONTENTS_URL = "/repos/{owner}/{repo}/contents/.github/livebot.yml{?ref}"
@@ -63,6 +64,15 @@ class OperatorLimits:
     max_files: int = 100
     max_bytes: int = 2_000_000
 
+    @classmethod
+    def from_run_limits(cls, run: RunLimits) -> OperatorLimits:
+        """The operator's maxima, taking the per-run ones from the server's settings."""
+        return cls(
+            max_tool_calls=run.max_tool_calls,
+            max_tokens=run.max_tokens,
+            max_seconds=max(1, int(run.max_seconds)),
+        )
+
 
 @dataclass(frozen=True)
 class AutoReview:
@@ -71,15 +81,6 @@ class AutoReview:
     enabled: bool = False
     drafts: bool = False
     on_push: str = "incremental"
-
-
-@dataclass(frozen=True)
-class RunLimits:
-    """Per-run budgets."""
-
-    max_tool_calls: int = 40
-    max_tokens: int = 200_000
-    max_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class RepoConfig:
     auto_review: AutoReview = AutoReview()
     allowed_users: frozenset[str] = frozenset()
     model: str | None = None
-    limits: RunLimits = RunLimits()
+    limits: RunLimits = field(default_factory=RunLimits)
     instructions: str = ""
     review: ReviewSettings = ReviewSettings()
     resolve: ResolveSettings = ResolveSettings()
@@ -127,7 +128,7 @@ def default_config(limits: OperatorLimits = OperatorLimits()) -> RepoConfig:
         limits=RunLimits(
             max_tool_calls=min(base.limits.max_tool_calls, limits.max_tool_calls),
             max_tokens=min(base.limits.max_tokens, limits.max_tokens),
-            max_seconds=min(base.limits.max_seconds, limits.max_seconds),
+            max_seconds=int(min(base.limits.max_seconds, limits.max_seconds)),
         ),
         review=replace(
             base.review, max_comments=min(base.review.max_comments, limits.max_comments)
@@ -358,7 +359,7 @@ class _Reader:
             ),
             max_tokens=self.whole(nodes, "limits", "max_tokens", default.max_tokens, op.max_tokens),
             max_seconds=self.whole(
-                nodes, "limits", "max_seconds", default.max_seconds, op.max_seconds
+                nodes, "limits", "max_seconds", int(default.max_seconds), op.max_seconds
             ),
         )
 

@@ -17,12 +17,12 @@ from bot.repo_config import (
     RepoConfig,
     ResolveSettings,
     ReviewSettings,
-    RunLimits,
     default_config,
     load_repo_config,
     notes_markdown,
     parse_config,
 )
+from bot.settings import RunLimits
 from tests.fake_github import FakeGitHub
 from tests.test_github_app import make_app
 
@@ -216,6 +216,12 @@ def test_values_above_the_operator_maxima_are_capped() -> None:
         f"{P} line 1: `limits.max_tool_calls` is 11, above this server's maximum; using 10",
         f"{P} line 2: `review.max_comments` is 4, above this server's maximum; using 3",
     )
+
+
+def test_operator_limits_from_the_server_settings() -> None:
+    limits = OperatorLimits.from_run_limits(RunLimits(max_tool_calls=8, max_seconds=90.5))
+    assert limits == OperatorLimits(max_tool_calls=8, max_tokens=200_000, max_seconds=90)
+    assert default_config(limits).limits == RunLimits(8, 200_000, 90)
 
 
 def test_defaults_are_lowered_to_the_operator_maxima() -> None:
