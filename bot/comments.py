@@ -24,6 +24,9 @@ REFUSAL: Final = (
 NOT_AVAILABLE: Final = (
     "Sorry @{author}, `{command}` is not available in this version of @{slug} yet."
 )
+TURNED_OFF: Final = (
+    "@{author}, `{command}` is turned off in this repository's `.github/livebot.yml`."
+)
 NOTHING_TO_CANCEL: Final = "@{author}, nothing is running in this thread."
 HELP_INTRO: Final = """\
 Hi @{author}! Mention @{slug} followed by what you need:

@@ -17,7 +17,6 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionMessageT
 
 from bot.execution import Run
 from bot.llm import LLMError, LLMTimeouts, ToolCall, Usage, stream_turn
-from bot.settings import RunLimits
 from bot.tools import Tool, ToolError, ToolResult
 
 log = logging.getLogger(__name__)
@@ -110,16 +109,14 @@ async def converse(
     run: Run,
     messages: list[ChatCompletionMessageParam],
     tools: list[Tool],
-    limits: RunLimits,
     *,
-    model: str,
     written: str = "",
 ) -> Outcome:
     """Talk with the model until it answers without calling a tool, or a closing tool is called.
 
     `written` is text an earlier attempt already streamed: new text follows it on the page.
     """
-    settings = run.services.settings
+    settings, limits = run.services.settings, run.limits
     timeouts = LLMTimeouts(
         first_token=settings.llm_timeout,
         between_chunks=settings.llm_timeout,
@@ -148,7 +145,7 @@ async def converse(
             async with asyncio.timeout(remaining):
                 turn = await stream_turn(
                     run.services.llm,
-                    model=model,
+                    model=run.model,
                     messages=chat,
                     tools=schemas if offer_tools else None,
                     on_token=transcript.token,

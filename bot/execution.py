@@ -18,8 +18,16 @@ from bot.github_app import InstallationAPI, fit_comment
 from bot.jobs import ClaimedJob, Job
 from bot.links import run_url
 from bot.llm import LLMError, Usage
+from bot.repo_config import (
+    OperatorLimits,
+    RepoConfig,
+    default_config,
+    load_repo_config,
+    notes_markdown,
+)
 from bot.run_log import RunWriter
 from bot.services import WorkerServices
+from bot.settings import RunLimits
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,7 @@ class Run:
     comment_url: str | None
     created_at: float
     attempt: int
+    config: RepoConfig
     answer_posted: bool = False
 
     @property
@@ -46,6 +55,16 @@ class Run:
         """The run's live page."""
         settings = self.services.settings
         return run_url(settings.base_url, settings.link_secret, self.job.run_id)
+
+    @property
+    def model(self) -> str:
+        """The model this run uses: the repository's choice, else the operator's."""
+        return self.config.model or self.services.settings.model
+
+    @property
+    def limits(self) -> RunLimits:
+        """What this run may spend (the repository's settings, within the operator's maxima)."""
+        return self.config.limits
 
     @property
     def log_extra(self) -> dict[str, Any]:
@@ -63,11 +82,14 @@ class Run:
         )
 
     async def succeed(self, answer: str, usage: Usage) -> None:
-        """Turn the placeholder into the final answer, then end the run."""
-        tokens = usage.prompt_tokens + usage.completion_tokens
+        """Turn the placeholder into the final answer (and any settings notes), end the run."""
+        notes = notes_markdown(self.config)
+        if notes:
+            # On the page too: the answer is the concatenation of every token.
+            self.writer.token(notes)
+            answer += notes
         seconds = time.time() - self.created_at
-        model = self.services.settings.model
-        footer = comments.footer(self.url, model, tokens, seconds)
+        footer = comments.footer(self.url, self.model, usage.total, seconds)
         body = f"{answer}\n\n{footer}\n\n{comments.marker(self.job.run_id)}"
         await self.edit_comment(body)
         self.answer_posted = True
@@ -116,7 +138,20 @@ class Workflow:
     does: str
 
 
-async def load_run(services: WorkerServices, claimed: ClaimedJob, workflow: str) -> Run | None:
+async def repository_config(services: WorkerServices, job: Job) -> RepoConfig:
+    """The job's repository's `.github/livebot.yml`, within the operator's maxima."""
+    return await load_repo_config(
+        services.github.api(job.installation_id),
+        job.repository,
+        None,
+        OperatorLimits.from_run_limits(services.settings.limits),
+        services.configs,
+    )
+
+
+async def load_run(
+    services: WorkerServices, claimed: ClaimedJob, workflow: str, config: RepoConfig
+) -> Run | None:
     """The job's run, created on its first attempt; None when it has already ended."""
     job, run_log = claimed.job, services.run_log
     meta = await run_log.meta(job.run_id)
@@ -126,7 +161,7 @@ async def load_run(services: WorkerServices, claimed: ClaimedJob, workflow: str)
             workflow=workflow,
             repository=job.repository,
             number=job.number,
-            fields={"author": job.author, "model": services.settings.model},
+            fields={"author": job.author, "model": config.model or services.settings.model},
         )
         meta = await run_log.meta(job.run_id) or {}
     if meta["status"] in TERMINAL_STATUSES:
@@ -140,12 +175,21 @@ async def load_run(services: WorkerServices, claimed: ClaimedJob, workflow: str)
         comment_url=meta.get("comment_url"),
         created_at=float(meta["created_at"]),
         attempt=claimed.times_delivered,
+        config=config,
     )
 
 
 async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workflow) -> None:
-    """Run a workflow for a job: resume its run if a worker already started it."""
-    run = await load_run(services, claimed, workflow.name)
+    """Run a workflow for a job (unless the repository turned it off); resume a started run."""
+    config = await repository_config(services, claimed.job)
+    if not config.commands.get(workflow.name, True):
+        job = claimed.job
+        body = comments.TURNED_OFF.format(author=job.author, command=workflow.name)
+        await services.github.api(job.installation_id).post(
+            f"{job.issue_path}/comments", data={"body": body}
+        )
+        return
+    run = await load_run(services, claimed, workflow.name, config)
     if run is None:
         log.info("run already finished", extra={"run_id": claimed.job.run_id})
         return
@@ -205,7 +249,7 @@ async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
 
 async def give_up(services: WorkerServices, claimed: ClaimedJob, workflow: str) -> None:
     """End a job's run as failed after too many attempts, saying so in its placeholder."""
-    run = await load_run(services, claimed, workflow)
+    run = await load_run(services, claimed, workflow, default_config())
     if run is not None:
         attempts = claimed.times_delivered - 1
         run.attempt = attempts + 1

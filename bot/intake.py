@@ -20,7 +20,6 @@ class Intake:
     slug: str
     delivery_id: str
     job: Job | None = None
-    once: str | None = None
     trusted: frozenset[str] = TRUSTED_ASSOCIATIONS
 
     def is_own_or_bot(self, user: dict[str, Any]) -> bool:
@@ -61,6 +60,5 @@ class Intake:
             comment_id=comment_id,
             comment_kind=comment_kind,
             request=command.text,
+            command=command.name,
         )
-        if not trusted:
-            self.once = f"refuse:{repository}#{number}:{author['login'].lower()}"

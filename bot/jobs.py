@@ -16,18 +16,18 @@ from bot.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
 log = logging.getLogger(__name__)
 
 DELIVERY_TTL_SECONDS: Final = 7 * 86400
-ONCE_TTL_SECONDS: Final = 30 * 86400
 
-# KEYS: stream, delivery key, once key (or the delivery key again). ARGV: job, ttls, once flag.
+# KEYS: stream, delivery key. ARGV: job, ttl. The dedupe and the enqueue are one atomic step.
 _ENQUEUE_SCRIPT: Final = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if ARGV[4] == '1' and redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) == false then
-  redis.call('SET', KEYS[2], 'skipped', 'EX', ARGV[2])
-  return 2
-end
+if redis.call('SET', KEYS[2], 'queued', 'NX', 'EX', ARGV[2]) == false then return 0 end
 redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])
-redis.call('SET', KEYS[2], 'queued', 'EX', ARGV[2])
 return 1
+"""
+# KEYS: counter. ARGV: window seconds. Counts an occurrence in a fixed window.
+_COUNT_SCRIPT: Final = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
 """
 # Give a job back to the queue at once (on shutdown) instead of waiting for the claim timeout.
 _REQUEUE_SCRIPT: Final = """
@@ -54,6 +54,8 @@ class Job:
     # "issue_comment" or "review_comment": where the triggering comment lives, for the 👀.
     comment_kind: str | None = None
     request: str = ""
+    # What the mention asked for; differs from `kind` when the author was refused.
+    command: str = ""
 
     @property
     def issue_path(self) -> str:
@@ -88,6 +90,7 @@ class JobQueue:
         self.redis = redis
         self._enqueue = redis.register_script(_ENQUEUE_SCRIPT)
         self._requeue = redis.register_script(_REQUEUE_SCRIPT)
+        self._count = redis.register_script(_COUNT_SCRIPT)
 
     async def ensure_group(self) -> None:
         """Create the stream and the consumer group if they do not exist."""
@@ -97,14 +100,22 @@ class JobQueue:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def enqueue(self, job: Job, *, once: str | None = None) -> bool:
-        """Queue a job unless its delivery was queued before (or `once` already happened)."""
-        once_name = keys.once(once) if once else keys.delivery(job.delivery_id)
+    async def enqueue(self, job: Job) -> bool:
+        """Queue a job unless its delivery was queued before."""
         result = await self._enqueue(
-            keys=[JOB_STREAM, keys.delivery(job.delivery_id), once_name],
-            args=[job.encode(), DELIVERY_TTL_SECONDS, ONCE_TTL_SECONDS, "1" if once else "0"],
+            keys=[JOB_STREAM, keys.delivery(job.delivery_id)],
+            args=[job.encode(), DELIVERY_TTL_SECONDS],
         )
         return bool(result == 1)
+
+    async def first_time(self, name: str, ttl_seconds: int) -> bool:
+        """Whether `name` happens now for the first time within `ttl_seconds`."""
+        return bool(await self.redis.set(keys.once(name), "1", nx=True, ex=ttl_seconds))
+
+    async def within_limit(self, name: str, limit: int, window_seconds: int) -> bool:
+        """Count one `name` in its window; whether the count is still within `limit`."""
+        count = await self._count(keys=[keys.once(name)], args=[window_seconds])
+        return int(count) <= limit
 
     async def seen(self, delivery_id: str) -> bool:
         """Whether a delivery was already handled."""

@@ -5,12 +5,13 @@ Adding a workflow: write its module (a `Workflow` named `WORKFLOW`) and add it t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 from bot import comments, replies
-from bot.execution import Workflow, execute
+from bot.execution import Workflow, execute, repository_config
 from bot.jobs import ClaimedJob
 from bot.services import WorkerServices
 from bot.workflows import answer
@@ -28,6 +29,9 @@ NOT_BUILT: Final[dict[str, tuple[str, ...]]] = {
 CANCEL: Final = "cancel"
 HELP: Final = "help"
 REFUSE: Final = "refuse"
+# An outsider gets one polite reply per thread, and a repository at most this many an hour.
+REFUSAL_TTL_SECONDS: Final = 30 * 86400
+REFUSALS_PER_REPOSITORY_HOUR: Final = 10
 COMMAND_ROWS: Final = (
     ("`@{slug} cancel`", "stop the work running in this thread"),
     ("`@{slug} help`", "show this list"),
@@ -48,6 +52,25 @@ async def help_reply(services: WorkerServices, claimed: ClaimedJob) -> None:
     await replies.post_reply(services, claimed.job, body)
 
 
+async def refuse(services: WorkerServices, claimed: ClaimedJob) -> None:
+    """Someone the repository does not trust: run it if `allowed_users` lists them, else one
+    polite reply per thread (and a few per repository an hour)."""
+    job = claimed.job
+    config = await repository_config(services, job)
+    handler = HANDLERS.get(job.command)
+    if job.author.lower() in config.allowed_users and handler is not None and job.command != REFUSE:
+        await handler(
+            services, dataclasses.replace(claimed, job=dataclasses.replace(job, kind=job.command))
+        )
+        return
+    queue = services.queue
+    thread = f"refuse:{job.repository}#{job.number}:{job.author.lower()}"
+    if not await queue.first_time(thread, REFUSAL_TTL_SECONDS):
+        return
+    if await queue.within_limit(f"refusals:{job.repository}", REFUSALS_PER_REPOSITORY_HOUR, 3600):
+        await replies.refuse(services, claimed)
+
+
 def _workflow_handler(workflow: Workflow) -> JobHandler:
     return functools.partial(execute, workflow=workflow)
 
@@ -57,6 +80,6 @@ HANDLERS: Final[dict[str, JobHandler]] = {
     **{kind: replies.not_available for kind in NOT_BUILT},
     CANCEL: replies.request_cancel,
     HELP: help_reply,
-    REFUSE: replies.refuse,
+    REFUSE: refuse,
 }
 WORKFLOW_NAMES: Final = frozenset(workflow.name for workflow in WORKFLOWS)

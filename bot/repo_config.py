@@ -484,10 +484,10 @@ class ConfigCache:
     parsed: TTLCache[tuple[str, str, OperatorLimits], RepoConfig] = field(
         default_factory=lambda: TTLCache(PARSED_CACHE_SIZE, PARSED_CACHE_SECONDS)
     )
-    lookups: TTLCache[tuple[str, str, OperatorLimits], RepoConfig] = field(
+    lookups: TTLCache[tuple[str, str | None, OperatorLimits], RepoConfig] = field(
         default_factory=lambda: TTLCache(LOOKUP_CACHE_SIZE, LOOKUP_CACHE_SECONDS)
     )
-    pending: dict[tuple[str, str, OperatorLimits], asyncio.Future[RepoConfig]] = field(
+    pending: dict[tuple[str, str | None, OperatorLimits], asyncio.Future[RepoConfig]] = field(
         default_factory=dict
     )
 
@@ -497,7 +497,7 @@ class _Unreadable(Exception):
 
 
 async def _get_file(
-    gh: InstallationAPI, url: str, url_vars: Mapping[str, str]
+    gh: InstallationAPI, url: str, url_vars: Mapping[str, str | None]
 ) -> tuple[str, str] | None:
     """(text, blob sha) of the file, or None when GitHub says it does not exist."""
     try:
@@ -524,7 +524,7 @@ async def _get_file(
 async def _fetch_config(
     gh: InstallationAPI,
     repository: str,
-    default_branch: str,
+    default_branch: str | None,
     limits: OperatorLimits,
     cache: ConfigCache,
 ) -> RepoConfig:
@@ -557,11 +557,12 @@ async def _fetch_config(
 async def load_repo_config(
     gh: InstallationAPI,
     repository: str,
-    default_branch: str,
+    default_branch: str | None,
     limits: OperatorLimits,
     cache: ConfigCache,
 ) -> RepoConfig:
-    """The repository's settings from its default branch; concurrent callers share one lookup."""
+    """The repository's settings from its default branch (None: whichever GitHub says it is,
+    without asking first); concurrent callers share one lookup."""
     key = (repository, default_branch, limits)
     config = cache.lookups.get(key)
     if config is not None:

@@ -16,6 +16,7 @@ from bot.github_app import GitHubApp
 from bot.jobs import JobQueue
 from bot.llm import make_client
 from bot.redis_client import EmbeddedRedis, connect
+from bot.repo_config import ConfigCache
 from bot.repository import SnapshotCache
 from bot.run_log import RunLog
 from bot.settings import Mode, Settings, SettingsError
@@ -45,6 +46,7 @@ class WorkerServices(Services):
     github: GitHubApp
     llm: openai.AsyncOpenAI
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
+    configs: ConfigCache = field(default_factory=ConfigCache)
 
 
 def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:

@@ -555,7 +555,7 @@ async def test_untrusted_author_gets_one_polite_refusal_and_no_model_call(
         _, raw, headers = mention_on_github(fake_github, association="NONE", login="drive-by")
         status, reply = await post_delivery(session, server, raw, headers)
         assert status == 202, reply
-        assert reply["outcome"] == "duplicate"
+        assert reply["outcome"] == "queued"
         await asyncio.sleep(0.5)
 
     assert len(bot_comments(fake_github)) == 1

@@ -217,13 +217,17 @@ async def test_permission_matrix(
     assert job.kind == kind
 
 
-async def test_an_untrusted_person_gets_at_most_one_refusal_per_thread(
+async def test_an_untrusted_mention_queues_a_refusal_that_keeps_the_command(
     client: TestClient, redis_client: Redis
 ) -> None:
-    data = payload("issue_comment", "created.payload.json", body=MENTION, association="NONE")
-    for _ in range(3):
-        assert (await post(client, "issue_comment", data)).status == 202
-    assert [job.kind for job in await queued_jobs(redis_client)] == [REFUSE]
+    # Whether to refuse (allowed_users, one refusal per thread) is the worker's call: it reads
+    # the repository's settings, which the web tier never fetches before answering GitHub.
+    data = payload(
+        "issue_comment", "created.payload.json", body=f"@{SLUG} review", association="NONE"
+    )
+    assert (await post(client, "issue_comment", data)).status == 202
+    [job] = await queued_jobs(redis_client)
+    assert (job.kind, job.command) == (REFUSE, "review")
 
 
 @pytest.mark.parametrize(
@@ -265,4 +269,4 @@ async def test_router_dispatch_from_a_fixture_fills_the_intake() -> None:
     await router.dispatch(event, intake)
     assert intake.job is not None
     assert (intake.job.kind, intake.job.author) == ("help", data["comment"]["user"]["login"])
-    assert intake.once is None
+    assert intake.job.command == "help"

@@ -82,7 +82,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         return _answer(400, event_name, "malformed", started, error=f"{event_name}: {exc}")
     if intake.job is None:
         return _answer(200, event_name, "ignored", started)
-    queued = await request.app[JOB_QUEUE].enqueue(intake.job, once=intake.once)
+    queued = await request.app[JOB_QUEUE].enqueue(intake.job)
     log.info(
         "webhook queued" if queued else "webhook duplicate",
         extra={"delivery_id": delivery_id, "run_id": intake.job.run_id, "kind": intake.job.kind},

@@ -25,7 +25,7 @@ def system_prompt(slug: str, repository: str, author: str, sha: str) -> str:
 
 async def answer(run: Run) -> None:
     """Read the thread and the code, stream the model's answer into the run, post it."""
-    job, settings = run.job, run.services.settings
+    job = run.job
     await run.writer.status("running", "Reading the issue, its comments and the code")
     workspace = await open_workspace(run)
     try:
@@ -33,12 +33,11 @@ async def answer(run: Run) -> None:
         partial = await run.services.run_log.text(job.run_id)
         await run.writer.status("running", "Writing the answer")
         system = system_prompt(run.services.slug, job.repository, job.author, workspace.sha)
+        system += prompts.repository_instructions(run.config)
         outcome = await converse(
             run,
             prompts.chat(system, workspace.data(job.request), partial),
             workspace.tools(),
-            settings.limits,
-            model=settings.model,
             written=partial,
         )
     finally:
