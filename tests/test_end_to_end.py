@@ -450,6 +450,8 @@ async def test_redelivery_is_acknowledged_and_not_run_twice(
         second = await post_delivery(session, server, raw, headers)
         assert first[0] == 202 and first[1]["outcome"] == "queued"
         assert second[0] == 202 and second[1]["outcome"] == "duplicate"
+        # A worker creates the run: it exists once its placeholder is posted.
+        await placeholder(fake_github)
         events = await read_run(session, events_url(server, first[1]["run_id"]))
         # Redelivered again after the run finished (GitHub's "Redeliver" button): still once.
         late = await post_delivery(session, server, raw, headers)
