@@ -241,7 +241,7 @@ async def test_help_lists_exactly_the_commands_that_work(
 ) -> None:
     await queue.enqueue(make_job("help"))
     async with running(worker_services, redis_client):
-        await eventually(lambda: _comment_count(fake_github, 1))
+        await eventually(lambda: _comment_count(fake_github, 1), "the help reply")
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     body = comment["body"]
     assert body.startswith(comments.HELP_INTRO.format(author="octocat", slug=SLUG))
