@@ -62,6 +62,7 @@ BAR_P99_MS: Final = 20.0
 BUSY_OTHERS_PERCENT: Final = 25.0
 EVENT: Final = "issue_comment"
 FIXTURE: Final = "created.payload.json"
+START_LINE: Final = "livebot: serving on"
 
 
 # --- the server under test ---------------------------------------------------------------------
@@ -84,7 +85,7 @@ def livebot_web(redis_url: str, data_dir: Path) -> ServerProcess:
 
 def log_lines(server: ServerProcess) -> list[str]:
     """What the server logged (WARNING and above), without its start line."""
-    return [line for line in server.log().splitlines() if not line.startswith("livebot: listening")]
+    return [line for line in server.log().splitlines() if not line.startswith(START_LINE)]
 
 
 # --- deliveries --------------------------------------------------------------------------------
