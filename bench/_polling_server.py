@@ -18,7 +18,7 @@ from bot.links import token_is_valid
 from bot.redis_client import connect
 from bot.run_log import RunLog, id_order
 from bot.settings import Settings
-from web import health
+from web import health, sse
 from web.keys import LINK_SECRET, REDIS, RUN_LOG, SETTINGS
 
 POLL_SECONDS: Final = 0.1
@@ -47,7 +47,7 @@ async def poll_events(request: web.Request) -> web.StreamResponse:
                 events = await run_log.history(run_id)
                 fresh = [e for e in events if id_order(e.id) > last]
                 if fresh or preamble:
-                    await resp.write(preamble + b"".join(e.sse() for e in fresh))
+                    await resp.write(preamble + b"".join(sse.encode(e) for e in fresh))
                     preamble = b""
                 if fresh:
                     last = id_order(fresh[-1].id)

@@ -11,7 +11,7 @@ import asyncio
 
 from aiohttp import web
 
-from bench.common import bench_settings, raise_fd_limit
+from bench.servers import bench_settings, raise_fd_limit
 from bot import logs
 
 

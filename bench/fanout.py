@@ -20,25 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
-    RESULTS_DIR,
-    CpuMeter,
-    Fleet,
-    Producer,
-    RedisServer,
-    bench_server,
-    bench_settings,
-    complete_runs,
-    create_runs,
-    expected_ids,
-    latency_summary,
-    split_viewers,
-    table,
-    viewer_paths,
-    write_json,
-)
+from bench.fleet import Fleet, split_viewers, viewer_paths
+from bench.measure import RESULTS_DIR, CpuMeter, latency_summary, peak_rss_kb, table, write_json
+from bench.producer import Producer, complete_runs, create_runs, expected_ids
+from bench.servers import bench_redis, bench_server, bench_settings
 from bot.redis_client import connect
 from bot.run_log import RunLog
+from tests.support import RedisServer
 
 VARIANTS = {"livebot": "livebot", "polling": "polling baseline"}
 
@@ -109,7 +97,7 @@ async def measure(
         await complete_runs(run_log, run_ids)
         expected = await expected_ids(run_log, run_ids)
         result = await fleet.finish((window_start, window_end), expected, within=60)
-        peak_rss_kb = server.peak_rss_kb()
+        peak_rss = peak_rss_kb(server.pid)
     finally:
         if producer is not None:
             with contextlib.suppress(Exception):
@@ -131,7 +119,7 @@ async def measure(
         "produced_per_s": round(produced["rate"], 1),
         "producer_max_late_ms": round(produced["max_late_ms"], 1),
         **result,
-        "peak_rss_mb": round(peak_rss_kb / 1024, 1),
+        "peak_rss_mb": round(peak_rss / 1024, 1),
         "cpu_percent": cpu,
         "window_unix_s": [round(window_start / 1e9, 3), round(window_end / 1e9, 3)],
     }
@@ -139,7 +127,7 @@ async def measure(
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Both variants over one Redis; the table and the JSON."""
-    redis = RedisServer()
+    redis = bench_redis()
     await redis.start()
     results: dict[str, dict[str, Any]] = {}
     try:

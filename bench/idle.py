@@ -18,23 +18,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
-    RESULTS_DIR,
-    Fleet,
-    RedisServer,
-    bench_server,
-    bench_settings,
-    complete_runs,
-    create_runs,
-    expected_ids,
-    latency_summary,
-    raise_fd_limit,
-    split_viewers,
-    table,
-    token_text,
-    viewer_paths,
-    write_json,
-)
+from bench.fleet import Fleet, split_viewers, viewer_paths
+from bench.measure import RESULTS_DIR, latency_summary, peak_rss_kb, rss_kb, table, write_json
+from bench.producer import complete_runs, create_runs, expected_ids, token_text
+from bench.servers import bench_redis, bench_server, bench_settings, raise_fd_limit
 from bot.redis_client import connect
 from bot.run_log import RunLog
 
@@ -85,7 +72,7 @@ async def _round(
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Measure; the numbers."""
     raise_fd_limit()
-    redis_server = RedisServer()
+    redis_server = bench_redis()
     await redis_server.start()
     server = bench_server("livebot", redis_server.url)
     try:
@@ -108,7 +95,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if warm_result["exact_viewers"] != args.warmup_viewers:
             print(f"warm-up viewers did not all get their events: {warm_result}", file=sys.stderr)
         await asyncio.sleep(SETTLE_SECONDS)
-        rss_before = server.rss_kb()
+        rss_before = rss_kb(server.pid)
 
         run_ids = await create_runs(run_log, args.runs)
         paths = viewer_paths(settings, run_ids, args.viewers)
@@ -124,10 +111,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
         async def measure() -> int:
             await asyncio.sleep(SETTLE_SECONDS)
-            return server.rss_kb()
+            return rss_kb(server.pid)
 
         connected, rss_after, result = await _round(run_log, fleet, run_ids, 600, measure)
-        peak = server.peak_rss_kb()
+        peak = peak_rss_kb(server.pid)
         await redis.aclose()
     finally:
         await server.stop()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import os
@@ -39,21 +38,21 @@ from typing import Any, Final
 
 import aiohttp
 
-from bench.common import (
-    RESULTS_DIR,
-    WEBHOOK_SECRET,
-    CpuMeter,
-    RedisServer,
-    ServerProcess,
-    free_port,
-    latency_summary,
-    table,
-    write_json,
-)
+from bench.measure import RESULTS_DIR, CpuMeter, latency_summary, table, write_json
+from bench.servers import WEBHOOK_SECRET, bench_redis
 from bot import keys
 from bot.keys import JOB_STREAM
 from bot.redis_client import connect
-from tests.webhooks import SLUG, delivery, payload
+from tests.support import (
+    SLUG,
+    RedisServer,
+    ServerProcess,
+    clean_env,
+    delivery,
+    free_port,
+    livebot_process,
+    payload,
+)
 
 BAR_RATE: Final = 500.0
 BAR_P99_MS: Final = 20.0
@@ -63,43 +62,30 @@ BAR_P99_MS: Final = 20.0
 BUSY_OTHERS_PERCENT: Final = 25.0
 EVENT: Final = "issue_comment"
 FIXTURE: Final = "created.payload.json"
+START_LINE: Final = "livebot: serving on"
 
 
 # --- the server under test ---------------------------------------------------------------------
 
 
-def livebot_command() -> list[str]:
-    """The installed `livebot` script (next to this interpreter), else the module."""
-    script = Path(sys.executable).with_name("livebot")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from livebot.cli import main; main()"]
-
-
 def livebot_web(redis_url: str, data_dir: Path) -> ServerProcess:
     """`livebot --log-level WARNING web`, in a data folder of its own."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "GITHUB_APP_SLUG": SLUG,  # so the server asks GitHub nothing at start
-        "REDIS_URL": redis_url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LIVEBOT_DATA_DIR": str(data_dir),
-    }
-    command = [*livebot_command(), "--log-level", "WARNING", "web"]
+    env = clean_env(
+        GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        GITHUB_APP_SLUG=SLUG,  # so the server asks GitHub nothing at start
+        REDIS_URL=redis_url,
+        LIVEBOT_DATA_DIR=str(data_dir),
+    )
     log_path = data_dir / "livebot-web.log"
     # The data folder as working directory: no stray .env from the repository.
-    return ServerProcess("livebot web", command, port, log_path, cwd=data_dir, env=env)
+    return livebot_process(
+        "--log-level", "WARNING", "web", port=free_port(), env=env, log_path=log_path, cwd=data_dir
+    )
 
 
 def log_lines(server: ServerProcess) -> list[str]:
     """What the server logged (WARNING and above), without its start line."""
-    with contextlib.suppress(OSError):
-        lines = server.log_path.read_text(errors="replace").splitlines()
-        return [line for line in lines if not line.startswith("livebot: listening")]
-    return []
+    return [line for line in server.log().splitlines() if not line.startswith(START_LINE)]
 
 
 # --- deliveries --------------------------------------------------------------------------------
@@ -347,7 +333,7 @@ async def phase(
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Start Redis and the server, run the sweep, stop both."""
-    redis_server = RedisServer()
+    redis_server = bench_redis()
     await redis_server.start()
     try:
         with tempfile.TemporaryDirectory(prefix="livebot-bench-webhooks-") as tmp:

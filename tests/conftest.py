@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -16,64 +13,25 @@ import redis
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from bot.redis_client import connect, redis_server_binary
+from bot.redis_client import connect
 from bot.run_log import RunLog
 from bot.services import open_services
 from bot.settings import Settings
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI
+from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer
 from web.app import create_app
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "github-webhooks"
-WEBHOOK_SECRET = "test-webhook-secret"
-OWNER, REPO, ISSUE = "octo-org", "hello-world", 1
-SLUG = "livebot-test"
 WebClient = Callable[..., Awaitable[TestClient]]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def redis_server_command(port: int, folder: Path, *extra: str) -> list[str]:
-    """A throw-away redis-server on a loopback port: nothing saved."""
-    return [
-        redis_server_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(folder),
-        *extra,
-    ]
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server of the suite's own, on a free port."""
-    port = free_port()
-    data = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(redis_server_command(port, data), stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    client.close()
-    yield url
-    process.terminate()
-    process.wait(10)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start_blocking()
+    yield server.url
+    server.stop_blocking()
 
 
 @pytest.fixture

@@ -11,20 +11,24 @@ import asyncio
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from bot.links import run_url
 from bot.run_log import RunLog, RunWriter, new_run_id
-from tests.conftest import WEBHOOK_SECRET, free_port
+from tests.support import (
+    SLUG,
+    WEBHOOK_SECRET,
+    ServerProcess,
+    clean_env,
+    free_port,
+    livebot_process,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -86,99 +90,19 @@ async def browser() -> AsyncIterator[Any]:
             await chromium.close()
 
 
-@dataclass
-class WebServer:
-    """`livebot web` as a subprocess, which a test may stop and start again on the same port."""
-
-    env: dict[str, str]
-    port: int
-    log_path: Path
-    cwd: Path
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def link(self, run_id: str) -> str:
-        return run_url(self.base_url, LINK_SECRET.encode(), run_id)
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        self.starts += 1
-        with self.log_path.open("ab") as log:
-            log.write(f"===== livebot web, start {self.starts}\n".encode())
-            log.flush()
-            return subprocess.Popen(
-                [sys.executable, "-m", "livebot.cli", "web"],
-                env=self.env,
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    async def start(self, within: float = 20.0) -> None:
-        """Start `livebot web` and wait until GET /healthz answers 200."""
-        assert self.process is None or self.process.poll() is not None, "already running"
-        self.process = self._spawn()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            while True:
-                if self.process.poll() is not None:
-                    pytest.fail(
-                        f"livebot web exited with {self.process.returncode} at start:\n"
-                        + self.output()
-                    )
-                try:
-                    async with session.get(f"{self.base_url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except (aiohttp.ClientError, TimeoutError):
-                    pass
-                if loop.time() > deadline:
-                    pytest.fail(f"livebot web not healthy after {within} s:\n" + self.output())
-                await asyncio.sleep(0.05)
-
-    async def stop(self, within: float = 10.0) -> int:
-        """SIGTERM, then wait for the process to exit; its exit code."""
-        assert self.process is not None and self.process.poll() is None, "not running"
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.to_thread(self.process.wait, within)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"livebot web still running {within} s after SIGTERM:\n" + self.output())
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+def link(server: ServerProcess, run_id: str) -> str:
+    """A run's live page on `server`, with its token."""
+    return run_url(server.url, LINK_SECRET.encode(), run_id)
 
 
 @pytest.fixture
-async def web_server(redis_url: str, tmp_path: Path) -> AsyncIterator[WebServer]:
-    """A running `livebot web` on the suite's Redis; its output is printed at teardown
-    (pytest shows it for a failed test)."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GITHUB_", "LIVEBOT_", "OPENAI_")) and key not in ("PUBLIC_URL",)
-    }
-    port = free_port()
-    env.update(
+async def web_server(redis_url: str, tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A running `livebot web` on the suite's Redis, which a test may stop and start again on
+    the same port; its output is printed at teardown (pytest shows it for a failed test)."""
+    env = clean_env(
         GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        GITHUB_APP_SLUG="livebot-test",
+        GITHUB_APP_SLUG=SLUG,
         REDIS_URL=redis_url,
-        HOST="127.0.0.1",
-        PORT=str(port),
         LIVEBOT_LINK_SECRET=LINK_SECRET,
         LIVEBOT_DATA_DIR=str(tmp_path / "data"),
         PYTHONUNBUFFERED="1",
@@ -186,13 +110,14 @@ async def web_server(redis_url: str, tmp_path: Path) -> AsyncIterator[WebServer]
     # Its own working directory, so that no developer's .env leaks in.
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    server = WebServer(env=env, port=port, log_path=tmp_path / "livebot-web.log", cwd=cwd)
+    log_path = tmp_path / "livebot-web.log"
+    server = livebot_process("web", port=free_port(), env=env, log_path=log_path, cwd=cwd)
     try:
         await server.start()
         yield server
     finally:
-        server.kill()
-        print(f"----- output of livebot web ({server.log_path}):\n{server.output()}")
+        await server.stop()
+        print(f"----- output of livebot web ({server.log_path}):\n{server.log()}")
 
 
 @dataclass
@@ -276,14 +201,14 @@ async def new_run(run_log: RunLog, title: str) -> str:
 
 
 async def test_streamed_markdown_is_rendered_safely(
-    browser: Any, web_server: WebServer, run_log: RunLog
+    browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:
     run_id = await new_run(run_log, "Why does the loop crash?")
     writer = run_log.writer(run_id)
     watched = await watch(browser)
     page = watched.page
 
-    response = await page.goto(web_server.link(run_id))
+    response = await page.goto(link(web_server, run_id))
     assert response is not None and response.status == 200
     await page.wait_for_selector("#connection[data-state=open]")
     await writer.status("running", "Reading the issue")
@@ -321,7 +246,7 @@ async def test_streamed_markdown_is_rendered_safely(
 
 
 async def test_page_resumes_across_a_server_restart_without_repeating_text(
-    browser: Any, web_server: WebServer, run_log: RunLog, tmp_path: Path
+    browser: Any, web_server: ServerProcess, run_log: RunLog, tmp_path: Path
 ) -> None:
     run_id = await new_run(run_log, "Restart me")
     writer = run_log.writer(run_id)
@@ -331,7 +256,7 @@ async def test_page_resumes_across_a_server_restart_without_repeating_text(
     watched = await watch(browser)
     page = watched.page
 
-    await page.goto(web_server.link(run_id))
+    await page.goto(link(web_server, run_id))
     await page.wait_for_selector("#connection[data-state=open]")
     await writer.status("running", "Writing the answer")
     await stream(writer, part1)
@@ -371,7 +296,7 @@ async def test_page_resumes_across_a_server_restart_without_repeating_text(
 
 
 async def test_finished_run_replays_and_expired_run_says_so(
-    browser: Any, web_server: WebServer, run_log: RunLog
+    browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:
     run_id = await new_run(run_log, "Already answered")
     await run_log.append(run_id, "status", {"state": "running", "message": "Writing the answer"})
@@ -383,7 +308,7 @@ async def test_finished_run_replays_and_expired_run_says_so(
 
     watched = await watch(browser)
     page = watched.page
-    await page.goto(web_server.link(run_id))
+    await page.goto(link(web_server, run_id))
     await page.wait_for_selector("body[data-run-state=complete]")
     assert await answer_text(page) == ANSWER
     assert await page.inner_text("#answer h2") == "Why the loop crashes"
@@ -394,7 +319,7 @@ async def test_finished_run_replays_and_expired_run_says_so(
 
     # A link with a valid token for a run whose log is gone (or never was).
     gone = new_run_id()
-    response = await page.goto(web_server.link(gone))
+    response = await page.goto(link(web_server, gone))
     assert response is not None and response.status in (200, 410)
     await page.wait_for_selector("body[data-run-state=expired]")
     expired = page.locator("#expired")
@@ -403,7 +328,7 @@ async def test_finished_run_replays_and_expired_run_says_so(
     assert await page.locator("#answer-section").is_hidden()
     assert await page.evaluate("window.livebot.answerText()") == ""
     # A wrong token is not a way to learn whether a run exists.
-    wrong = re.sub(r"token=\w+", "token=" + "0" * 32, web_server.link(run_id))
+    wrong = re.sub(r"token=\w+", "token=" + "0" * 32, link(web_server, run_id))
     response = await page.goto(wrong)
     assert response is not None and response.status == 404
     watched.assert_clean()

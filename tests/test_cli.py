@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,28 +13,34 @@ import pytest
 
 from bot.redis_client import EmbeddedRedis, connect
 from bot.run_log import RunLog
-from tests.conftest import WEBHOOK_SECRET, free_port
 from tests.fake_github import generate_private_key_pem
+from tests.support import (
+    SLUG,
+    WEBHOOK_SECRET,
+    ServerProcess,
+    clean_env,
+    free_port,
+    healthz,
+    livebot_command,
+    livebot_process,
+)
 
 PRIVATE_KEY = generate_private_key_pem()
 
 
 def base_env(tmp_path: Path, port: int) -> dict[str, str]:
     """A complete environment for `livebot serve` with the embedded Redis."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "LIVEBOT_"))}
-    env.pop("REDIS_URL", None)
-    env.update(
+    return clean_env(
         GITHUB_APP_ID="1",
         GITHUB_PRIVATE_KEY=PRIVATE_KEY,
         GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        GITHUB_APP_SLUG="livebot-test",
+        GITHUB_APP_SLUG=SLUG,
         GITHUB_API_URL="http://127.0.0.1:9",
         OPENAI_API_KEY="test-openai-key",
         HOST="127.0.0.1",
         PORT=str(port),
         LIVEBOT_DATA_DIR=str(tmp_path / "data"),
     )
-    return env
 
 
 def redis_servers_for(data_dir: Path) -> list[int]:
@@ -60,47 +63,29 @@ def redis_servers_for(data_dir: Path) -> list[int]:
     return pids
 
 
-def healthz(port: int) -> int:
-    """The status of GET /healthz, or 0 when nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
-
-
-def wait_healthy(port: int, process: subprocess.Popen[str], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"livebot exited early: {process.stderr.read()}")  # type: ignore[union-attr]
-        if healthz(port) == 200:
-            return
-        time.sleep(0.1)
-    raise AssertionError("livebot did not become healthy")
-
-
-def run_livebot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["livebot", *args], env=env, capture_output=True, text=True, timeout=30)
+def run_livebot(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `livebot <args>` to its end; its output."""
+    command = [*livebot_command(), *args]
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=30)
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+def serve(tmp_path: Path) -> Iterator[ServerProcess]:
     """`livebot serve` with no REDIS_URL, healthy."""
     port = free_port()
     env = base_env(tmp_path, port)
-    process = subprocess.Popen(["livebot", "serve"], env=env, stderr=subprocess.PIPE, text=True)
-    wait_healthy(port, process)
-    yield process, port, tmp_path / "data"
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    server = livebot_process(
+        "serve", port=port, env=env, log_path=tmp_path / "serve.log", cwd=tmp_path
+    )
+    server.start_blocking()
+    yield server
+    server.kill()
 
 
 def test_help_lists_the_commands() -> None:
-    result = subprocess.run(["livebot", "--help"], capture_output=True, text=True, timeout=30)
+    result = run_livebot("--help")
     assert result.returncode == 0
     for command in ("serve", "web", "worker", "demo"):
         assert command in result.stdout
@@ -152,16 +137,17 @@ def test_settings_come_from_a_dotenv_file(tmp_path: Path) -> None:
     secret = env.pop("GITHUB_WEBHOOK_SECRET")
     env.pop("PORT")
     (tmp_path / ".env").write_text(f"GITHUB_WEBHOOK_SECRET={secret}\nPORT=eighty\n")
-    result = subprocess.run(
-        ["livebot", "web"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
-    )
+    result = run_livebot("web", env=env, cwd=tmp_path)
     # The file was read: the secret is found, and its malformed PORT is what stops start-up.
     assert result.returncode == 2 and "PORT" in result.stderr
 
 
-def test_serve_starts_embedded_redis_and_leaves_nothing_after_sigterm(serve) -> None:
-    process, port, data_dir = serve
-    assert healthz(port) == 200
+def test_serve_starts_embedded_redis_and_leaves_nothing_after_sigterm(
+    serve: ServerProcess, tmp_path: Path
+) -> None:
+    process, data_dir = serve.process, tmp_path / "data"
+    assert process is not None
+    assert healthz(serve.url) == 200
     assert len(redis_servers_for(data_dir)) == 1
     assert (data_dir / "redis.sock").exists()
     assert (data_dir / "appendonlydir").exists() or (data_dir / "appendonly.aof").exists()
@@ -170,19 +156,20 @@ def test_serve_starts_embedded_redis_and_leaves_nothing_after_sigterm(serve) -> 
     assert redis_servers_for(data_dir) == []
 
 
-def test_no_orphan_redis_even_when_livebot_is_killed(serve) -> None:
-    process, _, data_dir = serve
+def test_no_orphan_redis_even_when_livebot_is_killed(serve: ServerProcess, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
     assert len(redis_servers_for(data_dir)) == 1
-    process.kill()
-    process.wait()
+    serve.kill()
     deadline = time.monotonic() + 10
     while redis_servers_for(data_dir) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert redis_servers_for(data_dir) == []
 
 
-def test_a_second_serve_on_the_same_data_folder_says_it_is_in_use(serve, tmp_path: Path) -> None:
-    _, _, data_dir = serve
+def test_a_second_serve_on_the_same_data_folder_says_it_is_in_use(
+    serve: ServerProcess, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
     env = base_env(tmp_path, free_port())
     result = run_livebot("serve", env=env)
     assert result.returncode == 2

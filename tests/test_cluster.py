@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -19,8 +18,9 @@ from bot.links import run_token
 from bot.redis_client import connect
 from bot.run_log import RunLog, new_run_id
 from bot.settings import Settings
-from tests.conftest import WebClient, free_port, redis_server_command
+from tests.conftest import WebClient
 from tests.sse import answer, read_events
+from tests.support import RedisServer, free_port
 from web.keys import LINK_SECRET, RUN_LOG
 
 SLOTS = 16384
@@ -30,38 +30,31 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 @pytest.fixture(scope="module")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Three masters sharing the 16,384 slots, started for this module."""
-    ports = [cluster_port() for _ in range(3)]
-    processes = []
-    for port in ports:
-        folder = tmp_path_factory.mktemp(f"cluster-{port}")
-        command = redis_server_command(
-            port,
-            folder,
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            str(folder / "nodes.conf"),
-        )
-        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+    servers = []
+    for _ in range(3):
+        folder = tmp_path_factory.mktemp("cluster")
+        config = ("--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf"))
+        servers.append(RedisServer(folder, *config, port=cluster_port()))
     try:
-        nodes = [_wait_for(port) for port in ports]
+        for server in servers:
+            server.start_blocking()
+        nodes = [redis.Redis(port=s.port, decode_responses=True, retry=None) for s in servers]
         share = SLOTS // len(nodes)
         for index, node in enumerate(nodes):
             last = SLOTS if index == len(nodes) - 1 else (index + 1) * share
             node.execute_command("CLUSTER ADDSLOTS", *range(index * share, last))
         for node in nodes[1:]:
-            node.execute_command("CLUSTER MEET", "127.0.0.1", ports[0])
+            node.execute_command("CLUSTER MEET", "127.0.0.1", servers[0].port)
         deadline = time.monotonic() + 20
         while any(n.execute_command("CLUSTER INFO")["cluster_state"] != "ok" for n in nodes):
             assert time.monotonic() < deadline, "the cluster did not form"
             time.sleep(0.1)
         for node in nodes:
             node.close()
-        yield f"redis://127.0.0.1:{ports[0]}/0"
+        yield servers[0].url
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(10)
+        for server in servers:
+            server.stop_blocking()
 
 
 def cluster_port() -> int:
@@ -76,17 +69,6 @@ def cluster_port() -> int:
             except OSError:
                 continue
         return port
-
-
-def _wait_for(port: int) -> redis.Redis:
-    client = redis.Redis(port=port, decode_responses=True, retry=None)
-    for _ in range(100):
-        try:
-            client.ping()
-            return client
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise AssertionError(f"redis-server on {port} did not start")
 
 
 @pytest.fixture

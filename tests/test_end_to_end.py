@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -29,15 +24,26 @@ from bot import comments
 from bot.links import run_token
 from bot.prompts import CONTINUE_PROMPT
 from bot.workflows.answer import system_prompt
-from tests.conftest import ISSUE, OWNER, REPO, WEBHOOK_SECRET, free_port
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.sse import SseEvent, answer, parse_block, read_events
-from tests.webhooks import delivery, payload
+from tests.support import (
+    ISSUE,
+    OWNER,
+    REPO,
+    SLUG,
+    WEBHOOK_SECRET,
+    ServerProcess,
+    clean_env,
+    delivery,
+    eventually,
+    free_port,
+    livebot_process,
+    payload,
+)
 
 LINK_SECRET = "e2e-link-secret"
 MODEL = "gpt-e2e-model"
-SLUG = "livebot-test"
 MENTION = f"@{SLUG} why does it crash?"
 ISSUE_BODY = "It crashes on start."  # seeded by the fake_github fixture
 ANSWER = """\
@@ -60,47 +66,10 @@ exists, so the first start raises `FileNotFoundError`.
 Let me know if it still fails after that.
 """
 LINK = re.compile(r"\((http://127\.0\.0\.1:\d+/runs/([0-9a-f]+)\?token=([0-9a-f]+))\)")
-SERVE_READY_SECONDS = 20.0
 
 
 # ---- livebot serve as a subprocess ------------------------------------------------------------
-@dataclass
-class Serve:
-    """One `livebot serve` process."""
-
-    process: asyncio.subprocess.Process
-    url: str
-    log_path: Path
-
-    def log(self) -> str:
-        """Everything the process wrote (JSON log lines)."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    async def kill(self) -> None:
-        """SIGKILL: no cleanup, no hand-back; its jobs stay pending in Redis."""
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time."""
-        if self.process.returncode is None:
-            self.process.terminate()
-            try:
-                async with asyncio.timeout(5):
-                    await self.process.wait()
-            except TimeoutError:
-                await self.kill()
-
-
-def livebot_command() -> list[str]:
-    """The installed `livebot` console script (next to this interpreter, else on PATH)."""
-    script = Path(sys.executable).with_name("livebot")
-    found = str(script) if script.exists() else shutil.which("livebot")
-    return [found] if found else [sys.executable, "-m", "livebot.cli"]
-
-
-StartServe = Callable[..., Awaitable[Serve]]
+StartServe = Callable[..., Awaitable[ServerProcess]]
 
 
 @pytest.fixture
@@ -108,18 +77,11 @@ async def livebot(
     fake_github: FakeGitHub, fake_openai: FakeOpenAI, redis_url: str, tmp_path: Path
 ) -> AsyncIterator[StartServe]:
     """Start `livebot serve` (or `web`, `worker`) processes; keywords override the environment."""
-    servers: list[Serve] = []
+    servers: list[ServerProcess] = []
 
-    async def start(command: str = "serve", **overrides: str) -> Serve:
+    async def start(command: str = "serve", **overrides: str) -> ServerProcess:
         port = free_port()
-        # A clean environment: nothing of the developer's own livebot, GitHub or OpenAI setup.
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("LIVEBOT_", "GITHUB_", "OPENAI_", "REDIS_"))
-            and k not in ("HOST", "PORT", "PUBLIC_URL")
-        }
-        env.update(
+        env = clean_env(
             GITHUB_APP_ID=str(fake_github.app_id),
             GITHUB_PRIVATE_KEY=fake_github.private_key_pem,
             GITHUB_API_URL=fake_github.url,
@@ -128,8 +90,6 @@ async def livebot(
             OPENAI_BASE_URL=fake_openai.url,
             LIVEBOT_MODEL=MODEL,
             REDIS_URL=redis_url,
-            HOST="127.0.0.1",
-            PORT=str(port),
             PUBLIC_URL=f"http://127.0.0.1:{port}",
             LIVEBOT_LINK_SECRET=LINK_SECRET,
             LIVEBOT_DATA_DIR=str(tmp_path / "data"),
@@ -138,19 +98,12 @@ async def livebot(
         )
         env.update(overrides)
         log_path = tmp_path / f"serve-{len(servers)}.log"
-        with log_path.open("wb") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                *livebot_command(),
-                command,
-                env=env,
-                cwd=tmp_path,  # no stray .env
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        server = Serve(process, f"http://127.0.0.1:{port}", log_path)
+        server = livebot_process(command, port=port, env=env, log_path=log_path, cwd=tmp_path)
         servers.append(server)
-        if command != "worker":  # a worker serves no HTTP
-            await wait_ready(server)
+        if command == "worker":  # a worker serves no HTTP
+            server.spawn()
+        else:
+            await server.start()
         return server
 
     yield start
@@ -158,27 +111,8 @@ async def livebot(
         await server.stop()
     # pytest shows this only when the test fails.
     for number, server in enumerate(servers):
-        print(f"---- livebot serve #{number} (exit {server.process.returncode}) ----")
+        print(f"---- {server.name} #{number} (exit {server.returncode}) ----")
         print(server.log())
-
-
-async def wait_ready(server: Serve) -> None:
-    """Poll /healthz until it answers 200 (the fakes run in this loop: never block it)."""
-    deadline = time.monotonic() + SERVE_READY_SECONDS
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if server.process.returncode is not None:
-                pytest.fail(
-                    f"livebot serve exited with {server.process.returncode}:\n{server.log()}"
-                )
-            try:
-                async with session.get(f"{server.url}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    pytest.fail(f"livebot serve did not become ready:\n{server.log()}")
 
 
 # ---- webhook deliveries ----------------------------------------------------------------------
@@ -200,7 +134,7 @@ def mention_delivery(
 
 
 async def post_delivery(
-    session: aiohttp.ClientSession, server: Serve, raw: bytes, headers: dict[str, str]
+    session: aiohttp.ClientSession, server: ServerProcess, raw: bytes, headers: dict[str, str]
 ) -> tuple[int, dict[str, Any]]:
     """POST one delivery; the status and the JSON answer."""
     async with session.post(f"{server.url}/webhook", data=raw, headers=headers) as resp:
@@ -218,17 +152,6 @@ def mention_on_github(
 
 
 # ---- what the fakes saw ----------------------------------------------------------------------
-async def eventually(predicate: Callable[[], Any], what: str, seconds: float = 10.0) -> Any:
-    """Poll until predicate() is truthy; its value."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.01)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def bot_comments(fake: FakeGitHub) -> list[dict[str, Any]]:
     """The comments the app posted in the issue's thread."""
     return [c for c in fake.comments_on(OWNER, REPO, ISSUE) if c["user"]["login"] == fake.bot_login]
@@ -265,7 +188,7 @@ async def placeholder(fake: FakeGitHub) -> Placeholder:
     return Placeholder(body, match[1], match[2], match[3], comment)
 
 
-def events_url(server: Serve, run_id: str) -> str:
+def events_url(server: ServerProcess, run_id: str) -> str:
     """A run's SSE stream on one server."""
     return f"{server.url}/runs/{run_id}/events?token={run_token(LINK_SECRET.encode(), run_id)}"
 
@@ -404,7 +327,7 @@ async def test_killed_worker_is_finished_by_another_without_repeating(
         found = await placeholder(fake_github)
         async with asyncio.timeout(10), session.get(found.events_url) as resp:
             seen = await read_until(resp, lambda events: len(answer(events)) >= 120)
-            await server_a.kill()
+            server_a.kill()
         seen_text = answer(seen)
         assert len(seen_text) < len(long_text)
         assert long_text.startswith(seen_text)
@@ -446,7 +369,7 @@ def failed_text(message: str, found: Placeholder) -> str:
 
 
 async def mention_and_watch(
-    server: Serve, fake_github: FakeGitHub
+    server: ServerProcess, fake_github: FakeGitHub
 ) -> tuple[Placeholder, list[SseEvent]]:
     """Deliver a trusted mention and watch its run to the end."""
     _, raw, headers = mention_on_github(fake_github)
@@ -527,6 +450,8 @@ async def test_redelivery_is_acknowledged_and_not_run_twice(
         second = await post_delivery(session, server, raw, headers)
         assert first[0] == 202 and first[1]["outcome"] == "queued"
         assert second[0] == 202 and second[1]["outcome"] == "duplicate"
+        # A worker creates the run: it exists once its placeholder is posted.
+        await placeholder(fake_github)
         events = await read_run(session, events_url(server, first[1]["run_id"]))
         # Redelivered again after the run finished (GitHub's "Redeliver" button): still once.
         late = await post_delivery(session, server, raw, headers)

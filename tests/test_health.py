@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -16,36 +15,17 @@ from aiohttp.test_utils import TestClient
 from bot.links import run_token
 from bot.logs import JsonFormatter
 from bot.settings import Settings
-from tests.conftest import WebClient, free_port, redis_server_command
-from tests.webhooks import SLUG, delivery, payload
+from tests.conftest import WebClient
+from tests.support import SLUG, RedisServer, delivery, payload
 from web.keys import LINK_SECRET
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 
 
-class OwnRedis:
-    """A redis-server this test may stop and start again on the same port."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.command = redis_server_command(self.port, folder)
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            *self.command, stdout=subprocess.DEVNULL
-        )
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
-
-
 @pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
-    """A running redis-server of this test's own."""
-    server = OwnRedis(tmp_path)
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A running redis-server of this test's own, which it may stop and start again."""
+    server = RedisServer(tmp_path)
     await server.start()
     yield server
     await server.stop()
@@ -53,22 +33,15 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
 
 @pytest.fixture
 async def client_on_own_redis(
-    web_client: WebClient, settings: Settings, own_redis: OwnRedis
+    web_client: WebClient, settings: Settings, own_redis: RedisServer
 ) -> TestClient:
     """The web app (webhooks included) on that redis-server."""
-    settings = dataclasses.replace(
-        settings, redis_url=f"redis://127.0.0.1:{own_redis.port}/0", github_app_slug=SLUG
-    )
-    for _ in range(100):
-        try:
-            return await web_client(settings)
-        except Exception:
-            await asyncio.sleep(0.05)
-    raise AssertionError("redis-server did not start")
+    settings = dataclasses.replace(settings, redis_url=own_redis.url, github_app_slug=SLUG)
+    return await web_client(settings)
 
 
 async def test_healthz_is_503_while_redis_is_down_and_recovers(
-    client_on_own_redis: TestClient, own_redis: OwnRedis
+    client_on_own_redis: TestClient, own_redis: RedisServer
 ) -> None:
     client = client_on_own_redis
     assert (await client.get("/healthz")).status == 200
@@ -103,7 +76,7 @@ def test_log_lines_are_json_with_their_ids() -> None:
 
 
 async def test_webhook_and_pages_answer_503_while_redis_is_down(
-    client_on_own_redis: TestClient, own_redis: OwnRedis
+    client_on_own_redis: TestClient, own_redis: RedisServer
 ) -> None:
     client = client_on_own_redis
     await own_redis.stop()

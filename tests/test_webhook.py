@@ -17,8 +17,8 @@ from bot.keys import JOB_STREAM
 from bot.registry import DEFAULT_WORKFLOW, REFUSE
 from bot.router import router
 from bot.settings import Settings
-from tests.conftest import FIXTURES, ISSUE, OWNER, REPO, WebClient
-from tests.webhooks import SLUG, delivery, payload
+from tests.conftest import WebClient
+from tests.support import FIXTURES, ISSUE, OWNER, REPO, SLUG, delivery, payload
 from web.app import MAX_BODY_BYTES
 from web.webhook import signature_is_valid
 

@@ -21,11 +21,9 @@ from bot.run_log import RunLog, new_run_id
 from bot.services import WorkerServices
 from bot.settings import Settings
 from bot.worker import WorkerPool
-from tests.conftest import ISSUE, OWNER, REPO
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
-
-SLUG = "livebot-test"
+from tests.support import ISSUE, OWNER, REPO, SLUG, eventually
 
 
 @pytest.fixture
@@ -89,15 +87,6 @@ def make_job(kind: str = "answer", **changes: object) -> Job:
     return dataclasses.replace(base, **changes)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
-    """Poll an async check until it holds."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
 def run_status(run_log: RunLog, run_id: str, *statuses: str) -> Callable[[], Awaitable[bool]]:
     """A check: the run has one of `statuses`."""
 
@@ -146,7 +135,9 @@ async def test_worker_answers_and_acks(
     job = make_job()
     await queue.enqueue(job)
     async with running(worker_services, redis_client):
-        await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
+        await eventually(
+            run_status(worker_services.run_log, job.run_id, "succeeded"), "the run to succeed"
+        )
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"].startswith("It crashes because of X.")
     assert comments.marker(job.run_id) in comment["body"]
@@ -165,12 +156,14 @@ async def test_shutdown_hands_back_unfinished_jobs_at_once(
     job = make_job()
     await queue.enqueue(job)
     async with running(worker_services, redis_client):
-        await eventually(lambda: _has_text(worker_services.run_log, job.run_id))
+        await eventually(lambda: _has_text(worker_services.run_log, job.run_id), "the first text")
     assert await _status(worker_services.run_log, job.run_id) == "running"
     # Handed back, not left pending: a new worker starts it without waiting for a claim timeout.
     assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
     async with running(worker_services, redis_client):
-        await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
+        await eventually(
+            run_status(worker_services.run_log, job.run_id, "succeeded"), "the run to succeed"
+        )
     assert await worker_services.run_log.text(job.run_id) == text
     bot_comments = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert len(bot_comments) == 1 and bot_comments[0]["body"].startswith(text)
@@ -187,7 +180,7 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_says_so(
     # The thread cannot be read: the job fails before it has a placeholder, every time.
     fake_github.fail_next("GET", "/repos/*/issues/1/comments*", status=500, times=1000)
     async with running(worker_services, redis_client):
-        await eventually(lambda: _dead_letters(redis_client), seconds=15)
+        await eventually(lambda: _dead_letters(redis_client), "a dead letter", seconds=15)
     assert await _status(worker_services.run_log, job.run_id) == "failed"
     events = await worker_services.run_log.history(job.run_id)
     assert events[-1].event == "complete" and events[-2].payload()["code"] == "gave_up"
@@ -205,9 +198,11 @@ async def test_cancel_stops_the_running_answer(
     job = make_job()
     await queue.enqueue(job)
     async with running(worker_services, redis_client):
-        await eventually(lambda: _has_text(worker_services.run_log, job.run_id))
+        await eventually(lambda: _has_text(worker_services.run_log, job.run_id), "the first text")
         await queue.enqueue(make_job("cancel", author="maintainer"))
-        await eventually(run_status(worker_services.run_log, job.run_id, "cancelled"))
+        await eventually(
+            run_status(worker_services.run_log, job.run_id, "cancelled"), "the run to be cancelled"
+        )
     [placeholder] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert placeholder["body"].startswith(comments.CANCELLED.split("{")[0])
     assert "@maintainer" in placeholder["body"]
@@ -235,7 +230,7 @@ async def test_short_replies_need_no_model(
 ) -> None:
     await queue.enqueue(make_job(kind))
     async with running(worker_services, redis_client):
-        await eventually(lambda: _comment_count(fake_github, 1))
+        await eventually(lambda: _comment_count(fake_github, 1), "the comment")
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"] == template.format(author="octocat", slug=SLUG, command=kind)
     assert fake_openai.requests == []
@@ -246,7 +241,7 @@ async def test_help_lists_exactly_the_commands_that_work(
 ) -> None:
     await queue.enqueue(make_job("help"))
     async with running(worker_services, redis_client):
-        await eventually(lambda: _comment_count(fake_github, 1))
+        await eventually(lambda: _comment_count(fake_github, 1), "the help reply")
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     body = comment["body"]
     assert body.startswith(comments.HELP_INTRO.format(author="octocat", slug=SLUG))
@@ -298,7 +293,9 @@ async def test_a_failed_placeholder_post_is_retried_without_duplicates(
     job = make_job()
     await queue.enqueue(job)
     async with running(worker_services, redis_client):
-        await eventually(run_status(worker_services.run_log, job.run_id, "succeeded"))
+        await eventually(
+            run_status(worker_services.run_log, job.run_id, "succeeded"), "the run to succeed"
+        )
     assert len(fake_github.requests_to("POST", "/repos/*/issues/1/comments")) == 2
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"].startswith("Answer.")

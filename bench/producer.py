@@ -1,0 +1,142 @@
+"""The runs a benchmark watches and the producer process that appends their token events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bench.children import Channel, Child
+from bot.redis_client import connect
+from bot.run_log import RunLog
+
+
+async def create_runs(run_log: RunLog, count: int) -> list[str]:
+    """`count` running runs, each with one status event in its history."""
+    run_ids = []
+    for i in range(count):
+        run_id = await run_log.create(workflow="bench", repository="bench/bench", number=i + 1)
+        await run_log.append(run_id, "status", {"state": "running", "message": "benchmark"})
+        run_ids.append(run_id)
+    return run_ids
+
+
+def token_text(length: int) -> str:
+    """A token's text carrying its publish time, padded to `length` characters."""
+    return f"t={time.time_ns()};".ljust(length, "x")
+
+
+async def complete_runs(run_log: RunLog, run_ids: Iterable[str]) -> None:
+    """End every run."""
+    await asyncio.gather(
+        *(
+            run_log.append(
+                run_id,
+                "complete",
+                {"status": "succeeded", "comment_url": None, "usage": {}},
+            )
+            for run_id in run_ids
+        )
+    )
+
+
+async def expected_ids(run_log: RunLog, run_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Every event id of every run: what each of its viewers must have received, once."""
+    return {run_id: [e.id for e in await run_log.history(run_id)] for run_id in run_ids}
+
+
+def producer_main(
+    conn: Connection, redis_url: str, run_ids: list[str], rate: float, text_length: int
+) -> None:
+    """Entry point of the producer process: `rate` token events per second per run."""
+    asyncio.run(_produce(conn, redis_url, run_ids, rate, text_length))
+
+
+async def _produce(
+    conn: Connection, redis_url: str, run_ids: list[str], rate: float, text_length: int
+) -> None:
+    channel = Channel(conn)
+    # One append in flight per run at most: the pool must hold that many connections.
+    redis = await connect(redis_url, max_connections=len(run_ids) + 10)
+    run_log = RunLog(redis, ttl_seconds=3600)
+    await redis.ping()
+    channel.put(("ready", None))
+    await channel.expect("start")
+    loop = asyncio.get_running_loop()
+    running = True
+    counts = dict.fromkeys(run_ids, 0)
+    late = [0.0]
+    period = 1 / rate
+    begin = loop.time()
+
+    async def one_run(index: int, run_id: str) -> None:
+        # Runs are staggered evenly over one period: a steady stream, not bursts.
+        due = begin + period * index / len(run_ids)
+        while running:
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                late[0] = max(late[0], -delay)
+            if not running:
+                break
+            # One append is one event: the benchmark's rate is events per second.
+            await run_log.append(run_id, "token", {"text": token_text(text_length)})
+            counts[run_id] += 1
+            due += period
+
+    tasks = [asyncio.create_task(one_run(i, r)) for i, r in enumerate(run_ids)]
+    stop = asyncio.create_task(channel.expect("stop"))
+    done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    running = False
+    if stop not in done:
+        failed = next(t for t in done if t.exception() is not None)
+        channel.put(("failed", repr(failed.exception())))
+        stop.cancel()
+        for task in tasks:
+            task.cancel()
+        return
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - begin
+    channel.put(
+        (
+            "stopped",
+            {
+                "appended": sum(counts.values()),
+                "seconds": elapsed,
+                "rate": sum(counts.values()) / elapsed,
+                "max_late_ms": late[0] * 1000,
+            },
+        )
+    )
+    await redis.aclose()
+    with contextlib.suppress(EOFError):
+        await channel.get()
+
+
+class Producer:
+    """The producer process."""
+
+    def __init__(self, redis_url: str, run_ids: list[str], rate: float, text_length: int) -> None:
+        self.child = Child(producer_main, redis_url, run_ids, rate, text_length)
+
+    @property
+    def pid(self) -> int:
+        """The producer's process id."""
+        return self.child.pid
+
+    async def start(self) -> None:
+        """Start appending once the producer is connected."""
+        await self.child.channel.expect("ready", 30)
+        self.child.channel.put(("start", None))
+
+    async def stop(self) -> dict[str, Any]:
+        """Stop appending; what it appended."""
+        self.child.channel.put(("stop", None))
+        report = await self.child.channel.expect("stopped", 30)
+        self.child.channel.put(("bye", None))
+        await self.child.stop()
+        return report
