@@ -235,6 +235,19 @@ async def test_git_model_trees_blobs_contents_branches(
     assert (await gh.getitem(f"{base}/git/trees/main?recursive=1"))["truncated"] is True
 
 
+async def test_empty_repository_answers_as_github_does(
+    fake_github: FakeGitHub, gh: GitHubAPI
+) -> None:
+    fake_github.add_repo(OWNER, "empty")
+    for path, status in (("commits/HEAD", 409), ("tarball", 409), ("contents/README.md", 404)):
+        with pytest.raises(gidgethub.BadRequest) as err:
+            await gh.getitem(f"/repos/{OWNER}/empty/{path}")
+        assert err.value.status_code == status
+    fake_github.add_file(OWNER, "empty", "README.md", "hi\n")
+    head = await gh.getitem(f"/repos/{OWNER}/empty/commits/HEAD")
+    assert head["sha"] == fake_github.head_of(OWNER, "empty")
+
+
 async def test_tarball_redirects_to_a_gzip_with_one_top_folder(
     fake_github: FakeGitHub, gh: GitHubAPI, session: aiohttp.ClientSession
 ) -> None:
