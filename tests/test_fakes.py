@@ -235,6 +235,19 @@ async def test_git_model_trees_blobs_contents_branches(
     assert (await gh.getitem(f"{base}/git/trees/main?recursive=1"))["truncated"] is True
 
 
+async def test_empty_repository_answers_as_github_does(
+    fake_github: FakeGitHub, gh: GitHubAPI
+) -> None:
+    fake_github.add_repo(OWNER, "empty")
+    for path, status in (("commits/HEAD", 409), ("tarball", 409), ("contents/README.md", 404)):
+        with pytest.raises(gidgethub.BadRequest) as err:
+            await gh.getitem(f"/repos/{OWNER}/empty/{path}")
+        assert err.value.status_code == status
+    fake_github.add_file(OWNER, "empty", "README.md", "hi\n")
+    head = await gh.getitem(f"/repos/{OWNER}/empty/commits/HEAD")
+    assert head["sha"] == fake_github.head_of(OWNER, "empty")
+
+
 async def test_tarball_redirects_to_a_gzip_with_one_top_folder(
     fake_github: FakeGitHub, gh: GitHubAPI, session: aiohttp.ClientSession
 ) -> None:
@@ -268,6 +281,8 @@ async def test_pull_request_files_statuses_and_pagination(
     assert (got["head"]["ref"], got["base"]["ref"], got["draft"]) == ("feature", "main", False)
     assert got["head"]["repo"]["full_name"] == f"{OWNER}/{REPO}"
     assert (got["commits"], got["changed_files"], got["additions"]) == (1, 5, 2)
+    commits = await gh.getitem(f"{base}/pulls/{pr['number']}/commits")
+    assert [c["commit"]["message"] for c in commits] == ["Feature work"]
     issue = await gh.getitem(f"{base}/issues/{pr['number']}")
     assert "pull_request" in issue
     files = [f async for f in gh.getiter(f"{base}/pulls/{pr['number']}/files?per_page=2")]
@@ -387,6 +402,14 @@ async def test_review_inline_comments_must_sit_on_the_diff(
     with pytest.raises(gidgethub.ValidationError) as err:
         await gh.post(url, data={"event": "COMMENT", "comments": [bad_hunk]})
     assert "start line must be part of the same hunk" in str(err.value)
+    single = f"/repos/{OWNER}/{REPO}/pulls/{n}/comments"
+    with pytest.raises(gidgethub.InvalidField) as err:  # its errors carry a missing_field
+        await gh.post(single, data={**outside, "commit_id": pr["head"]["sha"]})
+    assert err.value.errors[0]["field"] == "pull_request_review_thread.line"  # type: ignore[index]
+    alone = await gh.post(single, data={**comments[0], "commit_id": pr["head"]["sha"]})
+    assert alone["line"] == 20 and "in_reply_to_id" not in alone
+    threaded = await gh.post(single, data={"body": "in thread", "in_reply_to": alone["id"]})
+    assert threaded["in_reply_to_id"] == alone["id"]
     approve = await gh.post(url, data={"event": "APPROVE"})
     assert approve["state"] == "APPROVED"
     assert [r["event"] for r in fake_github.reviews_on(OWNER, REPO, n)] == ["COMMENT", "APPROVE"]

@@ -27,6 +27,7 @@ REVIEW_EVENTS = {
     "COMMENT": "COMMENTED",
 }
 THREAD = "Pull request review thread "
+THREAD_FIELD = "pull_request_review_thread"
 REVIEW_DOCS = "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"
 
 
@@ -45,6 +46,8 @@ class Pulls:
         r.add_get(repo + "/pulls/{num:\\d+}/reviews", self._list_reviews)
         r.add_post(repo + "/pulls/{num:\\d+}/reviews", self._create_review)
         r.add_get(repo + "/pulls/{num:\\d+}/comments", self._list_review_comments)
+        r.add_post(repo + "/pulls/{num:\\d+}/comments", self._create_review_comment)
+        r.add_get(repo + "/pulls/{num:\\d+}/commits", self._list_pr_commits)
         r.add_post(repo + "/pulls/{num:\\d+}/comments/{pcid:\\d+}/replies", self._reply)
         r.add_get(repo + "/compare/{basehead:.+}", self._compare)
 
@@ -447,8 +450,11 @@ class Pulls:
             )
         return web.json_response(self._review_json(review))
 
-    def _check_thread(self: FakeGitHub, c: Any, files: dict[str, dict[str, Any]]) -> None:
-        """GitHub's refusal of a review comment that does not sit on the diff."""
+    def _check_thread(
+        self: FakeGitHub, c: Any, files: dict[str, dict[str, Any]], single: bool = False
+    ) -> None:
+        """GitHub's refusal of a review comment that does not sit on the diff: as the reviews
+        endpoint words it, or (`single`) as the review comments endpoint does."""
         if not isinstance(c, dict) or not isinstance(c.get("path"), str) or not c.get("body"):
             raise Reply(
                 422, "Unprocessable Entity", errors=["Invalid comment: path and body are required"]
@@ -464,25 +470,39 @@ class Pulls:
         right, left = diff_lines(f.get("patch"))
         side = c.get("side", "RIGHT")
         lines = left if side == "LEFT" else right
-        problems = []
+        problems = []  # (field, message)
         if line not in lines:
-            problems.append(THREAD + "line must be part of the diff")
+            problems.append(("line", "must be part of the diff"))
         if start is not None:
             start_lines = left if c.get("start_side", side) == "LEFT" else right
             if not isinstance(start, int) or start >= line:
-                problems.append(THREAD + "start line must precede the end line.")
+                problems.append(("start_line", "must precede the end line."))
             elif start not in start_lines or start_lines[start] != lines.get(line):
-                problems.append(THREAD + "start line must be part of the same hunk as the line.")
-        if problems:
-            problems.append(THREAD + "diff hunk can't be blank")
-            text = (
-                problems[0]
-                if len(problems) == 1
-                else ", ".join(problems[:-1])
-                + (", and " if len(problems) > 2 else " and ")
-                + problems[-1]
+                problems.append(("start_line", "must be part of the same hunk as the line."))
+        if not problems:
+            return
+        if single:
+            errors: list[Any] = [
+                {
+                    "resource": "PullRequestReviewComment",
+                    "code": "custom",
+                    "field": f"{THREAD_FIELD}.{field}",
+                    "message": f"{THREAD_FIELD}.{field} {message}",
+                }
+                for field, message in problems
+            ]
+            errors.append(
+                {
+                    "resource": "PullRequestReviewComment",
+                    "code": "missing_field",
+                    "field": f"{THREAD_FIELD}.diff_hunk",
+                }
             )
-            raise Reply(422, "Unprocessable Entity", errors=[text])
+            raise Reply(422, "Validation Failed", errors=errors)
+        texts = [THREAD + f"{field.replace('_', ' ')} {message}" for field, message in problems]
+        texts.append(THREAD + "diff hunk can't be blank")
+        joined = ", ".join(texts[:-1]) + (", and " if len(texts) > 2 else " and ") + texts[-1]
+        raise Reply(422, "Unprocessable Entity", errors=[joined])
 
     # ---- review comments ------------------------------------------------------------------
     def _new_review_comment(
@@ -555,6 +575,30 @@ class Pulls:
         owner, name, pr = self._pr(request)
         return paginate(request, self.url, self.review_comments_on(owner, name, pr["number"]))
 
+    async def _create_review_comment(self: FakeGitHub, request: web.Request) -> web.Response:
+        owner, name, pr = self._pr(request)
+        data = await json_body(request)
+        number = pr["number"]
+        if isinstance(data.get("in_reply_to"), int):
+            return await self._reply_to(request, data["in_reply_to"], data)
+        commit_id = data.get("commit_id")
+        if not isinstance(commit_id, str) or commit_id not in self.git.commits:
+            raise validation_failed("PullRequestReviewComment", "missing_field", "commit_id")
+        files = {f["filename"]: f for f in self._pr_files(owner, name, pr, head=commit_id)}
+        self._check_thread(data, files, single=True)
+        comment = self._new_review_comment(
+            owner, name, number, commit_id, None, data, self.bot_login, "NONE", None, files
+        )
+        return web.json_response(comment, status=201)
+
+    async def _list_pr_commits(self: FakeGitHub, request: web.Request) -> web.Response:
+        owner, name, pr = self._pr(request)
+        commits = [
+            self._commit_json(owner, name, self.git.commits[c], files=False)
+            for c in reversed(self._pr_commits(owner, name, pr))
+        ]
+        return paginate(request, self.url, commits, cap=250)
+
     async def _get_review_comment(self: FakeGitHub, request: web.Request) -> web.Response:
         return web.json_response(self._review_comment(request))
 
@@ -565,13 +609,18 @@ class Pulls:
         return web.json_response(comment)
 
     async def _reply(self: FakeGitHub, request: web.Request) -> web.Response:
+        return await self._reply_to(request, int(request.match_info["pcid"]), None)
+
+    async def _reply_to(
+        self: FakeGitHub, request: web.Request, cid: int, data: dict[str, Any] | None
+    ) -> web.Response:
+        """A bot reply in the thread of review comment `cid` (body from `data` or the request)."""
         owner, name, pr = self._pr(request)
         number = pr["number"]
-        cid = int(request.match_info["pcid"])
         parent = self.review_comments.get(cid)
         if parent is None or self._review_comment_pr[cid] != (owner, name, number):
             raise not_found()
-        body = self._comment_body(await request.json())
+        body = self._comment_body(data if data is not None else await request.json())
         root = parent.get("in_reply_to_id", cid)
         reply = self._new_review_comment(
             owner,

@@ -32,6 +32,7 @@ WORKFLOW_REFUSAL = (
     "refusing to allow a GitHub App to create or update workflow `{path}` without "
     "`workflows` permission"
 )
+EMPTY = "Git Repository is empty."
 SHA_RE = re.compile(r"[0-9a-f]{7,40}")
 
 
@@ -188,7 +189,7 @@ class RepoContent:
         sha = self._resolve(owner, name, ref)
         if sha is None:
             if not self.refs[(owner, name)]:
-                raise Reply(409, "Git Repository is empty.")
+                raise Reply(409, EMPTY)
             raise not_found(f"No commit found for the ref {ref}")
         return self.git.commits[sha]
 
@@ -428,6 +429,8 @@ class RepoContent:
         owner, name = self._repo(request)
         ref = request.match_info["ref"]
         sha = self._resolve(owner, name, ref)
+        if sha is None and not self.refs[(owner, name)]:
+            raise Reply(409, EMPTY)
         if sha is None:
             raise Reply(422, f"No commit found for SHA: {ref}")
         return web.json_response(self._commit_json(owner, name, self.git.commits[sha]))

@@ -710,8 +710,15 @@ async def _serve(args: argparse.Namespace, private_key_pem: str) -> None:
     )
     await fake.start()
     fake.add_installation(1)
-    fake.add_repo("octo-org", "hello-world", description="A demo repository")
+    fake.add_repo(
+        "octo-org",
+        "hello-world",
+        description="A demo repository",
+        files={"README.md": "# Hello\n", "app.py": "print('hello')\n"},
+    )
     fake.add_issue("octo-org", "hello-world", 1, "Why does it crash?", "It crashes on start.")
+    fake.push("octo-org", "hello-world", "feature", {"app.py": "print('hello, world')\n"})
+    fake.add_pr("octo-org", "hello-world", "feature", "Greet the world", number=2)
     print(fake.url, flush=True)
     try:
         await asyncio.Event().wait()
