@@ -12,7 +12,7 @@ from typing import Any, Final
 import aiohttp
 from gidgethub import GitHubException
 
-from bot import comments, placeholder
+from bot import comments, placeholder, replies
 from bot.events import TERMINAL_STATUSES
 from bot.github_app import InstallationAPI, fit_comment
 from bot.jobs import ClaimedJob, Job
@@ -77,8 +77,7 @@ class Run:
             return
         note = comments.TRUNCATED_NOTE.format(url=self.url)
         await self.gh.patch(
-            f"/repos/{self.job.repository}/issues/comments/{self.comment_id}",
-            data={"body": fit_comment(body, note)},
+            self.job.comment_path(self.comment_id), data={"body": fit_comment(body, note)}
         )
 
     async def succeed(self, answer: str, usage: Usage) -> None:
@@ -185,9 +184,7 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
     if not config.commands.get(workflow.name, True):
         job = claimed.job
         body = comments.TURNED_OFF.format(author=job.author, command=workflow.name)
-        await services.github.api(job.installation_id).post(
-            f"{job.issue_path}/comments", data={"body": body}
-        )
+        await replies.post_reply(services, job, body)
         return
     run = await load_run(services, claimed, workflow.name, config)
     if run is None:

@@ -62,6 +62,30 @@ class Job:
         """The REST path of the job's issue (or pull request, as an issue)."""
         return f"/repos/{self.repository}/issues/{self.number}"
 
+    @property
+    def in_review_thread(self) -> bool:
+        """Whether the mention is a comment on a line of a pull request's diff."""
+        return self.comment_kind == "review_comment" and self.comment_id is not None
+
+    @property
+    def thread_comments_path(self) -> str:
+        """Where the replies of the job's thread are listed and posted."""
+        if self.in_review_thread:
+            return f"/repos/{self.repository}/pulls/{self.number}/comments"
+        return f"{self.issue_path}/comments"
+
+    @property
+    def reply_path(self) -> str:
+        """Where a reply to the mention is posted: in its review thread, else in the issue."""
+        if self.in_review_thread:
+            return f"{self.thread_comments_path}/{self.comment_id}/replies"
+        return self.thread_comments_path
+
+    def comment_path(self, comment_id: int) -> str:
+        """The REST path of one of the bot's replies, to edit it."""
+        kind = "pulls" if self.in_review_thread else "issues"
+        return f"/repos/{self.repository}/{kind}/comments/{comment_id}"
+
     def encode(self) -> str:
         """The job as JSON."""
         # Every field is JSON-ready; asdict's recursive deep copy would cost four times the dump.

@@ -40,7 +40,7 @@ async def find(gh: InstallationAPI, job: Job, slug: str, since: float) -> dict[s
     """A placeholder posted for this run before a crash could record it."""
     wanted = comments.marker(job.run_id)
     since_iso = datetime.fromtimestamp(since - 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    async for comment in gh.getiter(f"{job.issue_path}/comments?since={since_iso}&per_page=100"):
+    async for comment in gh.getiter(f"{job.thread_comments_path}?since={since_iso}&per_page=100"):
         if comment["user"]["login"].lower() == f"{slug.lower()}[bot]" and wanted in comment["body"]:
             found: dict[str, Any] = comment
             return found
@@ -55,9 +55,7 @@ async def post(
     body = comments.PLACEHOLDER.format(url=url, marker=comments.marker(job.run_id))
     for attempt in range(1, POST_ATTEMPTS + 1):
         try:
-            posted: dict[str, Any] = await gh.post(
-                f"{job.issue_path}/comments", data={"body": body}
-            )
+            posted: dict[str, Any] = await gh.post(job.reply_path, data={"body": body})
             return posted
         except (GitHubBroken, aiohttp.ClientError, TimeoutError):
             if attempt == POST_ATTEMPTS:

@@ -10,9 +10,7 @@ from bot.services import WorkerServices
 
 async def post_reply(services: WorkerServices, job: Job, body: str) -> None:
     """Post one comment in the job's thread."""
-    await services.github.api(job.installation_id).post(
-        f"{job.issue_path}/comments", data={"body": body}
-    )
+    await services.github.api(job.installation_id).post(job.reply_path, data={"body": body})
 
 
 async def request_cancel(services: WorkerServices, claimed: ClaimedJob) -> None:

@@ -8,14 +8,18 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
+from bot.github_app import GitHubApp
+from bot.jobs import JobQueue
+from bot.llm import make_client
 from bot.redis_client import connect
 from bot.run_log import RunLog
-from bot.services import open_services
+from bot.services import WorkerServices, open_services
 from bot.settings import Settings
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI
@@ -102,3 +106,49 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
     await fake.start()
     yield fake
     await fake.close()
+
+
+@pytest.fixture
+async def worker_services(
+    settings: Settings,
+    run_log: RunLog,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> AsyncIterator[WorkerServices]:
+    """Services wired to the fakes, with short claim and grace times."""
+    settings = dataclasses.replace(
+        settings,
+        openai_api_key=fake_openai.api_key,
+        openai_base_url=fake_openai.url,
+        claim_timeout=0.5,
+        shutdown_grace=0.2,
+        max_attempts=2,
+    )
+    async with aiohttp.ClientSession() as session:
+        github = GitHubApp(
+            session,
+            app_id=fake_github.app_id,
+            private_key=fake_github.private_key_pem,
+            api_url=fake_github.url,
+            backoff=0.01,
+        )
+        yield WorkerServices(
+            settings=settings,
+            redis=redis_client,
+            redis_url=settings.redis_url or "",
+            run_log=run_log,
+            queue=JobQueue(redis_client),
+            slug=SLUG,
+            session=session,
+            github=github,
+            llm=make_client(settings.openai_api_key, settings.openai_base_url),
+        )
+
+
+@pytest.fixture
+async def queue(redis_client: Redis) -> JobQueue:
+    """The job queue, with its consumer group."""
+    queue = JobQueue(redis_client)
+    await queue.ensure_group()
+    return queue

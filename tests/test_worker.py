@@ -3,109 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
-import aiohttp
 import pytest
 from redis.asyncio import Redis
 
 from bot import comments
-from bot.github_app import GitHubApp
-from bot.jobs import Job, JobQueue
+from bot.jobs import JobQueue
 from bot.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
-from bot.llm import make_client
 from bot.registry import COMMAND_ROWS, NOT_BUILT, WORKFLOWS
-from bot.run_log import RunLog, new_run_id
+from bot.run_log import RunLog
 from bot.services import WorkerServices
-from bot.settings import Settings
-from bot.worker import WorkerPool
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.support import ISSUE, OWNER, REPO, SLUG, eventually
-
-
-@pytest.fixture
-async def worker_services(
-    settings: Settings,
-    run_log: RunLog,
-    redis_client: Redis,
-    fake_github: FakeGitHub,
-    fake_openai: FakeOpenAI,
-) -> AsyncIterator[WorkerServices]:
-    """Services wired to the fakes, with short claim and grace times."""
-    settings = dataclasses.replace(
-        settings,
-        openai_api_key=fake_openai.api_key,
-        openai_base_url=fake_openai.url,
-        claim_timeout=0.5,
-        shutdown_grace=0.2,
-        max_attempts=2,
-    )
-    async with aiohttp.ClientSession() as session:
-        github = GitHubApp(
-            session,
-            app_id=fake_github.app_id,
-            private_key=fake_github.private_key_pem,
-            api_url=fake_github.url,
-            backoff=0.01,
-        )
-        yield WorkerServices(
-            settings=settings,
-            redis=redis_client,
-            redis_url=settings.redis_url or "",
-            run_log=run_log,
-            queue=JobQueue(redis_client),
-            slug=SLUG,
-            session=session,
-            github=github,
-            llm=make_client(settings.openai_api_key, settings.openai_base_url),
-        )
-
-
-@pytest.fixture
-async def queue(redis_client: Redis) -> JobQueue:
-    """The job queue, with its consumer group."""
-    queue = JobQueue(redis_client)
-    await queue.ensure_group()
-    return queue
-
-
-def make_job(kind: str = "answer", **changes: object) -> Job:
-    """A job for the test issue."""
-    base = Job(
-        kind=kind,
-        run_id=new_run_id(),
-        delivery_id=new_run_id(),
-        installation_id=4242,
-        repository=f"{OWNER}/{REPO}",
-        number=ISSUE,
-        author="octocat",
-        request="why?",
-    )
-    return dataclasses.replace(base, **changes)
-
-
-def run_status(run_log: RunLog, run_id: str, *statuses: str) -> Callable[[], Awaitable[bool]]:
-    """A check: the run has one of `statuses`."""
-
-    async def check() -> bool:
-        meta = await run_log.meta(run_id)
-        return bool(meta) and meta["status"] in statuses
-
-    return check
-
-
-@asynccontextmanager
-async def running(svc: WorkerServices, redis: Redis) -> AsyncIterator[WorkerPool]:
-    """A worker pool that runs for the block, then stops gracefully."""
-    workers = WorkerPool(svc, JobQueue(redis), concurrency=2)
-    workers.start()
-    try:
-        yield workers
-    finally:
-        await workers.stop()
+from tests.workers import make_job, run_status, running
 
 
 async def test_queue_hands_out_claims_and_reclaims(queue: JobQueue, redis_client: Redis) -> None:

@@ -1,0 +1,248 @@
+"""The answer workflow with the repository's tools, its limits, its settings and review threads."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bot import comments
+from bot.conversation import LIMIT_NOTES, WRAP_UP
+from bot.jobs import JobQueue
+from bot.registry import REFUSE
+from bot.repo_config import NOTES_TEMPLATE
+from bot.run_log import Event
+from bot.services import WorkerServices
+from bot.settings import RunLimits
+from tests.fake_github import FakeGitHub
+from tests.fake_openai import FakeOpenAI, Reply, ToolCall
+from tests.support import ISSUE, OWNER, REPO, eventually
+from tests.workers import make_job, run_status, running
+
+CODE = "def load():\n    return open('settings.toml').read()\n"
+
+
+async def run_to_end(
+    services: WorkerServices, queue: JobQueue, redis: Redis, job_changes: dict[str, Any]
+) -> tuple[str, list[Event]]:
+    """Queue one job, run workers until its run ends; (run id, its events)."""
+    job = make_job(**job_changes)
+    await queue.enqueue(job)
+    async with running(services, redis):
+        await eventually(
+            run_status(services.run_log, job.run_id, "succeeded", "failed", "cancelled"),
+            "the run to end",
+        )
+    return job.run_id, await services.run_log.history(job.run_id)
+
+
+def payloads(events: list[Event], kind: str) -> list[dict[str, Any]]:
+    return [e.payload() for e in events if e.event == kind]
+
+
+def page_text(events: list[Event]) -> str:
+    return "".join(p["text"] for p in payloads(events, "token"))
+
+
+def final_comment(fake: FakeGitHub, number: int = ISSUE) -> dict[str, Any]:
+    [comment] = fake.comments_on(OWNER, REPO, number)
+    return comment
+
+
+async def test_the_answer_reads_the_code_and_cites_it(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_github.add_file(OWNER, REPO, "app/config.py", CODE)
+    fake_openai.script(
+        Reply.calls(
+            ToolCall("search_code", {"query": "settings.toml"}),
+            ToolCall("read_file", {"path": "app/config.py"}),
+            text="Let me look at the code.",
+        ),
+        Reply(text="`app/config.py:2` opens `settings.toml` before it exists."),
+    )
+    _, events = await run_to_end(worker_services, queue, redis_client, {})
+
+    calls = payloads(events, "tool_call")
+    assert calls == [
+        {"name": "search_code", "arguments": {"query": "settings.toml"}},
+        {"name": "read_file", "arguments": {"path": "app/config.py"}},
+    ]
+    results = payloads(events, "tool_result")
+    assert [r["summary"] for r in results] == [
+        "1 matches for `settings.toml` in 1 files",
+        "2 lines of app/config.py",
+    ]
+    # The model got each result under its call's id, and read the real file.
+    second = fake_openai.requests[1]
+    assert fake_openai.tools_offered(0) == ["list_files", "read_file", "search_code"]
+    sent = fake_openai.tool_results(1)
+    assert list(sent) == [c["id"] for c in second["messages"][2]["tool_calls"]]
+    assert "    2      return open('settings.toml').read()" in list(sent.values())[1]
+    # The page and the comment say the same: both turns, set apart.
+    text = "Let me look at the code.\n\n`app/config.py:2` opens `settings.toml` before it exists."
+    assert page_text(events) == text
+    assert final_comment(fake_github)["body"].startswith(text + "\n\n<sub>")
+    assert events[-1].payload()["status"] == "succeeded"
+    # One tarball for the whole run, however many files the model reads.
+    assert len(fake_github.requests_to("GET", "*/tarball/*")) == 1
+
+
+async def test_a_failing_tool_answers_the_model_and_the_run_goes_on(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.script(
+        Reply.calls(
+            ToolCall("read_file", {"path": "../../etc/passwd"}),
+            ToolCall("read_file", '{"path": "README.md"'),
+            ToolCall("delete_everything", {}),
+        ),
+        Reply(text="I can only read the repository."),
+    )
+    _, events = await run_to_end(worker_services, queue, redis_client, {})
+    summaries = [r["summary"] for r in payloads(events, "tool_result")]
+    assert summaries[0].startswith("error: `../../etc/passwd` leaves the repository")
+    assert summaries[1].startswith("error: the arguments are not valid JSON")
+    assert summaries[2] == "error: there is no tool `delete_everything`"
+    assert all(v.startswith("error: ") for v in fake_openai.tool_results(1).values())
+    assert events[-1].payload()["status"] == "succeeded"
+
+
+async def test_the_tool_call_limit_ends_the_run_cleanly_with_an_answer(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    limits = RunLimits(max_tool_calls=2)
+    services = dataclasses.replace(
+        worker_services, settings=dataclasses.replace(worker_services.settings, limits=limits)
+    )
+
+    def model(body: dict[str, Any]) -> Reply:
+        if "tools" not in body:
+            return Reply(text="From what I read, the README is empty.")
+        return Reply.calls(ToolCall("list_files", {}))
+
+    fake_openai.responder = model
+    _, events = await run_to_end(services, queue, redis_client, {})
+    assert len(payloads(events, "tool_call")) == 2
+    last = fake_openai.requests[-1]
+    assert "tools" not in last and last["messages"][-1]["content"] == WRAP_UP
+    note = LIMIT_NOTES["tool_calls"].format(value=2)
+    assert page_text(events).endswith(f"the README is empty.\n\n*{note}*")
+    assert note in final_comment(fake_github)["body"]
+    assert events[-1].payload()["status"] == "succeeded"
+
+
+async def test_a_mention_in_a_review_thread_is_answered_in_that_thread(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_github.push(OWNER, REPO, "fix", {"app/config.py": CODE})
+    pr = fake_github.add_pr(OWNER, REPO, "fix", number=7)
+    first = fake_github.add_review_comment(OWNER, REPO, 7, "app/config.py", 2, "Is this safe?")
+    mention = fake_github.add_review_comment(
+        OWNER, REPO, 7, "app/config.py", 2, "@livebot-test why?", in_reply_to=first["id"]
+    )
+    fake_openai.script(Reply(text="It is not: the file may be missing."))
+    _, events = await run_to_end(
+        worker_services,
+        queue,
+        redis_client,
+        {
+            "number": pr["number"],
+            "is_pull_request": True,
+            "comment_id": mention["id"],
+            "comment_kind": "review_comment",
+        },
+    )
+    assert events[-1].payload()["status"] == "succeeded"
+    # No comment in the PR's conversation: the reply lives in the review thread.
+    assert fake_github.comments_on(OWNER, REPO, 7) == []
+    replies = [c for c in fake_github.review_comments_on(OWNER, REPO, 7) if c["id"] > mention["id"]]
+    [reply] = replies
+    assert reply["in_reply_to_id"] == first["id"]
+    assert reply["body"].startswith("It is not: the file may be missing.")
+    data = json.loads(fake_openai.requests[0]["messages"][1]["content"])
+    thread = data["review_thread"]
+    assert (thread["path"], thread["line"]) == ("app/config.py", 2)
+    assert "open('settings.toml')" in thread["diff_hunk"]
+    assert [c["body"] for c in thread["comments"]] == ["Is this safe?", "@livebot-test why?"]
+
+
+async def test_a_broken_settings_file_gives_defaults_and_a_note(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_github.add_file(OWNER, REPO, ".github/livebot.yml", "limits: [unclosed\n")
+    fake_openai.script(Reply(text="Here is the answer."))
+    _, events = await run_to_end(worker_services, queue, redis_client, {})
+    body = final_comment(fake_github)["body"]
+    intro = NOTES_TEMPLATE.split("{items}")[0]
+    assert body.startswith("Here is the answer." + intro)
+    assert ".github/livebot.yml" in body and "line" in body
+    assert page_text(events).startswith("Here is the answer." + intro)
+
+
+async def test_a_command_turned_off_gets_a_short_reply_and_no_run(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_github.add_file(OWNER, REPO, ".github/livebot.yml", "commands:\n  answer: false\n")
+    job = make_job()
+    await queue.enqueue(job)
+    async with running(worker_services, redis_client):
+        await eventually(lambda: fake_github.comments_on(OWNER, REPO, ISSUE), "the reply")
+    assert final_comment(fake_github)["body"] == comments.TURNED_OFF.format(
+        author="octocat", command="answer"
+    )
+    assert fake_openai.requests == []
+    assert await worker_services.run_log.meta(job.run_id) is None
+
+
+async def test_allowed_users_are_trusted_and_others_refused_once(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_github.add_file(OWNER, REPO, ".github/livebot.yml", "allowed_users: [Friendly-Dev]\n")
+    fake_openai.script(Reply(text="Happy to help."))
+    trusted = make_job(REFUSE, command="answer", author="friendly-dev")
+    outsiders = [make_job(REFUSE, command="answer", author="drive-by") for _ in range(3)]
+    for job in (trusted, *outsiders):
+        await queue.enqueue(job)
+    async with running(worker_services, redis_client):
+        await eventually(
+            run_status(worker_services.run_log, trusted.run_id, "succeeded"), "the trusted run"
+        )
+        await eventually(
+            lambda: len(fake_github.comments_on(OWNER, REPO, ISSUE)) == 2, "2 comments"
+        )
+    bodies = [c["body"] for c in fake_github.comments_on(OWNER, REPO, ISSUE)]
+    refusal = comments.REFUSAL.format(author="drive-by", slug=worker_services.slug)
+    assert bodies.count(refusal) == 1
+    assert any(b.startswith("Happy to help.") for b in bodies)
+    assert len(fake_openai.requests) == 1
