@@ -8,7 +8,16 @@ from typing import Final
 MARKER: Final = "<!-- livebot:run:{run_id} -->"
 MARKER_PATTERN: Final = re.compile(r"<!-- livebot:run:([0-9a-f]+) -->")
 PLACEHOLDER: Final = "👀 Working on it… [watch the answer being written live]({url}).\n\n{marker}"
-FOOTER: Final = "<sub>[Run log]({url}) · {model} · {tokens} tokens · {duration}</sub>"
+PROGRESS: Final = (
+    "👀 Working on it… {activity} ({elapsed} so far). "
+    "[Watch the answer being written live]({url}).\n\n{marker}"
+)
+FOOTER: Final = "<sub>[Run log]({url}) · {model} · {tokens} tokens{cost} · {duration}</sub>"
+COST: Final = " · ${cost:.4f}"
+OVER_BUDGET: Final = (
+    "Sorry @{author}, this installation of @{slug} has used today's token budget "
+    "({budget:,} tokens). It renews at midnight UTC."
+)
 TRUNCATED_NOTE: Final = (
     "*The answer was cut to fit GitHub's comment limit; the full text is on the [run page]({url}).*"
 )
@@ -42,10 +51,17 @@ def marker(run_id: str) -> str:
     return MARKER.format(run_id=run_id)
 
 
-def footer(url: str, model: str, tokens: int, seconds: float) -> str:
-    """The small line under a final answer."""
-    duration = f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-    return FOOTER.format(url=url, model=model, tokens=f"{tokens:,}", duration=duration)
+def footer(url: str, model: str, tokens: int, seconds: float, cost: float | None = None) -> str:
+    """The small line under a final answer: run link, model, tokens, estimated cost, time."""
+    shown_cost = COST.format(cost=cost) if cost is not None else ""
+    return FOOTER.format(
+        url=url, model=model, tokens=f"{tokens:,}", cost=shown_cost, duration=duration(seconds)
+    )
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: `12.3 s`, `4.5 min`."""
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def help_text(author: str, slug: str, rows: list[tuple[str, str]]) -> str:

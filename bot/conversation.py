@@ -27,6 +27,15 @@ LIMIT_NOTES: Final = {
     "tokens": "I stopped after using {value:,} tokens, the limit for one run.",
     "seconds": "I stopped after {value:.0f} seconds, the time limit for one run.",
 }
+ACTIVITIES: Final = {
+    "list_files": "Listing the files",
+    "read_file": "Reading {path}",
+    "search_code": "Searching the code for `{query}`",
+    "submit_review": "Posting the review",
+    "write_file": "Writing {path}",
+    "delete_file": "Deleting {path}",
+    "finish": "Committing the change",
+}
 WRAP_UP: Final = (
     "You have used every tool call this run allows. Answer now with what you know, and say what "
     "you could not check."
@@ -42,6 +51,15 @@ class Outcome:
     closing: ToolResult | None = None
     limit_note: str | None = None
     tool_calls: int = 0
+
+
+def activity(name: str, arguments: dict[str, Any]) -> str:
+    """A tool call as a person would say it: "Reading bot/router.py"."""
+    template = ACTIVITIES.get(name, "Calling `{name}`")
+    try:
+        return template.format(name=name, **{k: str(v)[:80] for k, v in arguments.items()})
+    except (KeyError, IndexError, ValueError):
+        return f"Calling `{name}`"
 
 
 def _arguments(call: ToolCall) -> dict[str, Any]:
@@ -63,6 +81,7 @@ async def _run_tool(run: Run, tools: dict[str, Tool], call: ToolCall) -> ToolRes
         await writer.emit("tool_call", {"name": call.name, "arguments": {}})
         return await _failed(run, call.name, str(exc))
     await writer.emit("tool_call", {"name": call.name, "arguments": arguments})
+    run.activity = activity(call.name, arguments)
     tool = tools.get(call.name)
     if tool is None:
         return await _failed(run, call.name, f"there is no tool `{call.name}`")

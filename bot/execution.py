@@ -12,12 +12,13 @@ from typing import Any, Final
 import aiohttp
 from gidgethub import GitHubException
 
-from bot import comments, placeholder, replies
+from bot import comments, placeholder, pricing, replies
 from bot.events import TERMINAL_STATUSES
 from bot.github_app import InstallationAPI, fit_comment
 from bot.jobs import ClaimedJob, Job
 from bot.links import run_url
 from bot.llm import LLMError, Usage
+from bot.metrics import LLM_COST, LLM_TOKENS
 from bot.repo_config import (
     OperatorLimits,
     RepoConfig,
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 WORKER_LOST: Final = "The worker running this answer stopped; another worker continues it."
 CANCEL_POLL_SECONDS: Final = 1.0
+# A long run shows what it is doing in its placeholder, for people who never open the link.
+PROGRESS_AFTER_SECONDS: Final = 20.0
+PROGRESS_EVERY_SECONDS: Final = 15.0
 
 
 @dataclass
@@ -49,6 +53,8 @@ class Run:
     attempt: int
     config: RepoConfig
     answer_posted: bool = False
+    activity: str = "Starting"
+    progress: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -71,8 +77,44 @@ class Run:
         """Fields every log line of this run carries."""
         return {"run_id": self.job.run_id, "delivery_id": self.job.delivery_id}
 
+    async def status(self, message: str) -> None:
+        """Say what the run is doing, on the page and (in a long run) in the placeholder."""
+        self.activity = message
+        await self.writer.status("running", message)
+
+    def start_progress(self) -> None:
+        """Keep the placeholder's line about what the run is doing fresh while it works."""
+        self.progress = asyncio.create_task(self._show_progress())
+
+    async def stop_progress(self) -> None:
+        """No more progress edits: the final edit must be the last one."""
+        if self.progress is not None:
+            self.progress.cancel()
+            await asyncio.gather(self.progress, return_exceptions=True)
+            self.progress = None
+
+    async def _show_progress(self) -> None:
+        await asyncio.sleep(PROGRESS_AFTER_SECONDS)
+        shown = ""
+        while True:
+            if self.activity != shown and self.comment_id is not None:
+                shown = self.activity
+                elapsed = comments.duration(time.time() - self.created_at)
+                body = comments.PROGRESS.format(
+                    activity=shown.rstrip("."),
+                    elapsed=elapsed,
+                    url=self.url,
+                    marker=comments.marker(self.job.run_id),
+                )
+                try:
+                    await self.gh.patch(self.job.comment_path(self.comment_id), data={"body": body})
+                except (GitHubException, aiohttp.ClientError, TimeoutError):
+                    log.warning("could not show progress", extra=self.log_extra, exc_info=True)
+            await asyncio.sleep(PROGRESS_EVERY_SECONDS)
+
     async def edit_comment(self, body: str) -> None:
         """Replace the placeholder's text (cut to GitHub's limit)."""
+        await self.stop_progress()
         if self.comment_id is None:
             return
         note = comments.TRUNCATED_NOTE.format(url=self.url)
@@ -87,8 +129,9 @@ class Run:
             # On the page too: the answer is the concatenation of every token.
             self.writer.token(notes)
             answer += notes
+        cost = await self.count(usage)
         seconds = time.time() - self.created_at
-        footer = comments.footer(self.url, self.model, usage.total, seconds)
+        footer = comments.footer(self.url, self.model, usage.total, seconds, cost)
         body = f"{answer}\n\n{footer}\n\n{comments.marker(self.job.run_id)}"
         await self.edit_comment(body)
         self.answer_posted = True
@@ -99,7 +142,20 @@ class Run:
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
             },
+            cost_usd=cost,
         )
+
+    async def count(self, usage: Usage) -> float | None:
+        """Count the run's tokens (metrics, the installation's day); its estimated cost."""
+        settings, workflow = self.services.settings, self.job.kind
+        cost = pricing.cost_usd(self.model, usage, settings.prices)
+        LLM_TOKENS.labels(workflow=workflow, kind="prompt").inc(usage.prompt_tokens)
+        LLM_TOKENS.labels(workflow=workflow, kind="completion").inc(usage.completion_tokens)
+        if cost is not None:
+            LLM_COST.labels(workflow=workflow).inc(cost)
+        if settings.daily_tokens is not None:
+            await pricing.add_tokens(self.services.redis, self.job.installation_id, usage.total)
+        return cost
 
     async def fail(self, message: str, code: str, *, cancelled_by: str | None = None) -> None:
         """Say what failed in the placeholder (first: Redis may be what failed), then the page."""
@@ -186,6 +242,8 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         body = comments.TURNED_OFF.format(author=job.author, command=workflow.name)
         await replies.post_reply(services, job, body)
         return
+    if await _over_budget(services, claimed.job):
+        return
     run = await load_run(services, claimed, workflow.name, config)
     if run is None:
         log.info("run already finished", extra={"run_id": claimed.job.run_id})
@@ -200,6 +258,7 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         )
     job = run.job
     await services.run_log.add_to_thread(job.repository, job.number, job.run_id)
+    run.start_progress()
     try:
         await _until_cancelled(run, workflow.run)
     except asyncio.CancelledError:
@@ -214,8 +273,21 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         log.exception("workflow crashed", extra=run.log_extra)
         await run.fail("Livebot hit an internal error", "internal_error")
     finally:
+        await run.stop_progress()
         run.writer.close()
         await services.run_log.remove_from_thread(job.repository, job.number, job.run_id)
+
+
+async def _over_budget(services: WorkerServices, job: Job) -> bool:
+    """Whether the installation used today's token budget; if so it is told, politely."""
+    budget = services.settings.daily_tokens
+    if budget is None or await services.run_log.meta(job.run_id) is not None:
+        return False  # no budget, or a run already started: it may finish
+    if await pricing.tokens_used_today(services.redis, job.installation_id) < budget:
+        return False
+    body = comments.OVER_BUDGET.format(author=job.author, slug=services.slug, budget=budget)
+    await replies.post_reply(services, job, body)
+    return True
 
 
 async def _wait_for_cancel(run: Run) -> str:

@@ -49,6 +49,11 @@ def once(name: str) -> str:
     return f"livebot:{{jobs}}:once:{name}"
 
 
+def daily_tokens(installation_id: int, day: str) -> str:
+    """Tokens an installation's runs used on one day (UTC)."""
+    return f"livebot:{{budget}}:{installation_id}:{day}"
+
+
 def thread_runs(repository: str, number: int) -> str:
     """The set of runs active in one issue or pull request thread."""
     return f"livebot:{{thread:{repository}#{number}}}:runs"

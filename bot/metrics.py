@@ -25,3 +25,11 @@ JOBS = Counter(
     ["workflow", "outcome"],
 )
 JOBS_RUNNING = Gauge("livebot_jobs_running", "Jobs running in this process")
+LLM_TOKENS = Counter(
+    "livebot_llm_tokens_total",
+    "Tokens the model counted, by workflow and kind",
+    ["workflow", "kind"],
+)
+LLM_COST = Counter(
+    "livebot_llm_cost_usd_total", "Estimated cost of the model's tokens in US dollars", ["workflow"]
+)

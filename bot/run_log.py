@@ -149,6 +149,8 @@ class RunLog:
             extra += ["completion_tokens", usage.get("completion_tokens", 0)]
             if data.get("comment_url"):
                 extra += ["comment_url", data["comment_url"]]
+            if data.get("cost_usd") is not None:
+                extra += ["cost_usd", data["cost_usd"]]
         encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         try:
             event_id: str = await self._append(
@@ -287,6 +289,7 @@ class RunWriter:
         *,
         comment_url: str | None = None,
         usage: UsageData | None = None,
+        cost_usd: float | None = None,
     ) -> str:
         """End the run: flush what is buffered, then the final `complete` event."""
         data: CompleteData = {
@@ -294,6 +297,8 @@ class RunWriter:
             "comment_url": comment_url,
             "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0},
         }
+        if cost_usd is not None:
+            data["cost_usd"] = round(cost_usd, 6)
         try:
             return await self.emit("complete", data)
         finally:

@@ -12,6 +12,8 @@ from typing import Final, Literal, TypeVar
 
 from dotenv import dotenv_values
 
+from bot.pricing import parse_prices
+
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_RUN_TTL_DAYS = 7.0
@@ -81,6 +83,8 @@ class Settings:
     llm_timeout: float = 60.0
     llm_total_timeout: float = 600.0
     limits: RunLimits = field(default_factory=RunLimits)
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    daily_tokens: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -216,6 +220,8 @@ def load_settings(
         max_attempts=_parse(env, "LIVEBOT_MAX_ATTEMPTS", _positive_int, 3),
         llm_timeout=_parse(env, "LIVEBOT_LLM_TIMEOUT", _positive_float, 60.0),
         llm_total_timeout=_parse(env, "LIVEBOT_LLM_TOTAL_TIMEOUT", _positive_float, 600.0),
+        prices=_parse(env, "LIVEBOT_PRICES", parse_prices, {}),
+        daily_tokens=_parse(env, "LIVEBOT_DAILY_TOKENS", _positive_int, None),
         limits=RunLimits(
             max_tool_calls=_parse(env, "LIVEBOT_MAX_TOOL_CALLS", _positive_int, 40),
             max_tokens=_parse(env, "LIVEBOT_MAX_TOKENS", _positive_int, 200_000),

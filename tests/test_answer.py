@@ -6,9 +6,10 @@ import dataclasses
 import json
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
-from bot import comments
+from bot import comments, execution
 from bot.conversation import LIMIT_NOTES, WRAP_UP
 from bot.jobs import JobQueue
 from bot.registry import REFUSE
@@ -246,3 +247,65 @@ async def test_allowed_users_are_trusted_and_others_refused_once(
     assert bodies.count(refusal) == 1
     assert any(b.startswith("Happy to help.") for b in bodies)
     assert len(fake_openai.requests) == 1
+
+
+def with_settings(services: WorkerServices, **changes: Any) -> WorkerServices:
+    return dataclasses.replace(services, settings=dataclasses.replace(services.settings, **changes))
+
+
+async def test_the_cost_is_estimated_from_the_usage_and_shown(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    services = with_settings(worker_services, model="gpt-4o-mini")
+    fake_openai.script(Reply(text="Done.", prompt_tokens=10_000, completion_tokens=5_000))
+    run_id, events = await run_to_end(services, queue, redis_client, {})
+    # 10,000 × $0.15 + 5,000 × $0.60 per million tokens.
+    assert events[-1].payload()["cost_usd"] == 0.0045
+    assert (await services.run_log.meta(run_id) or {})["cost_usd"] == "0.0045"
+    assert "15,000 tokens · $0.0045 · " in final_comment(fake_github)["body"]
+
+
+async def test_past_the_daily_budget_a_polite_reply_instead_of_work(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    services = with_settings(worker_services, daily_tokens=100)
+    fake_openai.script(Reply(text="First.", prompt_tokens=90, completion_tokens=60))
+    await run_to_end(services, queue, redis_client, {})
+    second = make_job()
+    await queue.enqueue(second)
+    async with running(services, redis_client):
+        await eventually(lambda: len(fake_github.comments_on(OWNER, REPO, ISSUE)) == 2, "a reply")
+    refusal = fake_github.comments_on(OWNER, REPO, ISSUE)[1]["body"]
+    assert refusal == comments.OVER_BUDGET.format(author="octocat", slug=services.slug, budget=100)
+    assert len(fake_openai.requests) == 1
+    assert await services.run_log.meta(second.run_id) is None
+
+
+async def test_a_long_run_shows_what_it_does_in_its_placeholder(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(execution, "PROGRESS_AFTER_SECONDS", 0.1)
+    monkeypatch.setattr(execution, "PROGRESS_EVERY_SECONDS", 0.05)
+    fake_openai.script(
+        Reply.calls(ToolCall("read_file", {"path": "README.md"}), first_delay=0.5),
+        Reply(text="The answer.", first_delay=0.5),
+    )
+    await run_to_end(worker_services, queue, redis_client, {})
+    edits = [r.json["body"] for r in fake_github.requests_to("PATCH", "*/issues/comments/*")]
+    shown = [e for e in edits if e.startswith("👀 Working on it… Reading README.md (")]
+    assert shown, edits
+    assert edits[-1].startswith("The answer.")
+    assert final_comment(fake_github)["body"].startswith("The answer.")

@@ -108,6 +108,7 @@ async def run_state(request: web.Request) -> web.Response:
             "started_at": _float(meta, "started_at"),
             "finished_at": _float(meta, "finished_at"),
             "comment_url": meta.get("comment_url"),
+            "cost_usd": _float(meta, "cost_usd"),
         }
     )
 

@@ -13,6 +13,8 @@ SYSTEM_PROMPT: Final = f"""\
 You are {{slug}}, a GitHub App that helps in issues and pull requests of the repository {{repo}}.
 {prompts.DATA_RULES}
 {prompts.TOOL_RULES}
+When the data has a `review_thread`, the mention is a reply on those lines of the pull \
+request's diff (`path`, `line`, `diff_hunk`): answer about them, briefly.
 Answer the request in GitHub-flavoured Markdown, concisely and concretely. If you propose code \
 changes, show them as fenced code blocks. If the data does not hold the answer, say what is \
 missing."""
@@ -26,12 +28,12 @@ def system_prompt(slug: str, repository: str, author: str, sha: str) -> str:
 async def answer(run: Run) -> None:
     """Read the thread and the code, stream the model's answer into the run, post it."""
     job = run.job
-    await run.writer.status("running", "Reading the issue, its comments and the code")
+    await run.status("Reading the issue, its comments and the code")
     workspace = await open_workspace(run)
     try:
         # A worker that died mid-answer left text on the page: continue it, never repeat it.
         partial = await run.services.run_log.text(job.run_id)
-        await run.writer.status("running", "Writing the answer")
+        await run.status("Writing the answer")
         system = system_prompt(run.services.slug, job.repository, job.author, workspace.sha)
         system += prompts.repository_instructions(run.config)
         outcome = await converse(

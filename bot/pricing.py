@@ -1,0 +1,74 @@
+"""What a run costs: tokens priced per model, and each installation's daily token budget."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Final
+
+from redis.asyncio import Redis
+
+from bot import keys
+from bot.llm import Usage
+
+# US dollars per million prompt and completion tokens (list prices; LIVEBOT_PRICES overrides).
+PRICES: Final[Mapping[str, tuple[float, float]]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "o4-mini": (1.10, 4.40),
+    "o3": (2.00, 8.00),
+}
+BUDGET_TTL_SECONDS: Final = 2 * 86400
+
+
+def parse_prices(raw: str) -> dict[str, tuple[float, float]]:
+    """LIVEBOT_PRICES: `{"model": [prompt, completion]}` in dollars per million tokens."""
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError('must be a JSON object such as {"my-model": [0.5, 1.5]}')
+    prices: dict[str, tuple[float, float]] = {}
+    for model, pair in data.items():
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(p, int | float) and p >= 0 for p in pair)
+        ):
+            raise ValueError(f"{model}: needs [prompt, completion] dollars per million tokens")
+        prices[str(model)] = (float(pair[0]), float(pair[1]))
+    return prices
+
+
+def cost_usd(
+    model: str, usage: Usage, overrides: Mapping[str, tuple[float, float]] | None = None
+) -> float | None:
+    """The estimated cost of `usage` on `model`, or None when its price is unknown."""
+    price = (overrides or {}).get(model) or PRICES.get(model)
+    if price is None:
+        return None
+    return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+async def tokens_used_today(redis: Redis, installation_id: int) -> int:
+    """Tokens the installation's runs used today (UTC)."""
+    used = await redis.get(keys.daily_tokens(installation_id, _today()))
+    return int(used or 0)
+
+
+async def add_tokens(redis: Redis, installation_id: int, tokens: int) -> None:
+    """Count a run's tokens against its installation's day."""
+    key = keys.daily_tokens(installation_id, _today())
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incrby(key, tokens)
+        pipe.expire(key, BUDGET_TTL_SECONDS)
+        await pipe.execute()
