@@ -43,6 +43,7 @@ Hi @{author}! Mention @{slug} followed by what you need:
 | you write | I do |
 |---|---|"""
 HELP_ROW: Final = "| {usage} | {does} |"
+HELP_TURNED_OFF: Final = "\n\nTurned off in this repository's `.github/livebot.yml`: {commands}."
 HELP_OUTRO: Final = "While I work, the link in my first reply shows the answer being written, live."
 
 

@@ -46,9 +46,14 @@ COMMAND_WORDS: Final[dict[str, str]] = {
 
 
 async def help_reply(services: WorkerServices, claimed: ClaimedJob) -> None:
-    """The list of the commands that work."""
-    rows = [(workflow.usage, workflow.does) for workflow in WORKFLOWS] + list(COMMAND_ROWS)
+    """The list of the commands that work here, and of those the repository turned off."""
+    config = await repository_config(services, claimed.job)
+    on = [w for w in WORKFLOWS if config.commands.get(w.name, True)]
+    off = [w.name for w in WORKFLOWS if not config.commands.get(w.name, True)]
+    rows = [(workflow.usage, workflow.does) for workflow in on] + list(COMMAND_ROWS)
     body = comments.help_text(claimed.job.author, services.slug, rows)
+    if off:
+        body += comments.HELP_TURNED_OFF.format(commands=", ".join(f"`{name}`" for name in off))
     await replies.post_reply(services, claimed.job, body)
 
 

@@ -210,3 +210,15 @@ async def test_a_failed_placeholder_post_is_retried_without_duplicates(
     assert len(fake_github.requests_to("POST", "/repos/*/issues/1/comments")) == 2
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"].startswith("Answer.")
+
+
+async def test_help_leaves_out_what_the_repository_turned_off(
+    worker_services: WorkerServices, queue: JobQueue, redis_client: Redis, fake_github: FakeGitHub
+) -> None:
+    fake_github.add_file(OWNER, REPO, ".github/livebot.yml", "commands:\n  answer: false\n")
+    await queue.enqueue(make_job("help"))
+    async with running(worker_services, redis_client):
+        await eventually(lambda: _comment_count(fake_github, 1), "the help reply")
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert "<question or request>" not in comment["body"]
+    assert comment["body"].endswith(comments.HELP_TURNED_OFF.format(commands="`answer`"))
