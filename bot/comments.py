@@ -36,6 +36,7 @@ NOT_AVAILABLE: Final = (
 TURNED_OFF: Final = (
     "@{author}, `{command}` is turned off in this repository's `.github/livebot.yml`."
 )
+PULL_REQUESTS_ONLY: Final = "@{author}, `{command}` works on pull requests; this is an issue."
 NOTHING_TO_CANCEL: Final = "@{author}, nothing is running in this thread."
 HELP_INTRO: Final = """\
 Hi @{author}! Mention @{slug} followed by what you need:

@@ -191,6 +191,7 @@ class Workflow:
     words: tuple[str, ...]
     usage: str
     does: str
+    pull_requests_only: bool = False
 
 
 async def repository_config(services: WorkerServices, job: Job) -> RepoConfig:
@@ -240,6 +241,11 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
     if not config.commands.get(workflow.name, True):
         job = claimed.job
         body = comments.TURNED_OFF.format(author=job.author, command=workflow.name)
+        await replies.post_reply(services, job, body)
+        return
+    if workflow.pull_requests_only and not claimed.job.is_pull_request:
+        job = claimed.job
+        body = comments.PULL_REQUESTS_ONLY.format(author=job.author, command=workflow.name)
         await replies.post_reply(services, job, body)
         return
     if await _over_budget(services, claimed.job):

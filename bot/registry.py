@@ -14,16 +14,15 @@ from bot import comments, replies
 from bot.execution import Workflow, execute, repository_config
 from bot.jobs import ClaimedJob
 from bot.services import WorkerServices
-from bot.workflows import answer
+from bot.workflows import answer, goal
 
 JobHandler = Callable[[WorkerServices, ClaimedJob], Awaitable[None]]
 
-WORKFLOWS: Final[tuple[Workflow, ...]] = (answer.WORKFLOW,)
+WORKFLOWS: Final[tuple[Workflow, ...]] = (answer.WORKFLOW, goal.WORKFLOW)
 DEFAULT_WORKFLOW: Final = answer.WORKFLOW.name
 # Understood, so that they are not taken for questions, but not built yet.
 NOT_BUILT: Final[dict[str, tuple[str, ...]]] = {
     "review": ("review",),
-    "goal": ("goal", "describe"),
     "resolve": ("resolve", "fix"),
 }
 CANCEL: Final = "cancel"

@@ -309,3 +309,51 @@ async def test_a_long_run_shows_what_it_does_in_its_placeholder(
     assert shown, edits
     assert edits[-1].startswith("The answer.")
     assert final_comment(fake_github)["body"].startswith("The answer.")
+
+
+async def test_goal_describes_a_pull_request_from_its_changes(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_github.push(OWNER, REPO, "fix", {"app/config.py": CODE})
+    pr = fake_github.add_pr(OWNER, REPO, "fix", title="Load settings", body="Please review")
+    fake_openai.script(Reply(text="**Goal** Load the settings file."))
+    _, events = await run_to_end(
+        worker_services,
+        queue,
+        redis_client,
+        {"kind": "goal", "number": pr["number"], "is_pull_request": True, "request": ""},
+    )
+    assert events[-1].payload()["status"] == "succeeded"
+    data = json.loads(fake_openai.requests[0]["messages"][1]["content"])
+    [changed] = data["pull_request"]["files"]
+    assert (changed["path"], changed["status"], changed["additions"]) == (
+        "app/config.py",
+        "added",
+        2,
+    )
+    assert "+    return open('settings.toml').read()" in changed["patch"]
+    assert data["issue"]["title"] == "Load settings"
+    body = final_comment(fake_github, pr["number"])["body"]
+    assert body.startswith("**Goal** Load the settings file.")
+    # It describes the pull request; it never edits it.
+    assert fake_github.requests_to("PATCH", f"/repos/{OWNER}/{REPO}/pulls/*") == []
+
+
+async def test_goal_on_an_issue_says_it_needs_a_pull_request(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    await queue.enqueue(make_job("goal"))
+    async with running(worker_services, redis_client):
+        await eventually(lambda: fake_github.comments_on(OWNER, REPO, ISSUE), "the reply")
+    assert final_comment(fake_github)["body"] == comments.PULL_REQUESTS_ONLY.format(
+        author="octocat", command="goal"
+    )
+    assert fake_openai.requests == []
