@@ -52,9 +52,13 @@ class Run:
     created_at: float
     attempt: int
     config: RepoConfig
+    # Whether an earlier attempt already worked on this run (it may have posted text, a comment).
+    resumed: bool = False
     answer_posted: bool = False
     activity: str = "Starting"
     progress: asyncio.Task[None] | None = None
+    # The placeholder being posted while the workflow already reads and thinks.
+    placeholder: asyncio.Task[tuple[int, str]] | None = None
 
     @property
     def url(self) -> str:
@@ -112,9 +116,16 @@ class Run:
                     log.warning("could not show progress", extra=self.log_extra, exc_info=True)
             await asyncio.sleep(PROGRESS_EVERY_SECONDS)
 
+    async def ready(self) -> None:
+        """Wait until the placeholder is posted (or raise what stopped it)."""
+        if self.placeholder is not None:
+            self.comment_id, self.comment_url = await self.placeholder
+            self.placeholder = None
+
     async def edit_comment(self, body: str) -> None:
         """Replace the placeholder's text (cut to GitHub's limit)."""
         await self.stop_progress()
+        await self.ready()
         if self.comment_id is None:
             return
         note = comments.TRUNCATED_NOTE.format(url=self.url)
@@ -211,6 +222,7 @@ async def load_run(
     """The job's run, created on its first attempt; None when it has already ended."""
     job, run_log = claimed.job, services.run_log
     meta = await run_log.meta(job.run_id)
+    resumed = meta is not None
     if meta is None:
         await run_log.create(
             run_id=job.run_id,
@@ -232,6 +244,7 @@ async def load_run(
         created_at=float(meta["created_at"]),
         attempt=claimed.times_delivered,
         config=config,
+        resumed=resumed,
     )
 
 
@@ -255,8 +268,8 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         log.info("run already finished", extra={"run_id": claimed.job.run_id})
         return
     if run.comment_id is None:
-        run.comment_id, run.comment_url = await placeholder.ensure(
-            services, run.gh, run.job, run.created_at
+        run.placeholder = asyncio.create_task(
+            placeholder.ensure(services, run.gh, run.job, run.created_at, look_first=run.resumed)
         )
     if run.attempt > 1:
         await run.writer.error(
@@ -267,7 +280,8 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
     run.start_progress()
     try:
         await _until_cancelled(run, workflow.run)
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, PlaceholderUnavailable):
+        # No placeholder, no failure note: the job stays pending and is tried again.
         raise
     except LLMError as exc:
         log.warning("model failed", extra={**run.log_extra, "code": exc.code})
@@ -280,6 +294,8 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         await run.fail("Livebot hit an internal error", "internal_error")
     finally:
         await run.stop_progress()
+        if run.placeholder is not None:
+            run.placeholder.cancel()
         run.writer.close()
         await services.run_log.remove_from_thread(job.repository, job.number, job.run_id)
 
@@ -305,17 +321,33 @@ async def _wait_for_cancel(run: Run) -> str:
         await asyncio.sleep(CANCEL_POLL_SECONDS)
 
 
+class PlaceholderUnavailable(Exception):
+    """The placeholder could not be posted: the job is tried again later."""
+
+
 async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
-    """Run the workflow unless someone cancels the run first."""
+    """Run the workflow unless someone cancels the run first, or its placeholder cannot be
+    posted."""
     work = asyncio.create_task(workflow(run))
     watch = asyncio.create_task(_wait_for_cancel(run))
+    waiting: set[asyncio.Future[Any]] = {work, watch}
+    if run.placeholder is not None:
+        waiting.add(run.placeholder)
     try:
-        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if run.placeholder is None or run.placeholder not in done:
+                break
+            if run.placeholder.exception() is not None:
+                raise PlaceholderUnavailable(str(run.placeholder.exception()))
+            await run.ready()
+            if work in done or watch in done:
+                break
     finally:
         for task in (work, watch):
             task.cancel()
-    if not work.done() or work.cancelled():
-        await asyncio.gather(work, return_exceptions=True)
+        await asyncio.gather(work, watch, return_exceptions=True)
+    if work.cancelled():
         who = watch.result()
         await run.fail(f"Cancelled by @{who}", "cancelled", cancelled_by=who)
         return

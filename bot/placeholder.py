@@ -72,10 +72,16 @@ async def post(
 
 
 async def ensure(
-    services: WorkerServices, gh: InstallationAPI, job: Job, created_at: float
+    services: WorkerServices,
+    gh: InstallationAPI,
+    job: Job,
+    created_at: float,
+    *,
+    look_first: bool,
 ) -> tuple[int, str]:
-    """The run's placeholder (id, URL): found after a crash, or posted now; then recorded."""
-    comment = await find(gh, job, services.slug, created_at)
+    """The run's placeholder (id, URL): found after a crash (`look_first`), or posted now; then
+    recorded."""
+    comment = await find(gh, job, services.slug, created_at) if look_first else None
     if comment is None:
         # The 👀 and the post are independent: one round trip, not two.
         _, comment = await asyncio.gather(react(gh, job), post(services, gh, job, created_at))

@@ -88,8 +88,8 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_says_so(
 ) -> None:
     job = make_job()
     await queue.enqueue(job)
-    # The thread cannot be read: the job fails before it has a placeholder, every time.
-    fake_github.fail_next("GET", "/repos/*/issues/1/comments*", status=500, times=1000)
+    # The placeholder cannot be posted: the job fails before it has one, every time.
+    fake_github.fail_next("POST", "/repos/*/issues/1/comments", status=500, times=1000)
     async with running(worker_services, redis_client):
         await eventually(lambda: _dead_letters(redis_client), "a dead letter", seconds=15)
     assert await _status(worker_services.run_log, job.run_id) == "failed"
