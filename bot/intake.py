@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bot import payloads
 from bot.commands import parse_command
 from bot.jobs import Job
+from bot.payloads import ID, OPTIONAL_TEXT, TEXT, USER, Check
 from bot.registry import REFUSE
 from bot.run_log import new_run_id
 
@@ -31,33 +33,43 @@ class Intake:
         self,
         data: dict[str, Any],
         *,
-        body: str | None,
-        author: dict[str, Any],
-        association: str,
-        number: int,
+        target: str,
+        number_path: str,
         is_pull_request: bool,
-        comment_id: int | None = None,
         comment_kind: str | None = None,
     ) -> None:
-        """Start the work a mention asks for, if its author may; else at most one polite reply."""
-        installation_id = data["installation"]["id"]
-        repository = data["repository"]["full_name"]
-        if self.is_own_or_bot(author) or self.is_own_or_bot(data["sender"]):
-            return
-        command = parse_command(body, self.slug)
+        """Start the work a mention asks for, if its author may; else a refusal job.
+
+        `target` names the object holding the text (`comment` or `issue`); the payload's other
+        fields are checked only once the text mentions the app.
+        """
+        payloads.check(data, {f"{target}.body": OPTIONAL_TEXT}, common=False)
+        command = parse_command(data[target]["body"], self.slug)
         if command is None:
             return
-        trusted = association in self.trusted
+        checks: dict[str, Check] = {
+            f"{target}.user.login": USER,
+            f"{target}.user.type": TEXT,
+            f"{target}.author_association": TEXT,
+            number_path: ID,
+        }
+        if comment_kind is not None:
+            checks[f"{target}.id"] = ID
+        payloads.check(data, checks)
+        author = data[target]["user"]
+        if self.is_own_or_bot(author) or self.is_own_or_bot(data["sender"]):
+            return
+        trusted = data[target]["author_association"] in self.trusted
         self.job = Job(
             kind=command.name if trusted else REFUSE,
             run_id=new_run_id(),
             delivery_id=self.delivery_id,
-            installation_id=int(installation_id),
-            repository=repository,
-            number=int(number),
+            installation_id=int(data["installation"]["id"]),
+            repository=data["repository"]["full_name"],
+            number=int(payloads.field(data, number_path)),
             author=author["login"],
             is_pull_request=is_pull_request,
-            comment_id=comment_id,
+            comment_id=data[target]["id"] if comment_kind is not None else None,
             comment_kind=comment_kind,
             request=command.text,
             command=command.name,

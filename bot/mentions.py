@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from gidgethub import routing, sansio
 
-from bot import payloads
 from bot.intake import Intake
-from bot.payloads import ID, OPTIONAL_TEXT, TEXT, USER
 
 router = routing.Router()
-
-COMMENT_FIELDS: Final = {
-    "comment.id": ID,
-    "comment.body": OPTIONAL_TEXT,
-    "comment.user.login": USER,
-    "comment.user.type": TEXT,
-    "comment.author_association": TEXT,
-}
 
 
 @router.register("issue_comment", action="created")
 async def comment_created(event: sansio.Event, intake: Intake) -> None:
     """A new comment on an issue or a pull request."""
-    payloads.check(event.data, COMMENT_FIELDS | {"issue.number": ID})
-    comment, issue = event.data["comment"], event.data["issue"]
+    is_pull_request = "pull_request" in (event.data.get("issue") or {})
     intake.mention(
         event.data,
-        body=comment["body"],
-        author=comment["user"],
-        association=comment["author_association"],
-        number=issue["number"],
-        is_pull_request="pull_request" in issue,
-        comment_id=comment["id"],
+        target="comment",
+        number_path="issue.number",
+        is_pull_request=is_pull_request,
         comment_kind="issue_comment",
     )
 
@@ -41,16 +25,11 @@ async def comment_created(event: sansio.Event, intake: Intake) -> None:
 @router.register("pull_request_review_comment", action="created")
 async def review_comment_created(event: sansio.Event, intake: Intake) -> None:
     """A new comment on a line of a pull request's diff."""
-    payloads.check(event.data, COMMENT_FIELDS | {"pull_request.number": ID})
-    comment = event.data["comment"]
     intake.mention(
         event.data,
-        body=comment["body"],
-        author=comment["user"],
-        association=comment["author_association"],
-        number=event.data["pull_request"]["number"],
+        target="comment",
+        number_path="pull_request.number",
         is_pull_request=True,
-        comment_id=comment["id"],
         comment_kind="review_comment",
     )
 
@@ -58,22 +37,4 @@ async def review_comment_created(event: sansio.Event, intake: Intake) -> None:
 @router.register("issues", action="opened")
 async def issue_opened(event: sansio.Event, intake: Intake) -> None:
     """A new issue whose body mentions the app."""
-    payloads.check(
-        event.data,
-        {
-            "issue.number": ID,
-            "issue.body": OPTIONAL_TEXT,
-            "issue.user.login": USER,
-            "issue.user.type": TEXT,
-            "issue.author_association": TEXT,
-        },
-    )
-    issue = event.data["issue"]
-    intake.mention(
-        event.data,
-        body=issue["body"],
-        author=issue["user"],
-        association=issue["author_association"],
-        number=issue["number"],
-        is_pull_request=False,
-    )
+    intake.mention(event.data, target="issue", number_path="issue.number", is_pull_request=False)

@@ -40,12 +40,13 @@ def _is_repository(value: Any) -> bool:
     return isinstance(value, str) and REPOSITORY.fullmatch(value) is not None
 
 
-ID: Final = ("a positive integer id", _is_id)
-TEXT: Final = ("a string", _is_text)
-OPTIONAL_TEXT: Final = ("a string or null", _is_optional_text)
-USER: Final = ("a GitHub login", _is_login)
-REPO: Final = ("owner/name", _is_repository)
+# What a field must be: (how a person says it, the test).
 Check = tuple[str, Callable[[Any], bool]]
+ID: Final[Check] = ("a positive integer id", _is_id)
+TEXT: Final[Check] = ("a string", _is_text)
+OPTIONAL_TEXT: Final[Check] = ("a string or null", _is_optional_text)
+USER: Final[Check] = ("a GitHub login", _is_login)
+REPO: Final[Check] = ("owner/name", _is_repository)
 
 # What every event that starts work carries.
 COMMON: Final[dict[str, Check]] = {
@@ -66,8 +67,9 @@ def field(data: dict[str, Any], path: str) -> Any:
     return value
 
 
-def check(data: dict[str, Any], checks: dict[str, Check]) -> None:
-    """Raise PayloadError naming the first field that is missing or malformed."""
-    for path, (expected, is_valid) in (COMMON | checks).items():
+def check(data: dict[str, Any], checks: dict[str, Check], *, common: bool = True) -> None:
+    """Raise PayloadError naming the first field that is missing or malformed (of `checks`, and
+    of what every event that starts work carries unless `common` is false)."""
+    for path, (expected, is_valid) in ((COMMON if common else {}) | checks).items():
         if not is_valid(field(data, path)):
             raise PayloadError(f"`{path}` must be {expected}")

@@ -270,3 +270,18 @@ async def test_router_dispatch_from_a_fixture_fills_the_intake() -> None:
     assert intake.job is not None
     assert (intake.job.kind, intake.job.author) == ("help", data["comment"]["user"]["login"])
     assert intake.job.command == "help"
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    sorted(str(path.relative_to(FIXTURES)) for path in FIXTURES.glob("*/*.json")),
+)
+async def test_every_real_delivery_is_accepted_never_a_500(
+    client: TestClient, fixture: str
+) -> None:
+    # GitHub's real payloads, as they come (some mention nobody; some lack an installation).
+    event = fixture.split("/")[0]
+    raw = (FIXTURES / fixture).read_bytes()
+    raw_delivery, headers = delivery(event, raw)
+    resp = await client.post("/webhook", data=raw_delivery, headers=headers)
+    assert resp.status in (200, 202), await resp.text()
