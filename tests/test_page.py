@@ -161,7 +161,7 @@ async def test_streamed_python_block_is_highlighted_and_finished_blocks_stay(
     await code.locator(".hljs-keyword", has_text="def").wait_for()
     assert await page.get_attribute("body", "data-run-state") == "streaming"
     # The first paragraph is a finished block: its element must survive the rest of the stream.
-    await page.evaluate("window.firstBlock = document.querySelector('#answer > p')")
+    await page.evaluate("window.firstBlock = document.querySelector('#answer p')")
 
     await stream(writer, PYTHON_ANSWER[cut:])
     await writer.complete("succeeded", comment_url=COMMENT_URL)
@@ -173,7 +173,7 @@ async def test_streamed_python_block_is_highlighted_and_finished_blocks_stay(
     assert await page.evaluate("window.firstBlock.isConnected"), (
         "a finished block was rendered again"
     )
-    assert await page.inner_text("#answer > p:last-child") == "That is all."
+    assert await page.locator("#answer p").last.inner_text() == "That is all."
     assert_clean(page)
 
 
@@ -263,7 +263,7 @@ async def test_two_megabyte_answer_renders_exactly(
         writer.token(text[start : start + chunk])
     await writer.complete("succeeded", comment_url=COMMENT_URL)
     written = time.monotonic()
-    await page.wait_for_selector("body[data-run-state=complete]", timeout=60_000)
+    await page.wait_for_selector("#answer[aria-busy=false]", timeout=60_000)
     done = time.monotonic()
     assert await answer_text(page) == text
     assert await rendered_matches_whole(page), "the incremental render differs from a whole one"
@@ -282,7 +282,7 @@ async def test_two_megabyte_answer_renders_exactly(
     await run_log.append(run_id, "complete", {"status": "succeeded", "comment_url": COMMENT_URL})
     opened = time.monotonic()
     page = await open_page(browser, web_server.link(run_id))
-    await page.wait_for_selector("body[data-run-state=complete]", timeout=60_000)
+    await page.wait_for_selector("#answer[aria-busy=false]", timeout=60_000)
     done = time.monotonic()
     assert await answer_text(page) == text
     assert await rendered_matches_whole(page)
@@ -295,7 +295,7 @@ async def test_two_megabyte_answer_renders_exactly(
     await run_log.append(run_id, "complete", {"status": "succeeded"})
     opened = time.monotonic()
     page = await open_page(browser, web_server.link(run_id))
-    await page.wait_for_selector("body[data-run-state=complete]")
+    await page.wait_for_selector("#answer[aria-busy=false]")
     done = time.monotonic()
     timings.append(f"64,000-character line: page open to rendered in {done - opened:.2f} s")
     assert await page.locator("#answer pre").evaluate("p => p.scrollWidth > p.clientWidth")

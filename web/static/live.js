@@ -7,7 +7,7 @@
 // Events stream and renders the answer as Markdown as it is written.
 //
 // Contract for browser tests (see run.html):
-//   #answer        rendered Markdown of the answer so far
+//   #answer        rendered Markdown of the answer so far; aria-busy="false" once all of it is
 //   #state-label   data-state="connecting" | "queued" | "running" | "succeeded" | "failed" |
 //                  "cancelled" | "expired": the one place that names the run's state
 //   #status        the current step's message (empty once the run is over)
@@ -60,6 +60,7 @@
   let stateCheck = null;    // pending fetch of state_url, if any
   let md = null;
   let renderer = null;      // LivebotMarkdown.Incremental on #answer
+  let answerReplaced = false; // the answer was replaced (not extended) since the last render
   let views = null;
   let runState = "connecting";
 
@@ -203,37 +204,41 @@
 
   // ---------------------------------------------------------------- Markdown
 
-  function render(final) {
+  function render() {
     renderTimer = null;
-    if (renderedText === answer && !final) return;
+    if (renderedText === answer) return;
     const target = $("answer");
     const follow = nearBottom();
     const started = performance.now();
+    let done = true;
     if (renderer) {
-      if (renderedText === null || !answer.startsWith(renderedText.slice(0, renderer.frozen))) renderer.reset();
-      renderer.update(answer, final);
+      if (answerReplaced) renderer.reset();
+      answerReplaced = false;
+      done = renderer.update(answer, complete);
     } else {
       // markdown-it failed to load: still show the text, safely, as plain text.
       target.textContent = answer;
       target.classList.add("plain");
     }
     renderCostMs = performance.now() - started;
-    renderedText = answer;
+    renderedText = done ? answer : null;
+    target.setAttribute("aria-busy", String(!done || !complete));
     if (follow) scrollToBottom();
+    // The rest of a long answer follows at once, a slice per frame.
+    if (!done) scheduleRender(0);
   }
 
   // At most one render per display frame, and only when the text changed; after a slow
   // render, a pause in proportion.
-  function scheduleRender() {
+  function scheduleRender(pause) {
     if (renderTimer !== null || renderedText === answer) return;
-    const pause = Math.min(RENDER_PAUSE_MAX_MS, renderCostMs * RENDER_PAUSE_FACTOR);
-    renderTimer = setTimeout(() => requestAnimationFrame(() => render(false)), pause);
+    if (pause === undefined) pause = Math.min(RENDER_PAUSE_MAX_MS, renderCostMs * RENDER_PAUSE_FACTOR);
+    renderTimer = setTimeout(() => requestAnimationFrame(render), pause);
   }
 
   function renderNow() {
     clearTimeout(renderTimer);
-    renderTimer = null;
-    render(true);
+    render();
   }
 
   function nearBottom() {
@@ -491,8 +496,9 @@
     if (!TERMINAL.has(status)) status = "failed";
     stopStreaming();
 
-    // Final render now, not on the next frame.
+    // Final render now, not on the next frame (a long answer: its first slice now).
     $("answer").classList.remove("streaming");
+    renderedText = null;
     renderNow();
     if (!answer) $("answer-section").hidden = status !== "succeeded";
 
@@ -666,7 +672,10 @@
       if (complete) return;
       if (state && TERMINAL.has(state.status)) {
         // The run is over but we never saw `complete`: the state holds the whole text.
-        if (typeof state.text === "string" && state.text !== answer) answer = state.text;
+        if (typeof state.text === "string" && state.text !== answer) {
+          answer = state.text;
+          answerReplaced = true;
+        }
         const end = typeof state.finished_at === "number" ? state.finished_at * 1000 : null;
         finish(state.status, state, end);
         return;

@@ -16,6 +16,9 @@
   // Finished blocks are kept in chunks of this many, each laid out only when near the view:
   // a long answer then costs the same per frame as a short one.
   const CHUNK_BLOCKS = 48;
+  // Text taken per update when much arrived at once (a replayed run): the page stays responsive
+  // and shows the start at once.
+  const SLICE_CHARS = 65536;
   // Height a chunk not yet laid out is guessed to have, per line of Markdown (for the scrollbar).
   const CHUNK_PX_PER_LINE = 24;
 
@@ -134,10 +137,19 @@
     }
 
     // Show `text`, which extends the text of the previous call (else call reset() first).
+    // A long new part is taken a slice at a time: false means call again for the rest.
     update(text, final) {
       if (final && this.frozen > 0 && REFERENCE_DEFINITION.test(text)) this.reset();
       this.text = text;
-      const tail = text.slice(this.frozen);
+      const rest = text.slice(this.frozen);
+      const sliceEnd = rest.length > SLICE_CHARS ? rest.indexOf("\n", SLICE_CHARS) + 1 : 0;
+      if (sliceEnd > 0 && sliceEnd < rest.length && this.step(rest.slice(0, sliceEnd), false, true)) return false;
+      this.step(rest, final, false);
+      return true;
+    }
+
+    // Render `tail` (the text after the finished blocks); true if some blocks were finished.
+    step(tail, final, onlyIfFrozen) {
       const env = {};
       const tokens = this.md.parse(tail, env);
       let cut = -1;
@@ -156,9 +168,11 @@
         this.freeze(tokens.slice(0, cut), env);
         this.frozen += offset;
         this.setTail(this.md.renderer.render(tokens.slice(cut), this.md.options, env));
-      } else {
-        this.setTail(this.md.renderer.render(tokens, this.md.options, env));
+        return true;
       }
+      if (onlyIfFrozen) return false; // one block longer than a slice: take the whole text
+      this.setTail(this.md.renderer.render(tokens, this.md.options, env));
+      return false;
     }
 
     // Append finished blocks' tokens, CHUNK_BLOCKS top-level blocks to a chunk at most.
