@@ -130,7 +130,7 @@ async def shoot(page: Any, name: str) -> None:
     await page.screenshot(path=str(PAGE_SHOTS / f"{name}.png"), full_page=True)
 
 
-async def new_run(run_log: RunLog, workflow: str = "comment_on_issue", title: str = "Why?") -> str:
+async def new_run(run_log: RunLog, workflow: str = "answer", title: str = "Why?") -> str:
     return await run_log.create(
         workflow=workflow, repository="octo/hello", number=42, fields={"title": title}
     )
@@ -307,7 +307,7 @@ async def test_two_megabyte_answer_renders_exactly(
 async def test_review_findings_show_as_they_are_submitted(
     browser: Any, web_server: WebServer, run_log: RunLog
 ) -> None:
-    run_id = await new_run(run_log, "review_pull_request", "Add config loading")
+    run_id = await new_run(run_log, "review", "Add config loading")
     writer = run_log.writer(run_id)
     page = await open_page(browser, web_server.link(run_id))
     await writer.status("running", "Reading the diff")
@@ -358,7 +358,7 @@ async def test_review_findings_show_as_they_are_submitted(
 
 async def resolve_run(run_log: RunLog, *, finish: bool = True) -> str:
     """A resolve run: two files written and deleted, then (if `finish`) its final diff."""
-    run_id = await new_run(run_log, "resolve_issue", "The secret is logged")
+    run_id = await new_run(run_log, "resolve", "The secret is logged")
     writer = run_log.writer(run_id)
     await writer.status("running", "Changing the code")
     content = "\n".join(f"line {i}" for i in range(400))
@@ -516,7 +516,7 @@ async def test_accessibility_scan_light_and_dark(
     browser: Any, web_server: WebServer, run_log: RunLog
 ) -> None:
     finished = await resolve_run(run_log)
-    review = await new_run(run_log, "review_pull_request", "Add config loading")
+    review = await new_run(run_log, "review", "Add config loading")
     await run_log.append(review, "status", {"state": "running", "message": "Reviewing"})
     await run_log.append(
         review, "tool_call", {"name": "submit_review", "arguments": {"findings": FINDINGS}}

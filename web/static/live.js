@@ -713,11 +713,10 @@
   }
 
   const WORKFLOWS = {
-    comment_on_issue: "Comment on issue",
-    review_pull_request: "Review pull request",
-    review_pr: "Review pull request",
-    identify_pr_goal: "Identify PR goal",
-    resolve_issue: "Resolve issue",
+    answer: "Answer",
+    review: "Review pull request",
+    goal: "Identify PR goal",
+    resolve: "Resolve issue",
     demo: "Demo",
   };
 
