@@ -31,10 +31,12 @@
   const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
   const BACKOFF_MIN_MS = 1000;
   const BACKOFF_MAX_MS = 10000;
-  // A render that took t ms is followed by a pause of RENDER_PAUSE_FACTOR × t (capped): a huge
-  // answer then costs a bounded share of the CPU and the page never stops responding.
+  // A render of the unfinished tail that took t ms is followed by a pause of
+  // RENDER_PAUSE_FACTOR × t (capped): a huge last block then costs a bounded share of the CPU.
   const RENDER_PAUSE_FACTOR = 3;
   const RENDER_PAUSE_MAX_MS = 1000;
+  // A long answer arriving at once is rendered in slices for at most this long per frame.
+  const SLICE_BUDGET_MS = 50;
   const ARGS_SUMMARY_CHARS = 160;
   const ARGS_DETAIL_CHARS = 4000;
   const PREVIEW_LINES = 12;
@@ -208,19 +210,26 @@
     renderTimer = null;
     if (renderedText === answer) return;
     const target = $("answer");
-    const follow = nearBottom();
+    // Follow the text as it is written; a finished run is read from the top.
+    const follow = !complete && nearBottom();
     const started = performance.now();
     let done = true;
+    let frozenBefore = 0;
     if (renderer) {
       if (answerReplaced) renderer.reset();
       answerReplaced = false;
-      done = renderer.update(answer, complete);
+      frozenBefore = renderer.frozen;
+      do {
+        done = renderer.update(answer, complete);
+      } while (!done && performance.now() - started < SLICE_BUDGET_MS);
     } else {
       // markdown-it failed to load: still show the text, safely, as plain text.
       target.textContent = answer;
       target.classList.add("plain");
     }
-    renderCostMs = performance.now() - started;
+    // Finishing blocks is work done once per text; only rendering the same unfinished block
+    // again and again (a huge one) needs the pause that keeps the page responsive.
+    renderCostMs = renderer && renderer.frozen > frozenBefore ? 0 : performance.now() - started;
     renderedText = done ? answer : null;
     target.setAttribute("aria-busy", String(!done || !complete));
     if (follow) scrollToBottom();

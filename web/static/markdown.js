@@ -131,6 +131,7 @@
       this.chunkBlocks = 0;
       this.chunkLines = 0;
       this.frozen = 0;      // characters of the text rendered as finished blocks
+      this.referencesChecked = false;
       this.tailNodes = [];  // the nodes of the last, unfinished part
       this.tailHtml = "";
       this.text = "";
@@ -139,7 +140,10 @@
     // Show `text`, which extends the text of the previous call (else call reset() first).
     // A long new part is taken a slice at a time: false means call again for the rest.
     update(text, final) {
-      if (final && this.frozen > 0 && REFERENCE_DEFINITION.test(text)) this.reset();
+      if (final && !this.referencesChecked) {
+        this.referencesChecked = true;
+        if (this.frozen > 0 && REFERENCE_DEFINITION.test(text)) this.reset();
+      }
       this.text = text;
       const rest = text.slice(this.frozen);
       const sliceEnd = rest.length > SLICE_CHARS ? rest.indexOf("\n", SLICE_CHARS) + 1 : 0;
@@ -191,7 +195,7 @@
             lines += t.map[1] - t.map[0];
           }
         }
-        this.chunk.appendChild(fragment(this.md.renderer.render(tokens.slice(from, to), this.md.options, env)));
+        this.chunk.insertAdjacentHTML("beforeend", this.md.renderer.render(tokens.slice(from, to), this.md.options, env));
         this.chunkBlocks += blocks;
         this.chunkLines += lines;
         // CSSOM, not a style attribute: the page's CSP allows the one and not the other.
