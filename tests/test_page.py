@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.run_log import RunLog
+from tests.support import ServerProcess
 from tests.test_browser import (  # noqa: F401 (the fixtures browser and web_server)
     COMMENT_URL,
     TIMEOUT_MS,
-    WebServer,
     answer_text,
     browser,
+    link,
     stream,
     wait_for_answer,
     web_server,
@@ -145,11 +146,11 @@ async def visible_text(page: Any) -> str:
 
 
 async def test_streamed_python_block_is_highlighted_and_finished_blocks_stay(
-    browser: Any, web_server: WebServer, run_log: RunLog
+    browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:
     run_id = await new_run(run_log)
     writer = run_log.writer(run_id)
-    page = await open_page(browser, web_server.link(run_id))
+    page = await open_page(browser, link(web_server, run_id))
     await page.wait_for_selector("#connection[data-state=open]")
     await writer.status("running", "Writing the answer")
 
@@ -178,13 +179,13 @@ async def test_streamed_python_block_is_highlighted_and_finished_blocks_stay(
 
 
 async def test_table_scrolls_at_390px_and_no_word_is_broken(
-    browser: Any, web_server: WebServer, run_log: RunLog
+    browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:
     run_id = await new_run(run_log)
     await run_log.append(run_id, "status", {"state": "running", "message": "Writing"})
     await run_log.append(run_id, "token", {"text": TABLE_ANSWER})
     await run_log.append(run_id, "complete", {"status": "succeeded", "comment_url": COMMENT_URL})
-    page = await open_page(browser, web_server.link(run_id), viewport=PHONE)
+    page = await open_page(browser, link(web_server, run_id), viewport=PHONE)
     await page.wait_for_selector("body[data-run-state=complete]")
 
     table = page.locator("#answer table")
@@ -255,7 +256,7 @@ async def rendered_matches_whole(page: Any) -> bool:
 
 
 async def test_two_megabyte_answer_renders_exactly(
-    browser: Any, web_server: WebServer, run_log: RunLog
+    browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:
     text = big_answer(2_000_000)
     chunk = 4096
@@ -264,7 +265,7 @@ async def test_two_megabyte_answer_renders_exactly(
     # Live: the page is open while 2 MB arrive through the coalescing writer.
     run_id = await new_run(run_log)
     writer = run_log.writer(run_id)
-    page = await open_page(browser, web_server.link(run_id))
+    page = await open_page(browser, link(web_server, run_id))
     await page.wait_for_selector("#connection[data-state=open]")
     await writer.status("running", "Writing a long answer")
     started = time.monotonic()
@@ -290,7 +291,7 @@ async def test_two_megabyte_answer_renders_exactly(
         await run_log.append(run_id, "token", {"text": text[start : start + chunk]})
     await run_log.append(run_id, "complete", {"status": "succeeded", "comment_url": COMMENT_URL})
     opened = time.monotonic()
-    page = await open_page(browser, web_server.link(run_id))
+    page = await open_page(browser, link(web_server, run_id))
     await rendered(page)
     done = time.monotonic()
     assert await answer_text(page) == text
@@ -303,7 +304,7 @@ async def test_two_megabyte_answer_renders_exactly(
     await run_log.append(run_id, "token", {"text": f"{line}\n\n```\n{line}\n```\n"})
     await run_log.append(run_id, "complete", {"status": "succeeded"})
     opened = time.monotonic()
-    page = await open_page(browser, web_server.link(run_id))
+    page = await open_page(browser, link(web_server, run_id))
     await rendered(page)
     done = time.monotonic()
     timings.append(f"64,000-character line: page open to rendered in {done - opened:.2f} s")
@@ -314,11 +315,11 @@ async def test_two_megabyte_answer_renders_exactly(
 
 
 async def test_review_findings_show_as_they_are_submitted(
-    browser: Any, web_server: WebServer, run_log: RunLog
+    browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:
     run_id = await new_run(run_log, "review", "Add config loading")
     writer = run_log.writer(run_id)
-    page = await open_page(browser, web_server.link(run_id))
+    page = await open_page(browser, link(web_server, run_id))
     await writer.status("running", "Reading the diff")
     await writer.emit(
         "tool_call",
@@ -348,9 +349,9 @@ async def test_review_findings_show_as_they_are_submitted(
             "findings": placed,
         },
     )
-    link = page.locator(f'#findings a.finding-loc[href="{PR_URL}/files#r0"]')
-    await link.wait_for()
-    assert await link.inner_text() == "app/config.py:12–14"
+    placed_link = page.locator(f'#findings a.finding-loc[href="{PR_URL}/files#r0"]')
+    await placed_link.wait_for()
+    assert await placed_link.inner_text() == "app/config.py:12–14"
     assert await findings.count() == 3, "the result replaces the submitted findings"
     assert (
         await page.locator("#findings .finding-placement", has_text="inline comment").count() == 2
@@ -416,10 +417,10 @@ async def resolve_run(run_log: RunLog, *, finish: bool = True) -> str:
 
 
 async def test_resolve_shows_changed_files_and_the_final_diff(
-    browser: Any, web_server: WebServer, run_log: RunLog
+    browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:
     run_id = await resolve_run(run_log)
-    page = await open_page(browser, web_server.link(run_id))
+    page = await open_page(browser, link(web_server, run_id))
     await page.wait_for_selector("body[data-run-state=complete]")
 
     rows = page.locator("#files li.file-row")
@@ -459,12 +460,15 @@ async def test_resolve_shows_changed_files_and_the_final_diff(
 
 
 async def test_one_state_line_from_queued_to_succeeded(
-    browser: Any, web_server: WebServer, run_log: RunLog
+    browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:
     run_id = await new_run(run_log)
     writer = run_log.writer(run_id)
-    page = await open_page(browser, web_server.link(run_id))
+    page = await open_page(browser, link(web_server, run_id))
     label = page.locator("#state-label")
+    heading = page.locator("#run-heading a")
+    assert await heading.get_attribute("href") == "https://github.com/octo/hello/issues/42"
+    assert await page.inner_text("#run-heading") == "Why? #42"
     # Connected, nothing happened yet: queued, and never "Connecting…" beside "Live".
     await page.wait_for_selector("#state-label[data-state=queued]")
     assert await page.locator("#connection").inner_text() == "Live"
@@ -490,7 +494,10 @@ async def test_one_state_line_from_queued_to_succeeded(
 
     await stream(writer, "The answer.\n")
     await writer.complete(
-        "succeeded", comment_url=COMMENT_URL, usage={"prompt_tokens": 10, "completion_tokens": 5}
+        "succeeded",
+        comment_url=COMMENT_URL,
+        usage={"prompt_tokens": 10, "completion_tokens": 5},
+        cost_usd=0.0042,
     )
     await page.wait_for_selector("body[data-run-state=complete]")
     assert await label.inner_text() == "Succeeded"
@@ -504,6 +511,7 @@ async def test_one_state_line_from_queued_to_succeeded(
     assert await page.locator("#activity li[data-step=done]").count() == 3
     await page.wait_for_selector("#announcer:has-text('Answer finished. Run succeeded.')")
     assert await page.locator(f'#outcome a[href="{COMMENT_URL}"]').count() == 1
+    assert await page.inner_text("#outcome .outcome-cost") == "Estimated cost: $0.0042"
     assert_clean(page)
 
 
@@ -522,7 +530,7 @@ async def axe_violations(page: Any) -> list[str]:
 
 
 async def test_accessibility_scan_light_and_dark(
-    browser: Any, web_server: WebServer, run_log: RunLog
+    browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:
     finished = await resolve_run(run_log)
     review = await new_run(run_log, "review", "Add config loading")
@@ -549,7 +557,7 @@ async def test_accessibility_scan_light_and_dark(
                 page.set_default_timeout(TIMEOUT_MS)
                 # An init script is not subject to the page's CSP (an inline one would be).
                 await page.add_init_script(path=str(AXE))
-                await page.goto(web_server.link(run_id))
+                await page.goto(link(web_server, run_id))
                 await page.wait_for_selector(ready)
                 await shoot(page, f"{name}-{width}-{scheme}")
                 violations = await axe_violations(page)

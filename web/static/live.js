@@ -211,7 +211,7 @@
     if (renderedText === answer) return;
     const target = $("answer");
     // Follow the text as it is written; a finished run is read from the top.
-    const follow = !complete && nearBottom();
+    const follow = !complete && !TERMINAL.has(config.status) && nearBottom();
     const started = performance.now();
     let done = true;
     let frozenBefore = 0;
@@ -557,6 +557,10 @@
           "Tokens used: " + formatNumber(total) + " (" + (formatNumber(p) || "0") + " prompt + " +
           (formatNumber(c) || "0") + " completion)"));
       }
+    }
+    const cost = info && info.cost_usd;
+    if (typeof cost === "number" && isFinite(cost) && cost > 0) {
+      facts.appendChild(el("span", "outcome-cost", "Estimated cost: $" + cost.toFixed(cost < 0.01 ? 4 : 2)));
     }
     if (facts.childNodes.length) box.appendChild(facts);
     box.hidden = false;
