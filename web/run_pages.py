@@ -16,6 +16,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from bot.events import TERMINAL_STATUSES
 from bot.links import token_is_valid
+from bot.payloads import REPOSITORY
 from bot.run_log import RunLog, id_order
 from web import sse
 from web.keys import FANOUT, LINK_SECRET, RUN_LOG
@@ -29,6 +30,7 @@ RETRY_MS: Final = 2000
 KEEPALIVE_SECONDS: Final = 15.0
 SEND_TIMEOUT: Final = 30.0
 EXPIRED_TITLE: Final = "This run's log has expired"
+GITHUB_WEB: Final = "https://github.com"
 
 
 @cache
@@ -54,6 +56,13 @@ def _float(meta: dict[str, str], name: str) -> float | None:
     return float(meta[name]) if meta.get(name) else None
 
 
+def _issue_url(repository: str | None, number: int | None) -> str | None:
+    """The issue or pull request on GitHub (which sends /issues/N of a pull request on)."""
+    if not repository or number is None or not REPOSITORY.fullmatch(repository):
+        return None
+    return f"{GITHUB_WEB}/{repository}/issues/{number}"
+
+
 @routes.get("/runs/{run_id}")
 async def run_page(request: web.Request) -> web.Response:
     """The live page: the answer rendered as it streams."""
@@ -70,7 +79,9 @@ async def run_page(request: web.Request) -> web.Response:
         "repository": (meta or {}).get("repository"),
         "number": _number(meta or {}, "number"),
         "title": (meta or {}).get("title"),
+        "status": (meta or {}).get("status"),
     }
+    config["issue_url"] = _issue_url(config["repository"], config["number"])
     if meta is None:
         title = EXPIRED_TITLE
     else:

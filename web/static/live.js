@@ -1,28 +1,45 @@
 // Livebot live run page.
 //
 // Plain browser JavaScript, no build step. Loaded by run.html after the vendored
-// markdown-it (window.markdownit). Reads its configuration from the JSON data block
+// markdown-it and highlight.js, markdown.js (window.LivebotMarkdown) and views.js
+// (window.LivebotViews). Reads its configuration from the JSON data block
 // <script id="run-config" type="application/json">, follows the run's Server-Sent
 // Events stream and renders the answer as Markdown as it is written.
 //
 // Contract for browser tests (see run.html):
-//   #answer        rendered Markdown of the answer so far
-//   #status        the current status message
+//   #answer        rendered Markdown of the answer so far; aria-busy="false" once all of it is
+//   #state-label   data-state="connecting" | "queued" | "running" | "succeeded" | "failed" |
+//                  "cancelled" | "expired": the one place that names the run's state
+//   #status        the current step's message (empty once the run is over)
+//   #elapsed       time since the run started: ticking while it runs, the total once over
 //   #connection    data-state="open" | "reconnecting" | "closed"; its text is
 //                  "reconnecting…" only while the stream is down
-//   #activity      list of status changes, tool calls (with their results) and errors
+//   #activity      steps (li[data-step=current|done|failed]), tool calls (li[data-tool]) and errors
+//   #findings      a review's findings (li.finding[data-severity])
+//   #files, #diff  a resolve's changed files and its final diff
 //   #outcome       data-status="succeeded" | "failed" | "cancelled" once the run is over
+//   #announcer     polite live region: status changes and "answer finished", never tokens
 //   #expired       shown when the run's log has expired
 //   #demo-banner   shown for a demo run
 //   body[data-run-state] = "connecting" | "streaming" | "complete" | "expired"
 //   window.livebot.answerText()  the raw answer text (concatenation of every token)
 //   window.livebot.lastEventId() the id of the last event processed ("" if none)
+//   window.livebot.renderFull()  the answer rendered in one piece (to check the incremental render)
 (function () {
   "use strict";
 
   const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
   const BACKOFF_MIN_MS = 1000;
   const BACKOFF_MAX_MS = 10000;
+  // A render of the unfinished tail that took t ms is followed by a pause of
+  // RENDER_PAUSE_FACTOR × t (capped): a huge last block then costs a bounded share of the CPU.
+  const RENDER_PAUSE_FACTOR = 3;
+  const RENDER_PAUSE_MAX_MS = 1000;
+  // A long answer arriving at once is rendered in slices for at most this long per frame.
+  const SLICE_BUDGET_MS = 50;
+  const ARGS_SUMMARY_CHARS = 160;
+  const ARGS_DETAIL_CHARS = 4000;
+  const PREVIEW_LINES = 12;
   const SVG_NS = "http://www.w3.org/2000/svg";
 
   const $ = (id) => document.getElementById(id);
@@ -32,16 +49,22 @@
   let config = {};
   let answer = "";          // the raw answer: every token's text, in order, once
   let renderedText = null;  // the text #answer currently shows
-  let frameRequested = false;
+  let renderTimer = null;   // a pending render (frame or pause)
+  let renderCostMs = 0;
   let lastId = "";          // id of the last event processed
   let lastKey = null;       // lastId parsed as [ms, seq]
-  let firstEventMs = null;
+  let startMs = null;       // when the run started running (event time)
   let complete = false;
   let source = null;        // the current EventSource
   let backoffMs = BACKOFF_MIN_MS;
   let reconnectTimer = null;
+  let elapsedTimer = null;
   let stateCheck = null;    // pending fetch of state_url, if any
   let md = null;
+  let renderer = null;      // LivebotMarkdown.Incremental on #answer
+  let answerReplaced = false; // the answer was replaced (not extended) since the last render
+  let views = null;
+  let runState = "connecting";
 
   // ---------------------------------------------------------------- helpers
 
@@ -50,18 +73,27 @@
   }
 
   function setConnection(state) {
-    const el = $("connection");
-    el.dataset.state = state;
-    el.textContent = state === "open" ? "Live" : state === "reconnecting" ? "reconnecting…" : "";
-    el.hidden = state === "closed";
+    const node = $("connection");
+    node.dataset.state = state;
+    node.textContent = state === "open" ? "Live" : state === "reconnecting" ? "reconnecting…" : "";
+    node.hidden = state === "closed";
   }
 
   function setStatus(text) {
     $("status").textContent = text;
   }
 
+  // Polite, and only for what a listener needs: never for each token.
+  function announce(text) {
+    const node = $("announcer");
+    node.textContent = "";
+    setTimeout(() => {
+      node.textContent = text;
+    }, 50);
+  }
+
   const STATE_LABELS = {
-    connecting: "Connecting",
+    connecting: "Connecting…",
     queued: "Queued",
     running: "Running",
     succeeded: "Succeeded",
@@ -71,9 +103,12 @@
   };
 
   function setStateLabel(state) {
-    const el = $("state-label");
-    el.dataset.state = state;
-    el.textContent = STATE_LABELS[state] || state;
+    const node = $("state-label");
+    if (runState === state) return;
+    node.dataset.state = state;
+    node.textContent = "";
+    node.append(stateIcon(state), STATE_LABELS[state] || state);
+    runState = state;
   }
 
   // Event ids look like "1732400000000-3" (Redis stream ids): compare as (ms, seq).
@@ -93,7 +128,6 @@
     if (key) {
       if (lastKey && compareKeys(key, lastKey) <= 0) return false;
       lastKey = key;
-      if (firstEventMs === null) firstEventMs = key[0];
     } else if (id === lastId) {
       return false; // opaque id we cannot order: at least drop an exact repeat
     }
@@ -138,83 +172,82 @@
     return node;
   }
 
-  function icon(kind) {
-    const svg = document.createElementNS(SVG_NS, "svg");
-    svg.setAttribute("viewBox", "0 0 16 16");
-    svg.setAttribute("width", "16");
-    svg.setAttribute("height", "16");
-    svg.setAttribute("aria-hidden", "true");
-    svg.setAttribute("class", "icon icon-" + kind);
-    const paths = {
-      succeeded: ["M3.5 8.5l3 3 6-7"],
-      failed: ["M4.5 4.5l7 7", "M11.5 4.5l-7 7"],
-      cancelled: ["M8 2.5a5.5 5.5 0 1 0 0 11a5.5 5.5 0 1 0 0-11z", "M4.2 11.8l7.6-7.6"],
-    }[kind] || [];
+  function svg(className, paths) {
+    const node = document.createElementNS(SVG_NS, "svg");
+    node.setAttribute("viewBox", "0 0 16 16");
+    node.setAttribute("width", "16");
+    node.setAttribute("height", "16");
+    node.setAttribute("aria-hidden", "true");
+    node.setAttribute("class", className);
     for (const d of paths) {
       const p = document.createElementNS(SVG_NS, "path");
       p.setAttribute("d", d);
-      svg.appendChild(p);
+      node.appendChild(p);
     }
-    return svg;
+    return node;
+  }
+
+  const ICON_PATHS = {
+    succeeded: ["M3.5 8.5l3 3 6-7"],
+    failed: ["M4.5 4.5l7 7", "M11.5 4.5l-7 7"],
+    cancelled: ["M8 2.5a5.5 5.5 0 1 0 0 11a5.5 5.5 0 1 0 0-11z", "M4.2 11.8l7.6-7.6"],
+    expired: ["M8 2.5a5.5 5.5 0 1 0 0 11a5.5 5.5 0 1 0 0-11z", "M8 5v3.2l2 1.3"],
+    queued: ["M8 2.5a5.5 5.5 0 1 0 0 11a5.5 5.5 0 1 0 0-11z", "M8 5v3.2l2 1.3"],
+  };
+
+  function stateIcon(state) {
+    if (state === "running" || state === "connecting") {
+      const spinner = el("span", "spinner");
+      spinner.setAttribute("aria-hidden", "true");
+      return spinner;
+    }
+    return svg("icon icon-" + state, ICON_PATHS[state] || []);
   }
 
   // ---------------------------------------------------------------- Markdown
 
-  function makeRenderer() {
-    if (typeof window.markdownit !== "function") return null;
-    const m = window.markdownit({ html: false, linkify: true, typographer: false, breaks: false });
-
-    // Links open in a new tab, without handing over the opener, the referrer or our ranking.
-    const defaultLinkOpen =
-      m.renderer.rules.link_open ||
-      ((tokens, idx, options, env, self) => self.renderToken(tokens, idx, options));
-    m.renderer.rules.link_open = (tokens, idx, options, env, self) => {
-      const token = tokens[idx];
-      token.attrSet("target", "_blank");
-      token.attrSet("rel", "noopener noreferrer nofollow");
-      return defaultLinkOpen(tokens, idx, options, env, self);
-    };
-
-    // Images: only https and data: images load (the page's CSP allows nothing else);
-    // any other image is shown as a plain link so it neither breaks nor trips the CSP.
-    const defaultImage = m.renderer.rules.image;
-    m.renderer.rules.image = (tokens, idx, options, env, self) => {
-      const token = tokens[idx];
-      const src = token.attrGet("src") || "";
-      if (/^https:/i.test(src) || /^data:image\//i.test(src)) {
-        token.attrSet("loading", "lazy");
-        token.attrSet("referrerpolicy", "no-referrer");
-        return defaultImage(tokens, idx, options, env, self);
-      }
-      const alt = self.renderInlineAsText(token.children || [], options, env) || src;
-      const href = m.utils.escapeHtml(src);
-      return '<a href="' + href + '" target="_blank" rel="noopener noreferrer nofollow">' +
-        m.utils.escapeHtml(alt) + "</a>";
-    };
-    return m;
-  }
-
   function render() {
-    frameRequested = false;
+    renderTimer = null;
     if (renderedText === answer) return;
     const target = $("answer");
-    const follow = nearBottom();
-    if (md) {
-      target.innerHTML = md.render(answer);
+    // Follow the text as it is written; a finished run is read from the top.
+    const follow = !complete && !TERMINAL.has(config.status) && nearBottom();
+    const started = performance.now();
+    let done = true;
+    let frozenBefore = 0;
+    if (renderer) {
+      if (answerReplaced) renderer.reset();
+      answerReplaced = false;
+      frozenBefore = renderer.frozen;
+      do {
+        done = renderer.update(answer, complete);
+      } while (!done && performance.now() - started < SLICE_BUDGET_MS);
     } else {
       // markdown-it failed to load: still show the text, safely, as plain text.
       target.textContent = answer;
       target.classList.add("plain");
     }
-    renderedText = answer;
+    // Finishing blocks is work done once per text; only rendering the same unfinished block
+    // again and again (a huge one) needs the pause that keeps the page responsive.
+    renderCostMs = renderer && renderer.frozen > frozenBefore ? 0 : performance.now() - started;
+    renderedText = done ? answer : null;
+    target.setAttribute("aria-busy", String(!done || !complete));
     if (follow) scrollToBottom();
+    // The rest of a long answer follows at once, a slice per frame.
+    if (!done) scheduleRender(0);
   }
 
-  // At most one render per display frame, and only when the text changed.
-  function scheduleRender() {
-    if (frameRequested || renderedText === answer) return;
-    frameRequested = true;
-    requestAnimationFrame(render);
+  // At most one render per display frame, and only when the text changed; after a slow
+  // render, a pause in proportion.
+  function scheduleRender(pause) {
+    if (renderTimer !== null || renderedText === answer) return;
+    if (pause === undefined) pause = Math.min(RENDER_PAUSE_MAX_MS, renderCostMs * RENDER_PAUSE_FACTOR);
+    renderTimer = setTimeout(() => requestAnimationFrame(render), pause);
+  }
+
+  function renderNow() {
+    clearTimeout(renderTimer);
+    render();
   }
 
   function nearBottom() {
@@ -226,7 +259,47 @@
     window.scrollTo(0, document.documentElement.scrollHeight);
   }
 
+  // ---------------------------------------------------------------- state line
+
+  function tickElapsed() {
+    const node = $("elapsed");
+    if (startMs === null) {
+      node.hidden = true;
+      return;
+    }
+    node.hidden = false;
+    node.textContent = formatDuration(Date.now() - startMs);
+    node.title = "Time since the run started";
+  }
+
+  function startClock(ms) {
+    if (startMs !== null || complete) return;
+    startMs = ms;
+    tickElapsed();
+    elapsedTimer = setInterval(tickElapsed, 1000);
+  }
+
+  function enterState(state, message) {
+    if (complete) return;
+    const changed = runState !== state;
+    setStateLabel(state);
+    if (message !== undefined) setStatus(message);
+    if (changed || message !== undefined) announce(STATE_LABELS[state] + (message ? ": " + message : ""));
+  }
+
   // ---------------------------------------------------------------- activity list
+
+  // The newest step is the current one while the run works; the steps before it are done.
+  function markCurrent(item) {
+    for (const old of document.querySelectorAll('#activity li[data-step="current"]')) {
+      old.dataset.step = "done";
+      old.removeAttribute("aria-current");
+    }
+    if (item && !complete) {
+      item.dataset.step = "current";
+      item.setAttribute("aria-current", "step");
+    }
+  }
 
   function addActivity(kind, id, build) {
     const section = $("activity-section");
@@ -235,6 +308,7 @@
     const follow = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
     const item = el("li", "activity-item activity-" + kind);
     item.dataset.kind = kind;
+    item.dataset.step = "done";
     if (id) item.dataset.eventId = id;
     const marker = el("span", "activity-marker");
     marker.setAttribute("aria-hidden", "true");
@@ -244,16 +318,27 @@
     time.dateTime = timeOf(id).toISOString();
     item.append(marker, body, time);
     list.appendChild(item);
+    if (kind !== "error") markCurrent(item);
     if (follow) list.scrollTop = list.scrollHeight;
     return item;
   }
 
-  function summarizeArguments(args) {
+  function truncate(text, max) {
+    return text.length > max ? text.slice(0, max - 1) + "…" : text;
+  }
+
+  function summarizeArguments(name, args) {
     if (args === undefined || args === null) return "";
     if (typeof args === "string") return args;
+    if (name === "submit_review" && Array.isArray(args.findings)) {
+      const n = args.findings.length;
+      return n + (n === 1 ? " finding" : " findings");
+    }
     if (typeof args === "object" && !Array.isArray(args)) {
       const parts = [];
       for (const [k, v] of Object.entries(args)) {
+        // A file's content is shown as a preview below, not inline.
+        if (name === "write_file" && k === "content") continue;
         parts.push(k + "=" + (typeof v === "string" ? v : JSON.stringify(v)));
       }
       return parts.join(", ");
@@ -261,19 +346,39 @@
     return JSON.stringify(args);
   }
 
-  function truncate(text, max) {
-    return text.length > max ? text.slice(0, max - 1) + "…" : text;
+  // What the collapsed part of a tool call shows: a file's first lines, else its arguments.
+  function argumentDetail(name, args) {
+    if (name === "write_file" && args && typeof args.content === "string") {
+      const lines = args.content.split("\n");
+      const shown = lines.slice(0, PREVIEW_LINES).join("\n");
+      const more = lines.length - PREVIEW_LINES;
+      return {
+        note: lines.length + (lines.length === 1 ? " line" : " lines") + ", " +
+          formatNumber(args.content.length) + " characters",
+        text: truncate(shown, ARGS_DETAIL_CHARS) + (more > 0 ? "\n… " + more + " more lines" : ""),
+      };
+    }
+    if (args === undefined || args === null) return null;
+    let text;
+    try {
+      text = JSON.stringify(args, null, 2);
+    } catch (e) {
+      return null;
+    }
+    return { note: "", text: truncate(text, ARGS_DETAIL_CHARS) };
   }
 
   let lastStatusMessage = null;
 
   function onStatus(data, id) {
-    const state = typeof data.state === "string" ? data.state : "running";
-    const message = typeof data.message === "string" && data.message ? data.message : STATE_LABELS[state] || state;
-    if (!complete) {
-      setStatus(message);
-      setStateLabel(state === "queued" ? "queued" : "running");
+    const state = data.state === "queued" ? "queued" : "running";
+    const message = typeof data.message === "string" && data.message ? data.message : STATE_LABELS[state];
+    if (state === "running") startClock(timeOf(id).getTime());
+    let text = message;
+    if (state === "queued" && typeof data.position === "number" && data.position > 0) {
+      text = message + " (position " + Math.floor(data.position) + " in the queue)";
     }
+    enterState(state, text);
     if (message !== lastStatusMessage) {
       lastStatusMessage = message;
       addActivity("status", id, (body) => {
@@ -282,32 +387,54 @@
     }
   }
 
-  function onToken(data) {
+  function onToken(data, id) {
     if (typeof data.text !== "string" || !data.text) return;
+    const first = answer === "";
     answer += data.text;
     if (!complete) {
+      startClock(timeOf(id).getTime());
       $("answer").classList.add("streaming");
       $("answer-caption").textContent = "is writing…";
-      setStateLabel("running");
+      if (runState !== "running") setStateLabel("running");
+      if (first) announce("Livebot is writing the answer.");
     }
     scheduleRender();
   }
 
+  const pendingCalls = new Map(); // activity item -> view state (a review's group of findings)
+
   function onToolCall(data, id) {
     const name = typeof data.name === "string" ? data.name : "tool";
-    const args = summarizeArguments(data.arguments);
+    const args = data.arguments;
+    const summary = summarizeArguments(name, args);
+    const detail = argumentDetail(name, args);
     const item = addActivity("tool_call", id, (body) => {
-      const line = el("div", "activity-line");
+      const line = el("span", "activity-line");
       line.append(el("span", "activity-label", "Calling"), " ", el("code", "tool-name", name));
-      if (args) {
-        const a = el("span", "tool-args", truncate(args, 160));
-        a.title = args;
+      if (summary) {
+        const a = el("span", "tool-args", truncate(summary, ARGS_SUMMARY_CHARS));
         line.append(" ", a);
       }
-      body.appendChild(line);
+      if (detail) {
+        const details = el("details", "tool-details");
+        const head = el("summary", "tool-summary");
+        head.appendChild(line);
+        details.appendChild(head);
+        if (detail.note) details.appendChild(el("div", "activity-detail", detail.note));
+        const pre = el("pre", "tool-args-full", detail.text);
+        pre.tabIndex = 0;
+        details.appendChild(pre);
+        body.appendChild(details);
+      } else {
+        body.appendChild(line);
+      }
     });
     item.dataset.tool = name;
     item.dataset.status = "running";
+    let view = null;
+    if (views && name === "submit_review" && args && typeof args === "object") view = views.reviewSubmitted(args);
+    if (views && (name === "write_file" || name === "delete_file")) views.fileTouched(name, args);
+    pendingCalls.set(item, view);
   }
 
   function onToolResult(data, id) {
@@ -316,19 +443,24 @@
     // Attach the result to the oldest call of that tool still waiting for one.
     const pending = Array.from(document.querySelectorAll('#activity li[data-kind="tool_call"][data-status="running"]'))
       .find((li) => li.dataset.tool === name);
+    const view = pending ? pendingCalls.get(pending) : null;
     if (pending) {
+      pendingCalls.delete(pending);
       pending.dataset.status = "done";
-      const body = pending.querySelector(".activity-body");
       const result = el("div", "activity-result", summary || "done");
       result.dataset.kind = "tool_result";
-      body.appendChild(result);
-      return;
+      pending.querySelector(".activity-body").appendChild(result);
+    } else {
+      addActivity("tool_result", id, (body) => {
+        const line = el("div", "activity-line");
+        line.append(el("code", "tool-name", name), " ", el("span", "activity-text", summary || "done"));
+        body.appendChild(line);
+      });
     }
-    addActivity("tool_result", id, (body) => {
-      const line = el("div", "activity-line");
-      line.append(el("code", "tool-name", name), " ", el("span", "activity-text", summary || "done"));
-      body.appendChild(line);
-    });
+    if (!views) return;
+    if (name === "submit_review") views.reviewPosted(data, view);
+    else if (name === "write_file" || name === "delete_file") views.fileChanged(name, data);
+    else if (name === "finish") views.resolveFinished(data);
   }
 
   function onError(data, id) {
@@ -350,16 +482,18 @@
 
   // ---------------------------------------------------------------- outcome
 
+  // The state line names the outcome; the box says what it means (never the word again).
   const OUTCOME_TEXT = {
-    succeeded: ["Succeeded", "The answer is complete."],
-    failed: ["Failed", "The run did not finish. The comment on GitHub says what failed and how to retry."],
-    cancelled: ["Cancelled", "The run was cancelled before it finished."],
+    succeeded: "The answer is complete.",
+    failed: "The run did not finish. The comment on GitHub says what failed and how to retry.",
+    cancelled: "The run was stopped before it finished.",
   };
 
-  // The run is over (or gone): no more stream, no reconnect.
+  // The run is over (or gone): no more stream, no reconnect, no ticking clock.
   function stopStreaming() {
     complete = true;
     clearTimeout(reconnectTimer);
+    clearInterval(elapsedTimer);
     if (source) {
       source.close();
       source = null;
@@ -371,31 +505,45 @@
     if (!TERMINAL.has(status)) status = "failed";
     stopStreaming();
 
-    // Final render now, not on the next frame.
+    // Final render now, not on the next frame (a long answer: its first slice now).
     $("answer").classList.remove("streaming");
-    render();
+    renderedText = null;
+    renderNow();
     if (!answer) $("answer-section").hidden = status !== "succeeded";
 
-    const [title, plainSentence] = OUTCOME_TEXT[status];
-    const sentence = status === "succeeded" && safeHttpUrl(info && info.comment_url)
-      ? "The answer is posted on GitHub." : plainSentence;
-    setStatus("Run " + title.toLowerCase());
-    document.querySelector(".status-line").dataset.outcome = status;
+    for (const item of document.querySelectorAll('#activity li[data-step="current"]')) {
+      item.dataset.step = status === "failed" ? "failed" : "done";
+      item.removeAttribute("aria-current");
+    }
+    for (const item of document.querySelectorAll('#activity li[data-status="running"]')) {
+      item.dataset.status = status === "succeeded" ? "done" : "stopped";
+    }
+
+    const commentUrl = safeHttpUrl(info && info.comment_url);
+    const sentence = status === "succeeded" && commentUrl ? "The answer is posted on GitHub." : OUTCOME_TEXT[status];
     setStateLabel(status);
-    $("answer-caption").textContent = status === "succeeded" ? "answered" : status === "failed" ? "stopped" : "was cancelled";
+    setStatus("");
+    const elapsed = $("elapsed");
+    if (startMs !== null && endMs && endMs >= startMs) {
+      elapsed.textContent = "took " + formatDuration(endMs - startMs);
+      elapsed.hidden = false;
+    } else {
+      elapsed.hidden = true;
+    }
+    $("answer-caption").textContent = status === "succeeded" ? "answered" : status === "failed" ? "stopped" : "was stopped";
+    announce((answer ? "Answer finished. " : "") + "Run " + status + ".");
 
     const box = $("outcome");
     box.replaceChildren();
     box.dataset.status = status;
     const head = el("div", "outcome-head");
-    head.append(icon(status), el("strong", "outcome-title", title), el("span", "outcome-text", sentence));
+    head.append(svg("icon icon-" + status, ICON_PATHS[status]), el("span", "outcome-text", sentence));
     box.appendChild(head);
 
     const facts = el("div", "outcome-facts");
-    const link = safeHttpUrl(info && info.comment_url);
-    if (link) {
+    if (commentUrl) {
       const a = el("a", "outcome-link", "View the comment on GitHub");
-      a.href = link;
+      a.href = commentUrl;
       a.target = "_blank";
       a.rel = "noopener noreferrer";
       facts.appendChild(a);
@@ -404,14 +552,15 @@
     if (usage && typeof usage === "object") {
       const p = usage.prompt_tokens, c = usage.completion_tokens;
       const total = (typeof p === "number" ? p : 0) + (typeof c === "number" ? c : 0);
-      if (formatNumber(p) !== null || formatNumber(c) !== null) {
+      if (total > 0) {
         facts.appendChild(el("span", "outcome-usage",
           "Tokens used: " + formatNumber(total) + " (" + (formatNumber(p) || "0") + " prompt + " +
           (formatNumber(c) || "0") + " completion)"));
       }
     }
-    if (firstEventMs !== null && endMs && endMs >= firstEventMs) {
-      facts.appendChild(el("span", "outcome-duration", "Took " + formatDuration(endMs - firstEventMs)));
+    const cost = info && info.cost_usd;
+    if (typeof cost === "number" && isFinite(cost) && cost > 0) {
+      facts.appendChild(el("span", "outcome-cost", "Estimated cost: $" + cost.toFixed(cost < 0.01 ? 4 : 2)));
     }
     if (facts.childNodes.length) box.appendChild(facts);
     box.hidden = false;
@@ -428,9 +577,9 @@
     setRunState("expired");
     setStateLabel("expired");
     setStatus("This run's log has expired.");
+    $("elapsed").hidden = true;
     $("expired").hidden = false;
-    $("answer-section").hidden = true;
-    $("activity-section").hidden = true;
+    for (const id of ["answer-section", "activity-section", "review-section", "changes-section"]) $(id).hidden = true;
   }
 
   // ---------------------------------------------------------------- the stream
@@ -480,6 +629,8 @@
       backoffMs = BACKOFF_MIN_MS;
       setConnection("open");
       setRunState("streaming");
+      // Connected but nothing has happened yet: the run waits for a worker.
+      if (runState === "connecting") enterState(config.status === "running" ? "running" : "queued", "");
     };
 
     es.onerror = (ev) => {
@@ -534,8 +685,12 @@
       if (complete) return;
       if (state && TERMINAL.has(state.status)) {
         // The run is over but we never saw `complete`: the state holds the whole text.
-        if (typeof state.text === "string" && state.text !== answer) answer = state.text;
-        finish(state.status, state, null);
+        if (typeof state.text === "string" && state.text !== answer) {
+          answer = state.text;
+          answerReplaced = true;
+        }
+        const end = typeof state.finished_at === "number" ? state.finished_at * 1000 : null;
+        finish(state.status, state, end);
         return;
       }
       scheduleReconnect();
@@ -550,12 +705,20 @@
   // ---------------------------------------------------------------- start
 
   function fillHeader() {
-    const ref = config.repository
-      ? config.repository + (config.number !== null && config.number !== undefined ? "#" + config.number : "")
-      : "";
-    $("run-title").textContent = config.title || (ref ? "Livebot run on " + ref : "Livebot run");
-    $("run-ref").textContent = config.title && config.number !== null && config.number !== undefined
-      ? "#" + config.number : "";
+    const hasNumber = typeof config.number === "number";
+    const ref = config.repository ? config.repository + (hasNumber ? "#" + config.number : "") : "";
+    const heading = $("run-heading");
+    heading.replaceChildren();
+    const title = typeof config.title === "string" && config.title ? config.title : "";
+    const link = safeHttpUrl(config.issue_url);
+    const name = el(link ? "a" : "span", "run-title-text", title || (ref ? "Livebot run on " + ref : "Livebot run"));
+    if (link) {
+      name.href = link;
+      name.target = "_blank";
+      name.rel = "noopener noreferrer";
+    }
+    heading.appendChild(name);
+    if (title && hasNumber) heading.append(" ", el("span", "run-ref", "#" + config.number));
     $("run-repo").textContent = ref;
     $("run-repo").hidden = !ref;
     $("run-workflow").textContent = workflowLabel(config.workflow);
@@ -563,11 +726,10 @@
   }
 
   const WORKFLOWS = {
-    comment_on_issue: "Comment on issue",
-    review_pull_request: "Review pull request",
-    review_pr: "Review pull request",
-    identify_pr_goal: "Identify PR goal",
-    resolve_issue: "Resolve issue",
+    answer: "Answer",
+    review: "Review pull request",
+    goal: "Identify PR goal",
+    resolve: "Resolve issue",
     demo: "Demo",
   };
 
@@ -585,13 +747,20 @@
     } catch (e) {
       config = {};
     }
+    const M = window.LivebotMarkdown;
+    md = M ? M.create() : null;
+    renderer = md ? new M.Incremental(md, $("answer")) : null;
+    views = window.LivebotViews ? window.LivebotViews.create(md) : null;
     window.livebot = {
       answerText: () => answer,
       lastEventId: () => lastId,
+      renderFull: () => (md ? md.render(answer) : null),
     };
     fillHeader();
     $("demo-banner").hidden = !config.demo;
     setConnection("closed");
+    runState = null;
+    setStateLabel("connecting");
 
     if (config.expired) {
       showExpired();
@@ -601,10 +770,7 @@
       setStatus("This page is missing its run configuration.");
       return;
     }
-    md = makeRenderer();
     setRunState("connecting");
-    setStateLabel("connecting");
-    setStatus("Connecting…");
     connect();
   }
 
