@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionMessageToolCallParam
 
+from bot import prompts
 from bot.execution import Run
 from bot.llm import LLMError, LLMTimeouts, ToolCall, Usage, stream_turn
 from bot.tools import Tool, ToolError, ToolResult
@@ -210,6 +211,14 @@ async def converse(
     await run.writer.flush()
     outcome.text = "".join(transcript.pieces)
     return outcome
+
+
+async def write(run: Run, system: str, data: dict[str, Any], tools: list[Tool]) -> Outcome:
+    """The model's answer to `data` under `system` (plus the repository's instructions), with
+    `tools`; an answer an earlier attempt left unfinished is continued, never repeated."""
+    partial = await run.services.run_log.text(run.job.run_id)
+    system += prompts.repository_instructions(run.config)
+    return await converse(run, prompts.chat(system, data, partial), tools, written=partial)
 
 
 def _assistant_message(text: str, calls: tuple[ToolCall, ...]) -> ChatCompletionMessageParam:

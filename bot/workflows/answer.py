@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from bot import prompts
-from bot.conversation import converse
+from bot.conversation import write
 from bot.execution import Run, Workflow
 from bot.workspace import open_workspace
 
@@ -31,17 +31,9 @@ async def answer(run: Run) -> None:
     await run.status("Reading the issue, its comments and the code")
     workspace = await open_workspace(run)
     try:
-        # A worker that died mid-answer left text on the page: continue it, never repeat it.
-        partial = await run.services.run_log.text(job.run_id)
         await run.status("Writing the answer")
         system = system_prompt(run.services.slug, job.repository, job.author, workspace.sha)
-        system += prompts.repository_instructions(run.config)
-        outcome = await converse(
-            run,
-            prompts.chat(system, workspace.data(job.request), partial),
-            workspace.tools(),
-            written=partial,
-        )
+        outcome = await write(run, system, workspace.data(job.request), workspace.tools())
     finally:
         workspace.close()
     await run.succeed(outcome.text, outcome.usage)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from bot import prompts
-from bot.conversation import converse
+from bot.conversation import write
 from bot.execution import Run, Workflow
 from bot.workspace import open_workspace
 
@@ -65,17 +65,11 @@ async def goal(run: Run) -> None:
             "draft": (workspace.pull or {}).get("draft"),
             **changes_data(files),
         }
-        partial = await run.services.run_log.text(job.run_id)
         await run.status("Writing what the pull request is for")
         system = SYSTEM_PROMPT.format(
             slug=run.services.slug, repo=job.repository, author=job.author, sha=workspace.sha
         )
-        outcome = await converse(
-            run,
-            prompts.chat(system + prompts.repository_instructions(run.config), data, partial),
-            workspace.tools(),
-            written=partial,
-        )
+        outcome = await write(run, system, data, workspace.tools())
     finally:
         workspace.close()
     await run.succeed(outcome.text, outcome.usage)
