@@ -57,3 +57,6 @@ def daily_tokens(installation_id: int, day: str) -> str:
 def thread_runs(repository: str, number: int) -> str:
     """The set of runs active in one issue or pull request thread."""
     return f"livebot:{{thread:{repository}#{number}}}:runs"
+
+
+DEMO_RUNS: Final = "livebot:demo:runs"

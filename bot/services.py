@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,6 +14,8 @@ import aiohttp
 import openai
 from redis.asyncio import Redis
 
+from bot import preflight
+from bot.envfile import write_private
 from bot.github_app import GitHubApp
 from bot.jobs import JobQueue
 from bot.llm import make_client
@@ -24,6 +28,9 @@ from bot.settings import Mode, Settings, SettingsError
 log = logging.getLogger(__name__)
 
 DEMO_SLUG: Final = "livebot"
+LINK_SECRET_FILE: Final = "link-secret"
+# Modes that run without a registered app: they need no slug from GitHub.
+APPLESS_MODES: Final = frozenset({"demo", "setup", "check"})
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Services:
     """What every mode shares: settings, Redis, the run log, the job queue, the app's name."""
 
     settings: Settings
+    mode: Mode
     redis: Redis
     redis_url: str
     run_log: RunLog
@@ -65,7 +73,7 @@ async def app_slug(settings: Settings, session: aiohttp.ClientSession, mode: Mod
     """GITHUB_APP_SLUG, else what GitHub says the app is called (the demo needs neither)."""
     if settings.github_app_slug:
         return settings.github_app_slug
-    if mode == "demo":
+    if mode in APPLESS_MODES:
         return DEMO_SLUG
     try:
         info = await github_app(settings, session).app_info()
@@ -83,10 +91,28 @@ async def app_slug(settings: Settings, session: aiohttp.ClientSession, mode: Mod
     return slug
 
 
+def with_link_secret(settings: Settings) -> Settings:
+    """Settings with a link secret: the configured one, else one kept in the data folder.
+
+    Kept, not drawn per start, so that run links (the demo's among them) survive a restart.
+    """
+    if settings.link_secret_raw or settings.github_webhook_secret:
+        return settings
+    path = settings.data_dir / LINK_SECRET_FILE
+    if not path.exists():
+        write_private(path, secrets.token_hex(32))
+    return dataclasses.replace(settings, link_secret_raw=path.read_text().strip())
+
+
 @asynccontextmanager
 async def open_services(settings: Settings, mode: Mode) -> AsyncIterator[Services]:
     """Every mode's services, checked and started; stopped in reverse order on exit."""
     settings.require_mode(mode)
+    if mode in preflight.SERVING_MODES:
+        preflight.check_host(settings)
+    if settings.redis_url is None or mode in APPLESS_MODES:
+        preflight.check_data_dir(settings)
+    settings = with_link_secret(settings)
     async with AsyncExitStack() as stack:
         url = settings.redis_url
         if url is None:
@@ -101,6 +127,7 @@ async def open_services(settings: Settings, mode: Mode) -> AsyncIterator[Service
         await queue.ensure_group()
         yield Services(
             settings=settings,
+            mode=mode,
             redis=redis,
             redis_url=url,
             run_log=RunLog(redis, ttl_seconds=settings.run_ttl_seconds),
@@ -115,6 +142,7 @@ def worker_services(services: Services) -> WorkerServices:
     settings = services.settings
     return WorkerServices(
         settings=settings,
+        mode=services.mode,
         redis=services.redis,
         redis_url=services.redis_url,
         run_log=services.run_log,

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from dotenv import dotenv_values
 
 from bot.pricing import parse_prices
@@ -17,10 +19,16 @@ from bot.pricing import parse_prices
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_RUN_TTL_DAYS = 7.0
+ENV_FILE: Final = Path(".env")
+REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+LOG_FORMATS: Final = ("json", "text")
+KEY_FIX: Final = (
+    "GitHub Apps sign with RSA keys: download a new private key from the app's settings page"
+)
 
 T = TypeVar("T")
 
-Mode = Literal["serve", "web", "worker", "demo"]
+Mode = Literal["serve", "web", "worker", "demo", "setup", "check"]
 # What each mode of `livebot` needs, decided here and nowhere else.
 MODE_NEEDS: Final[dict[str, tuple[str, ...]]] = {
     "serve": ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "OPENAI_API_KEY"),
@@ -33,6 +41,10 @@ MODE_NEEDS: Final[dict[str, tuple[str, ...]]] = {
         "OPENAI_API_KEY",
     ),
     "demo": (),
+    # Registering the app is what produces the GitHub settings: setup needs none of them.
+    "setup": (),
+    # `livebot check` reports every problem in its table, missing settings included.
+    "check": (),
 }
 # How a need is met, when more than one setting can meet it.
 NEED_HINTS: Final = {
@@ -85,6 +97,8 @@ class Settings:
     limits: RunLimits = field(default_factory=RunLimits)
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     daily_tokens: int | None = None
+    log_format: str | None = None
+    env_file: Path = ENV_FILE
 
     @property
     def base_url(self) -> str:
@@ -171,6 +185,33 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _redis_url(raw: str) -> str:
+    if not raw.startswith(REDIS_SCHEMES):
+        raise ValueError(
+            "must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)"
+        )
+    return raw
+
+
+def _log_format(raw: str) -> str:
+    if raw not in LOG_FORMATS:
+        raise ValueError("must be json or text")
+    return raw
+
+
+def _check_rsa(name: str, key: str) -> None:
+    """Refuse a key GitHub cannot have issued for an app: not PEM, encrypted, or not RSA."""
+    try:
+        loaded = load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(
+            f"{name} is malformed: the PEM key cannot be loaded ({exc}); {KEY_FIX}"
+        ) from None
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        kind = type(loaded).__name__.removeprefix("_").replace("PrivateKey", "")
+        raise SettingsError(f"{name} is an unsupported {kind} key; {KEY_FIX}")
+
+
 def _private_key(env: Mapping[str, str]) -> str | None:
     inline = env.get("GITHUB_PRIVATE_KEY", "").strip()
     path = env.get("GITHUB_PRIVATE_KEY_PATH", "").strip()
@@ -186,6 +227,7 @@ def _private_key(env: Mapping[str, str]) -> str | None:
     if "PRIVATE KEY-----" not in key:
         name = "GITHUB_PRIVATE_KEY" if inline else "GITHUB_PRIVATE_KEY_PATH"
         raise SettingsError(f"{name} is malformed: not a PEM private key")
+    _check_rsa("GITHUB_PRIVATE_KEY" if inline else "GITHUB_PRIVATE_KEY_PATH", key)
     return key
 
 
@@ -193,7 +235,8 @@ def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = None
 ) -> Settings:
     """Read settings: the process environment wins over `.env` in the working directory."""
-    file_values = dotenv_values(env_file or Path(".env"))
+    env_file = env_file or ENV_FILE
+    file_values = dotenv_values(env_file)
     env: dict[str, str] = {k: v for k, v in file_values.items() if v is not None}
     env.update(os.environ if environ is None else environ)
     return Settings(
@@ -205,7 +248,7 @@ def load_settings(
         openai_api_key=env.get("OPENAI_API_KEY") or None,
         openai_base_url=_parse(env, "OPENAI_BASE_URL", _url, None),
         model=env.get("LIVEBOT_MODEL", "").strip() or DEFAULT_MODEL,
-        redis_url=env.get("REDIS_URL", "").strip() or None,
+        redis_url=_parse(env, "REDIS_URL", _redis_url, None),
         public_url=_parse(env, "PUBLIC_URL", _url, None),
         host=env.get("HOST", "").strip() or "0.0.0.0",
         port=_parse(env, "PORT", _port, 3000),
@@ -227,4 +270,6 @@ def load_settings(
             max_tokens=_parse(env, "LIVEBOT_MAX_TOKENS", _positive_int, 200_000),
             max_seconds=_parse(env, "LIVEBOT_MAX_SECONDS", _positive_float, 600.0),
         ),
+        log_format=_parse(env, "LIVEBOT_LOG_FORMAT", _log_format, None),
+        env_file=env_file,
     )

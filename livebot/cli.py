@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
-import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Final
+from typing import Final, NoReturn
 
 from aiohttp import web
 
-from bot import demo, logs
-from bot.links import run_url
+from bot import check, logs
+from bot.demo import DemoPlayer
 from bot.redis_client import RedisUnavailable
 from bot.services import Services, open_services, worker_services
 from bot.settings import Mode, Settings, SettingsError, load_settings
 from bot.worker import running_workers
 from web.app import create_app
+from web.demo_pages import index_url
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +28,26 @@ log = logging.getLogger(__name__)
 HTTP_SHUTDOWN_SECONDS: Final = 5.0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad flags get one line naming them and what to do, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="livebot",
         description="A GitHub App that answers mentions with an LLM and streams the answer live.",
         epilog="Settings come from the environment and from .env (see README.md).",
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=logs.LEVELS,
+        help="logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("serve", help="web server and workers in one process (the default way)")
     commands.add_parser("web", help="web server only: webhooks, live pages, SSE")
@@ -43,19 +55,32 @@ def _parser() -> argparse.ArgumentParser:
     demo_command = commands.add_parser(
         "demo", help="serve the live page of a recorded demo run (no GitHub, no model)"
     )
-    demo_command.add_argument("--speed", type=float, default=1.0, help="playback speed (default 1)")
     demo_command.add_argument(
-        "--delay", type=float, default=5.0, help="seconds before the demo run starts (default 5)"
+        "--speed", type=_speed, default=1.0, help="playback speed (default 1)"
     )
+    commands.add_parser(
+        "setup", help="register the GitHub App from app.yml in your browser and save its settings"
+    )
+    commands.add_parser("check", help="check every setting, GitHub, Redis and the model; ✓ or ✗")
     return parser
 
 
+def _speed(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"--speed must be a number above 0 and up to 100: {raw!r}")
+    return value
+
+
 @asynccontextmanager
-async def serving(services: Services) -> AsyncIterator[None]:
+async def serving(services: Services, demo_player: DemoPlayer | None = None) -> AsyncIterator[None]:
     """The web application, listening on HOST:PORT until the block ends."""
     settings = services.settings
     runner = web.AppRunner(
-        create_app(services),
+        create_app(services, demo_player=demo_player),
         handle_signals=False,
         access_log=None,
         shutdown_timeout=HTTP_SHUTDOWN_SECONDS,
@@ -85,36 +110,40 @@ async def _until_stopped() -> None:
     await stop.wait()
 
 
-async def run_mode(
-    mode: Mode, settings: Settings, *, speed: float = 1.0, delay: float = 5.0
-) -> None:
+def _announce(mode: Mode, services: Services) -> None:
+    """What to open, printed once the port is bound (never a link to someone else's server)."""
+    settings = services.settings
+    if mode == "demo":
+        link = index_url(settings.base_url, settings.link_secret)
+        print(f"livebot demo: open {link}", flush=True)
+    elif mode == "setup":
+        print(f"livebot setup: open {settings.base_url}/setup", flush=True)
+
+
+async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> None:
     """Build the services `mode` needs, run them until a signal, stop them in order."""
     async with open_services(settings, mode) as services, AsyncExitStack() as stack:
         if mode in ("serve", "worker"):
             await stack.enter_async_context(running_workers(worker_services(services)))
-        if mode in ("serve", "web", "demo"):
+        if mode in ("serve", "web", "demo", "setup"):
+            player = DemoPlayer(services.run_log, speed) if mode == "demo" else None
             # Entered last, so stopped first: no new webhook arrives while workers wind down.
-            await stack.enter_async_context(serving(services))
-        if mode == "demo":
-            run_id = await demo.create_demo_run(services.run_log)
-            link = run_url(settings.base_url, settings.link_secret, run_id)
-            print(f"livebot demo: open {link}  (the run starts in {delay:g} s)", flush=True)
-            player = asyncio.create_task(demo.play_later(services.run_log, run_id, speed, delay))
-            stack.callback(player.cancel)
+            await stack.enter_async_context(serving(services, player))
+            _announce(mode, services)
         await _until_stopped()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `livebot` command."""
     args = _parser().parse_args(argv)
-    logs.configure(args.log_level.upper())
+    if args.command == "check":
+        logs.configure("ERROR")
+        sys.exit(asyncio.run(check.main()))
     try:
         settings = load_settings()
-        demo_without_secret = not (settings.link_secret_raw or settings.github_webhook_secret)
-        if args.command == "demo" and demo_without_secret:
-            settings = dataclasses.replace(settings, link_secret_raw=secrets.token_hex(32))
-        demo_options = {"speed": args.speed, "delay": args.delay} if args.command == "demo" else {}
-        asyncio.run(run_mode(args.command, settings, **demo_options))
+        logs.configure(args.log_level, settings.log_format)
+        speed = {"speed": args.speed} if args.command == "demo" else {}
+        asyncio.run(run_mode(args.command, settings, **speed))
     except (SettingsError, RedisUnavailable) as exc:
         print(f"livebot: error: {exc}", file=sys.stderr)
         sys.exit(2)

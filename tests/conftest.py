@@ -135,6 +135,7 @@ async def worker_services(
         )
         yield WorkerServices(
             settings=settings,
+            mode="worker",
             redis=redis_client,
             redis_url=settings.redis_url or "",
             run_log=run_log,

@@ -9,18 +9,28 @@ from typing import Final
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bot.app_setup import SetupStates
+from bot.demo import DemoPlayer
 from bot.redis_client import READER_POOL_SIZE, connect
 from bot.services import Services
-from web import health, run_pages, webhook
+from web import demo_pages, health, run_pages, setup_pages, webhook
 from web.fanout import MAX_PENDING_EVENTS, FanOut
-from web.keys import APP_SLUG, FANOUT, JOB_QUEUE, LINK_SECRET, REDIS, RUN_LOG, SETTINGS
+from web.keys import (
+    APP_SLUG,
+    DEMO_PLAYER,
+    FANOUT,
+    HTTP_SESSION,
+    JOB_QUEUE,
+    LINK_SECRET,
+    REDIS,
+    RUN_LOG,
+    SETTINGS,
+    SETUP_STATES,
+)
+from web.pages import CONTENT_SECURITY_POLICY
 
 log = logging.getLogger(__name__)
 
-CONTENT_SECURITY_POLICY: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
 # GitHub sends deliveries of up to 25 MiB; aiohttp refuses more than 1 MiB by default.
 MAX_BODY_BYTES: Final = 25 * 1024 * 1024
 
@@ -78,7 +88,26 @@ def fanout_context(services: Services, max_pending: int) -> Context:
     return context
 
 
-def create_app(services: Services, *, max_pending: int = MAX_PENDING_EVENTS) -> web.Application:
+def demo_context(player: DemoPlayer) -> Context:
+    """Demo runs a crash left unfinished are ended at start; those playing are ended at stop."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        await player.end_unfinished()
+        app[DEMO_PLAYER] = player
+        try:
+            yield
+        finally:
+            await player.close()
+
+    return context
+
+
+def create_app(
+    services: Services,
+    *,
+    max_pending: int = MAX_PENDING_EVENTS,
+    demo_player: DemoPlayer | None = None,
+) -> web.Application:
     """The web application over the process's services."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[redis_unavailable])
     app.on_response_prepare.append(security_headers)
@@ -88,10 +117,17 @@ def create_app(services: Services, *, max_pending: int = MAX_PENDING_EVENTS) -> 
     app[RUN_LOG] = services.run_log
     app[JOB_QUEUE] = services.queue
     app[APP_SLUG] = services.slug
+    app[HTTP_SESSION] = services.session
+    app[SETUP_STATES] = SetupStates()
     app.cleanup_ctx.append(fanout_context(services, max_pending))
     app.on_shutdown.append(end_streams)
     app.add_routes(run_pages.routes)
     app.add_routes(health.routes)
     app.add_routes(webhook.routes)
+    if services.mode == "setup":
+        app.add_routes(setup_pages.routes)
+    if demo_player is not None:
+        app.cleanup_ctx.append(demo_context(demo_player))
+        app.add_routes(demo_pages.routes)
     app.router.add_static("/static", run_pages.STATIC_DIR, append_version=True)
     return app

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.app_setup import SetupStates
+from bot.demo import DemoPlayer
 from bot.jobs import JobQueue
 from bot.run_log import RunLog
 from bot.settings import Settings
@@ -17,3 +20,6 @@ FANOUT = web.AppKey("fanout", FanOut)
 LINK_SECRET = web.AppKey("link_secret", bytes)
 JOB_QUEUE = web.AppKey("job_queue", JobQueue)
 APP_SLUG = web.AppKey("app_slug", str)
+HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
+SETUP_STATES = web.AppKey("setup_states", SetupStates)
+DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)

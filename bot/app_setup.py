@@ -1,0 +1,98 @@
+"""The end of GitHub's manifest flow: exchange the code for the app's credentials and keep them."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.envfile import EnvUpdate, add_settings, write_private
+from bot.settings import Settings
+
+KEY_FILE_NAME: Final = "github-app.private-key.pem"
+STATE_TTL_SECONDS: Final = 3600.0
+MAX_PENDING_STATES: Final = 100
+ACCEPT: Final = "application/vnd.github+json"
+
+
+class SetupError(Exception):
+    """The exchange failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The app GitHub created, and what was written where."""
+
+    slug: str
+    html_url: str
+    env: EnvUpdate
+    key_path: str
+
+    @property
+    def install_url(self) -> str:
+        """The page where the app is installed on repositories."""
+        return f"{self.html_url.rstrip('/')}/installations/new"
+
+
+class SetupStates:
+    """The `state` values of flows under way: each is accepted once, within an hour."""
+
+    def __init__(self) -> None:
+        self._issued: dict[str, float] = {}
+
+    def issue(self) -> str:
+        """A new state for one trip to GitHub (the oldest are dropped past a bound)."""
+        now = time.monotonic()
+        self._issued = {s: t for s, t in self._issued.items() if now - t < STATE_TTL_SECONDS}
+        while len(self._issued) >= MAX_PENDING_STATES:
+            self._issued.pop(next(iter(self._issued)))
+        state = secrets.token_urlsafe(24)
+        self._issued[state] = now
+        return state
+
+    def take(self, state: str) -> bool:
+        """Whether `state` was issued and is still fresh; it cannot be taken again."""
+        issued = self._issued.pop(state, None)
+        return issued is not None and time.monotonic() - issued < STATE_TTL_SECONDS
+
+
+async def convert(session: aiohttp.ClientSession, api_url: str, code: str) -> dict[str, Any]:
+    """`POST /app-manifests/{code}/conversions` (no auth: the code is the credential)."""
+    url = f"{api_url.rstrip('/')}/app-manifests/{quote(code, safe='')}/conversions"
+    try:
+        async with session.post(url, headers={"Accept": ACCEPT}) as resp:
+            body = await resp.json(content_type=None)
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise SetupError(f"GitHub could not be asked for the app's credentials ({exc})") from None
+    if status != 201 or not isinstance(body, dict):
+        message = body.get("message", "") if isinstance(body, dict) else ""
+        raise SetupError(
+            f"GitHub refused the code ({status} {message}); a code works once and for an hour: "
+            "start the setup again"
+        )
+    return body
+
+
+def save(settings: Settings, app: dict[str, Any]) -> Registered:
+    """The key as a 0600 file in the data folder; the other credentials into `.env`."""
+    key_path = (settings.data_dir / KEY_FILE_NAME).resolve()
+    if key_path.exists():
+        key_path = key_path.with_name(f"github-app-{app['id']}.private-key.pem")
+    write_private(key_path, app["pem"])
+    env = add_settings(
+        settings.env_file,
+        {
+            "GITHUB_APP_ID": str(app["id"]),
+            "GITHUB_PRIVATE_KEY_PATH": str(key_path),
+            "GITHUB_WEBHOOK_SECRET": app["webhook_secret"],
+            "GITHUB_APP_SLUG": app["slug"],
+            "GITHUB_CLIENT_ID": app["client_id"],
+            "GITHUB_CLIENT_SECRET": app["client_secret"],
+        },
+    )
+    return Registered(slug=app["slug"], html_url=app["html_url"], env=env, key_path=str(key_path))
