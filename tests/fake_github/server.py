@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.fake_github.common import DOCS, Reply, iso, not_found, paginate
 from tests.fake_github.gitmodel import GitStore
 from tests.fake_github.hooks import AppHooks
+from tests.fake_github.manifests import Manifests
 from tests.fake_github.pulls import Pulls
 from tests.fake_github.repos import TREE_LIMIT, Files, RepoContent
 
@@ -42,6 +43,7 @@ SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
     "If you reach out to GitHub Support for help, please include the request ID {rid}."
 )
+FORM_TYPE = "application/x-www-form-urlencoded"  # the new-app page takes a browser's form
 JWT_UNDECODABLE = "A JSON web token could not be decoded"
 
 
@@ -83,7 +85,7 @@ class _Fault:
 
 
 @dataclass
-class FakeGitHub(RepoContent, Pulls, AppHooks):
+class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
     """The fake server and its state; see the module docstring."""
 
     app_id: int = 424242
@@ -116,6 +118,8 @@ class FakeGitHub(RepoContent, Pulls, AppHooks):
     tree_limit: int = TREE_LIMIT  # recursive tree entries before `truncated`
     latency_ms: float = 0.0  # every answer is delayed this long
     route_counts: Counter[str] = field(default_factory=Counter)  # "GET /repos/{owner}/…": n
+    manifest_codes: dict[str, dict[str, Any]] = field(default_factory=dict)  # code: manifest
+    manifests_received: list[dict[str, Any]] = field(default_factory=list)  # posted manifests
 
     def __post_init__(self) -> None:
         key = serialization.load_pem_private_key(self.private_key_pem.encode(), password=None)
@@ -141,6 +145,7 @@ class FakeGitHub(RepoContent, Pulls, AppHooks):
         r.add_get("/app", self._get_app)
         r.add_get("/app/installations", self._list_installations)
         self._hook_routes(r)
+        self._manifest_routes(r)
         r.add_post("/app/installations/{iid}/access_tokens", self._access_token)
         repo = "/repos/{owner}/{repo}"
         r.add_get(repo, self._get_repo)
@@ -437,7 +442,7 @@ class FakeGitHub(RepoContent, Pulls, AppHooks):
             fault = None
         try:
             if fault is None:
-                if raw and body is None:
+                if raw and body is None and request.content_type != FORM_TYPE:
                     raise Reply(400, "Problems parsing JSON")
                 response = await handler(request)
             elif fault.kind == "status":

@@ -1,0 +1,149 @@
+"""`livebot setup`: GitHub's manifest flow driven in headless Chromium against the fake GitHub."""
+
+from __future__ import annotations
+
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from dotenv import dotenv_values
+
+from bot import manifest
+from bot.settings import load_settings
+from tests.conftest import free_port
+from tests.fake_github import FakeGitHub
+from tests.processes import clean_env, livebot, wait_for_line
+from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (a fixture)
+
+
+def setup_env(tmp_path: Path, fake: FakeGitHub, port: int) -> dict[str, str]:
+    """What a person has before setup: where GitHub is, and the public address."""
+    return clean_env(
+        GITHUB_API_URL=fake.url,
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        LIVEBOT_DATA_DIR=str(tmp_path / "data"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("api_url", "web_url"),
+    [
+        ("https://api.github.com", "https://github.com"),
+        ("https://github.example.com/api/v3", "https://github.example.com"),
+        ("http://127.0.0.1:8002", "http://127.0.0.1:8002"),
+    ],
+)
+def test_the_web_host_follows_the_api_url(api_url: str, web_url: str) -> None:
+    assert manifest.web_url(api_url) == web_url
+    assert manifest.new_app_url(api_url, "s", "octo-org") == (
+        f"{web_url}/organizations/octo-org/settings/apps/new?state=s"
+    )
+
+
+def test_the_manifest_carries_the_public_url() -> None:
+    data = manifest.manifest("https://bot.example.org")
+    assert data["hook_attributes"]["url"] == "https://bot.example.org/webhook"
+    assert data["redirect_url"] == "https://bot.example.org/setup/done"
+    assert data["callback_urls"] == ["https://bot.example.org/login/callback"]
+    assert "livebot.example.com" not in str(data)
+
+
+def assert_saved(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    """The app's credentials are in .env (the person's own values kept), the key beside it."""
+    saved = dotenv_values(tmp_path / ".env")
+    assert saved["GITHUB_APP_ID"] == str(fake_github.app_id)
+    assert saved["GITHUB_APP_SLUG"] == "my-own-name" and saved["OPENAI_API_KEY"] == "sk-mine"
+    assert saved["GITHUB_WEBHOOK_SECRET"] and saved["GITHUB_CLIENT_SECRET"]
+    assert saved["GITHUB_CLIENT_ID"].startswith("Iv1.")
+    key_path = Path(saved["GITHUB_PRIVATE_KEY_PATH"] or "")
+    assert key_path.read_text() == fake_github.private_key_pem
+    assert key_path.is_relative_to((tmp_path / "data").resolve())
+    for private in (key_path, tmp_path / ".env"):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    settings = load_settings({}, tmp_path / ".env")
+    assert settings.github_app_id == fake_github.app_id
+
+
+async def test_setup_registers_the_app_and_writes_its_settings(
+    tmp_path: Path,
+    fake_github: FakeGitHub,
+    browser: Any,  # noqa: F811
+) -> None:
+    port = free_port()
+    env = setup_env(tmp_path, fake_github, port)
+    # A value the person already had is kept, and the page says so.
+    (tmp_path / ".env").write_text("GITHUB_APP_SLUG=my-own-name\nOPENAI_API_KEY=sk-mine\n")
+    log = tmp_path / "setup.log"
+    with livebot("setup", env=env, cwd=tmp_path, log=log) as process:
+        line = await wait_for_line(log, "livebot setup: open", process)
+        assert line.endswith(f"http://127.0.0.1:{port}/setup")
+        page = await browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        started = time.monotonic()
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.get_by_role("button", name="Create the app").click()
+        await page.wait_for_url("**/setup/done?**")
+        install = page.locator("#install-link")
+        await install.wait_for()
+        took = time.monotonic() - started
+        print(f"\nsetup flow in the browser: {took:.2f} s")
+        assert await install.get_attribute("href") == (
+            f"https://github.com/apps/{fake_github.app_slug}/installations/new"
+        )
+        assert "GITHUB_APP_SLUG" in await page.locator(".page-error + ul").inner_text()
+        # The same redirect again: the state was used up.
+        again = await page.goto(page.url)
+        assert again is not None and again.status == 400
+        assert "expired" in (await page.content())
+
+    posted = fake_github.manifests_received[0]
+    assert posted["organization"] is None
+    assert posted["manifest"]["hook_attributes"]["url"] == f"http://127.0.0.1:{port}/webhook"
+    assert posted["manifest"]["redirect_url"] == f"http://127.0.0.1:{port}/setup/done"
+    assert_saved(tmp_path, fake_github)
+
+
+async def test_setup_on_an_organisation(
+    tmp_path: Path,
+    fake_github: FakeGitHub,
+    browser: Any,  # noqa: F811
+) -> None:
+    port = free_port()
+    log = tmp_path / "setup.log"
+    with livebot("setup", env=setup_env(tmp_path, fake_github, port), cwd=tmp_path, log=log) as p:
+        await wait_for_line(log, "livebot setup: open", p)
+        page = await browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        await page.goto(f"http://127.0.0.1:{port}/setup")
+        await page.check("input[value=organization]")
+        await page.fill("input[name=organization]", "not a login!")
+        await page.get_by_role("button", name="Create the app").click()
+        assert "organisation's login" in await page.content()
+        await page.goto(f"http://127.0.0.1:{port}/setup")
+        await page.check("input[value=organization]")
+        await page.fill("input[name=organization]", "octo-org")
+        await page.get_by_role("button", name="Create the app").click()
+        await page.locator("#install-link").wait_for()
+    assert [m["organization"] for m in fake_github.manifests_received] == ["octo-org"]
+
+
+async def test_a_forged_state_exchanges_nothing(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    port = free_port()
+    log = tmp_path / "setup.log"
+    with livebot("setup", env=setup_env(tmp_path, fake_github, port), cwd=tmp_path, log=log) as p:
+        await wait_for_line(log, "livebot setup: open", p)
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}/setup/done?code=abc&state=forged"
+            async with session.get(url) as resp:
+                assert resp.status == 400
+            async with session.get(f"http://127.0.0.1:{port}/setup") as resp:
+                csp = resp.headers["Content-Security-Policy"]
+                assert f"form-action 'self' {fake_github.url}" in csp
+                assert "script-src 'self'" in csp
+    assert fake_github.requests_to("POST", "/app-manifests/*") == []
+    assert "GITHUB_APP_ID" not in dotenv_values(tmp_path / ".env")
