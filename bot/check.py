@@ -249,9 +249,12 @@ async def model_line(settings: Settings) -> Line:
 async def _tiny_completion(client: openai.AsyncOpenAI, model: str) -> list[str]:
     """For servers without a model list: the model exists when one token comes back."""
     try:
-        await client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "ping"}], max_tokens=1
+        stream = await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "ping"}], max_tokens=1, stream=True
         )
+        async for _ in stream:
+            break
+        await stream.close()
     except (openai.APIError, OSError):
         return []
     return [model]

@@ -115,6 +115,8 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     responder: Callable[[dict[str, Any]], Reply | None] | None = None
     first_token_delay: float = 0.0  # seconds added to every reply's `first_delay` (benchmarks)
+    # GET /models lists these; None: the route is missing, as on some compatible servers.
+    models: list[str] | None = field(default_factory=lambda: ["gpt-4o-mini", "gpt-4o"])
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -151,6 +153,7 @@ class FakeOpenAI:
         self._stopping = asyncio.Event()
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -172,6 +175,17 @@ class FakeOpenAI:
         except TimeoutError:
             pass
         return self._stopping.is_set()
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if self.models is None:
+            return web.json_response(error_body(404), status=404)
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response(error_body(401), status=401)
+        data = [
+            {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+            for name in self.models
+        ]
+        return web.json_response({"object": "list", "data": data})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         try:

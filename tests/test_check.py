@@ -1,0 +1,134 @@
+"""`livebot check` against the fake GitHub and OpenAI servers, a real Redis and a real app."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import check
+from bot.settings import Settings
+from tests.conftest import WEBHOOK_SECRET, WebClient
+from tests.fake_github import FakeGitHub, generate_private_key_pem
+from tests.fake_openai import FakeOpenAI
+from tests.processes import clean_env, github_env
+
+
+@pytest.fixture
+async def healthy(
+    tmp_path: Path,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+    settings: Settings,
+    web_client: WebClient,
+) -> Settings:
+    """Everything right: an installed app whose webhook points at a running livebot."""
+    client = await web_client(settings)
+    public_url = str(client.make_url("")).rstrip("/")
+    fake_github.add_installation(7)
+    fake_github.hook_url = f"{public_url}/webhook"
+    fake_github.add_delivery(status_code=202)
+    return Settings(
+        github_app_id=fake_github.app_id,
+        github_private_key=fake_github.private_key_pem,
+        github_webhook_secret=WEBHOOK_SECRET,
+        github_api_url=fake_github.url,
+        openai_api_key=fake_openai.api_key,
+        openai_base_url=fake_openai.url,
+        public_url=public_url,
+        host="127.0.0.1",
+        data_dir=tmp_path / "check-data",
+    )
+
+
+def rows(lines: list[check.Line]) -> dict[str, check.Line]:
+    return {line.name: line for line in lines}
+
+
+async def test_everything_right_is_all_ticks(healthy: Settings) -> None:
+    lines = await check.run(healthy)
+    assert [line for line in lines if not line.ok] == []
+    table = rows(lines)
+    assert "1, reaching 1 repositories" in table["installations"].detail
+    assert "embedded" in table["Redis"].detail
+    assert table["model"].detail.startswith("gpt-4o-mini")
+
+
+async def test_each_problem_is_a_cross_with_its_fix(
+    healthy: Settings, fake_github: FakeGitHub, fake_openai: FakeOpenAI, redis_url: str
+) -> None:
+    fake_github.hook_url = "https://old.example.com/webhook"
+    fake_github.add_delivery(status_code=500)
+    fake_github.add_delivery(status_code=0)
+    fake_github.installations.clear()
+    fake_openai.models = ["llama3"]
+    settings = Settings(
+        **{**healthy.__dict__, "redis_url": redis_url, "public_url": "http://127.0.0.1:9"}
+    )
+    table = rows(await check.run(settings))
+    assert not table["webhook URL"].ok and "old.example.com" in table["webhook URL"].detail
+    assert "http://127.0.0.1:9/webhook" in table["webhook URL"].fix
+    assert not table["deliveries"].ok and "1× 500" in table["deliveries"].detail
+    assert "no answer" in table["deliveries"].detail
+    assert not table["installations"].ok and "/installations/new" in table["installations"].fix
+    assert not table["model"].ok and "llama3" in table["model"].fix
+    # The suite's Redis saves nothing: runs would not survive its restart.
+    assert not table["Redis"].ok and "appendonly yes" in table["Redis"].fix
+    assert not table["public URL"].ok and "/healthz" in table["public URL"].detail
+    assert all(line.fix for line in table.values() if not line.ok)
+
+
+async def test_a_key_of_another_app_is_refused_by_get_app(healthy: Settings) -> None:
+    settings = Settings(**{**healthy.__dict__, "github_private_key": generate_private_key_pem()})
+    table = rows(await check.run(settings))
+    assert not table["GitHub App"].ok and "401" in table["GitHub App"].detail
+    assert "same app" in table["GitHub App"].fix
+
+
+async def test_a_server_without_a_model_list_gets_a_tiny_completion(
+    healthy: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.models = None
+    table = rows(await check.run(healthy))
+    assert table["model"].ok
+    assert fake_openai.requests[-1]["max_tokens"] == 1
+
+
+async def livebot_check(env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """`livebot check` as a subprocess, while this test's loop serves the fakes."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "livebot.cli",
+        "check",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_the_command_prints_the_table_and_fails_on_a_cross(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    env = clean_env(
+        **github_env(fake_github, tmp_path / "key.pem"),
+        GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        LIVEBOT_DATA_DIR=str(tmp_path / "data"),
+        HOST="127.0.0.1",
+    )
+    status, out, err = await livebot_check(env, tmp_path)
+    assert status == 1, out + err
+    assert "✓ GitHub App" in out
+    assert "✗ model" in out and "fix: set OPENAI_API_KEY" in out
+    assert "Traceback" not in err
+
+
+async def test_a_malformed_setting_is_a_cross_too(tmp_path: Path) -> None:
+    status, out, _ = await livebot_check(clean_env(PORT="eighty"), tmp_path)
+    assert status == 1
+    assert out.startswith("✗ settings") and "PORT" in out
