@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from typing import Any
 
 from bot.settings import Settings, SettingsError
 
@@ -26,13 +27,37 @@ def check_data_dir(settings: Settings) -> None:
         ) from None
 
 
-def check_host(settings: Settings) -> None:
-    """HOST names an address of this machine."""
+def _addresses(settings: Settings) -> list[Any]:
     try:
-        socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
+        return socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise SettingsError(
             f"HOST={settings.host} cannot be resolved ({reason}); "
             "set HOST to an address of this machine, such as 0.0.0.0 or 127.0.0.1"
         ) from None
+
+
+def check_host(settings: Settings) -> None:
+    """HOST names an address of this machine."""
+    _addresses(settings)
+
+
+def check_port(settings: Settings) -> None:
+    """PORT is free on HOST: said before anything starts, not after Redis did."""
+    family, kind, proto, _, address = _addresses(settings)[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As the server binds: a port left in TIME_WAIT by a previous run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise listen_error(settings, exc) from None
+
+
+def listen_error(settings: Settings, exc: OSError) -> SettingsError:
+    """The one line for a HOST:PORT the server cannot listen on."""
+    return SettingsError(
+        f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); "
+        "set HOST and PORT to a free address"
+    )

@@ -109,7 +109,7 @@ async def open_services(settings: Settings, mode: Mode) -> AsyncIterator[Service
     """Every mode's services, checked and started; stopped in reverse order on exit."""
     settings.require_mode(mode)
     if mode in preflight.SERVING_MODES:
-        preflight.check_host(settings)
+        preflight.check_port(settings)
     if settings.redis_url is None or mode in APPLESS_MODES:
         preflight.check_data_dir(settings)
     settings = with_link_secret(settings)

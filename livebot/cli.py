@@ -13,7 +13,7 @@ from typing import Final, NoReturn
 
 from aiohttp import web
 
-from bot import check, logs
+from bot import check, logs, preflight
 from bot.demo import DemoPlayer
 from bot.redis_client import RedisUnavailable
 from bot.services import Services, open_services, worker_services
@@ -44,8 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level",
         default="INFO",
-        type=str.upper,
-        choices=logs.LEVELS,
+        type=_level,
         help="logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -63,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("check", help="check every setting, GitHub, Redis and the model; ✓ or ✗")
     return parser
+
+
+def _level(raw: str) -> str:
+    if raw.upper() not in logs.LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"--log-level {raw!r} is not a level; use one of {', '.join(logs.LEVELS)}"
+        )
+    return raw.upper()
 
 
 def _speed(raw: str) -> float:
@@ -90,10 +97,7 @@ async def serving(services: Services, demo_player: DemoPlayer | None = None) -> 
         await web.TCPSite(runner, settings.host, settings.port).start()
     except OSError as exc:
         await runner.cleanup()
-        raise SettingsError(
-            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); "
-            "set HOST and PORT to a free address"
-        ) from None
+        raise preflight.listen_error(settings, exc) from None
     print(f"livebot: serving on http://{settings.host}:{settings.port}", file=sys.stderr)
     try:
         yield

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.redis_client import EmbeddedRedis, connect
 from bot.run_log import RunLog
@@ -206,3 +209,106 @@ def test_runs_survive_a_restart_of_the_embedded_redis(tmp_path: Path) -> None:
             await embedded.stop()
 
     assert asyncio.run(scenario()) == "kept"
+
+
+def ec_key_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The single line a failed start printed (exit 2, no traceback)."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "setting", "value", "named", "advice"),
+    [
+        (("--log-level", "verbose", "serve"), None, None, "verbose", "--help"),
+        (("serve",), "REDIS_URL", "nonsense", "REDIS_URL", "redis://"),
+        (("serve",), "HOST", "999.1.1.1", "HOST=999.1.1.1", "0.0.0.0"),
+        (("demo",), "HOST", "no-such-host.invalid", "HOST=no-such-host.invalid", "127.0.0.1"),
+        (("serve",), "GITHUB_PRIVATE_KEY", "ec", "EC key", "RSA"),
+        (("serve",), "LIVEBOT_LOG_FORMAT", "yaml", "LIVEBOT_LOG_FORMAT", "json or text"),
+        (("demo", "--speed", "0"), None, None, "--speed", "above 0"),
+    ],
+)
+def test_a_bad_setting_or_flag_is_one_line_saying_what_to_do(
+    tmp_path: Path,
+    args: tuple[str, ...],
+    setting: str | None,
+    value: str | None,
+    named: str,
+    advice: str,
+) -> None:
+    env = base_env(tmp_path, free_port())
+    if setting is not None and value is not None:
+        env[setting] = ec_key_pem() if value == "ec" else value
+    line = one_line_error(run_livebot(*args, env=env))
+    assert named in line and advice in line
+    assert redis_servers_for(tmp_path / "data") == []
+
+
+def test_an_unwritable_data_folder_is_named(tmp_path: Path) -> None:
+    env = base_env(tmp_path, free_port())
+    # Running as root, no permission bit stops a write: a folder under a file is unwritable.
+    (tmp_path / "a-file").write_text("")
+    env["LIVEBOT_DATA_DIR"] = str(tmp_path / "a-file" / "data")
+    line = one_line_error(run_livebot("demo", env=env))
+    assert "LIVEBOT_DATA_DIR" in line and "not writable" in line
+
+
+def test_every_missing_setting_is_named_at_once(tmp_path: Path) -> None:
+    env = {k: v for k, v in base_env(tmp_path, free_port()).items() if not k.startswith("GITHUB_")}
+    env.pop("OPENAI_API_KEY")
+    line = one_line_error(run_livebot("serve", env=env))
+    for name in ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "OPENAI_API_KEY"):
+        assert name in line
+
+
+def test_a_busy_port_prints_no_link(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env = base_env(tmp_path, busy.getsockname()[1])
+        result = run_livebot("demo", env=env)
+    line = one_line_error(result)
+    assert "cannot listen on" in line and "PORT" in line
+    assert "open" not in result.stdout
+
+
+def test_setup_starts_without_any_github_setting(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in base_env(tmp_path, port).items() if not k.startswith("GITHUB_")}
+    process = subprocess.Popen(
+        ["livebot", "setup"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_healthy(port, process)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+            assert "Register Livebot as a GitHub App" in resp.read().decode()
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+@pytest.mark.parametrize(("log_format", "json_lines"), [("json", True), ("text", False)])
+def test_log_format_is_chosen(tmp_path: Path, log_format: str, json_lines: bool) -> None:
+    port = free_port()
+    env = base_env(tmp_path, port)
+    env["LIVEBOT_LOG_FORMAT"] = log_format
+    process = subprocess.Popen(["livebot", "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    wait_healthy(port, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    logged = [line for line in stderr.splitlines() if "embedded redis started" in line]
+    assert len(logged) == 1
+    assert logged[0].startswith("{") is json_lines
