@@ -1,0 +1,114 @@
+"""`livebot demo` in Chromium: an index of recorded runs, stable links, no run left running."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.demo import REVIEW_FINDINGS
+from tests.conftest import free_port
+from tests.processes import clean_env, livebot, wait_for_line
+from tests.sse import SseEvent, read_events
+from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (a fixture)
+
+LINK = re.compile(r"open (\S+)")
+ENDED = ", ".join(
+    f"#state-label[data-state={state}]" for state in ("succeeded", "failed", "cancelled")
+)
+
+
+def demo_env(tmp_path: Path, port: int) -> dict[str, str]:
+    """`livebot demo` as a person runs it: no setting but where to listen."""
+    return clean_env(HOST="127.0.0.1", PORT=str(port), LIVEBOT_DATA_DIR=str(tmp_path / "data"))
+
+
+async def start_demo(tmp_path: Path, port: int, process: Any, log: Path) -> str:
+    """The index link the demo printed."""
+    line = await wait_for_line(log, "livebot demo: open", process)
+    match = LINK.search(line)
+    assert match is not None
+    return match.group(1)
+
+
+async def state_of(run_page_url: str) -> dict[str, Any]:
+    """The run's state as JSON, from its page's address."""
+    state_url = run_page_url.replace("?token=", "/state?token=")
+    async with aiohttp.ClientSession() as session, session.get(state_url) as resp:
+        assert resp.status == 200
+        state: dict[str, Any] = await resp.json()
+        return state
+
+
+async def events_of(run_page_url: str) -> list[SseEvent]:
+    """A finished run's events, from its page's address."""
+    url = run_page_url.replace("?token=", "/events?token=")
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return await read_events(resp)
+
+
+async def test_every_recording_plays_again_from_the_index(
+    tmp_path: Path,
+    browser: Any,  # noqa: F811
+) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with livebot("demo", "--speed", "4", env=demo_env(tmp_path, port), cwd=tmp_path, log=log) as p:
+        index = await start_demo(tmp_path, port, p, log)
+        page = await browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS * 3)
+        outcomes, pages = {}, {}
+        for name in ("answer", "review", "failure"):
+            await page.goto(index)
+            await page.click(f"#play-{name}")
+            await page.wait_for_url("**/runs/**")
+            label = page.locator("#state-label")
+            await page.locator(ENDED).wait_for()
+            outcomes[name] = await label.get_attribute("data-state")
+            pages[name] = page.url
+            if name == "review":
+                text = await page.locator("#activity").inner_text()
+                assert "submit_review" in text
+        assert outcomes == {"answer": "succeeded", "review": "succeeded", "failure": "failed"}
+        # Played again: a second, separate run of the same recording.
+        first = page.url
+        await page.goto(index)
+        await page.click("#play-failure")
+        await page.wait_for_url("**/runs/**")
+        assert page.url != first
+        review = await events_of(pages["review"])
+        failure = await events_of(pages["failure"])
+    call = next(
+        e.data for e in review if e.event == "tool_call" and e.data["name"] == "submit_review"
+    )
+    assert call["arguments"]["findings"] == REVIEW_FINDINGS
+    result = next(
+        e.data for e in review if e.event == "tool_result" and e.data["name"] == "submit_review"
+    )
+    assert result["findings"] == REVIEW_FINDINGS and result["summary"]
+    assert [e.data["recoverable"] for e in failure if e.event == "error"] == [True, False]
+    assert failure[-1].event == "complete" and failure[-1].data["status"] == "failed"
+
+
+async def test_the_link_survives_a_restart_and_no_run_stays_running(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    env = demo_env(tmp_path, port)
+    with livebot("demo", "--speed", "0.05", env=env, cwd=tmp_path, log=log) as p:
+        index = await start_demo(tmp_path, port, p, log)
+        async with aiohttp.ClientSession() as session:
+            play = index.replace("/demo?", "/demo/answer?")
+            async with session.post(play, allow_redirects=False) as resp:
+                assert resp.status == 303
+                run_page = f"http://127.0.0.1:{port}{resp.headers['Location']}"
+        assert (await state_of(run_page))["status"] in ("queued", "running")
+    # Stopped (SIGTERM) while the run was playing at a twentieth of its speed.
+    log.write_text("")
+    with livebot("demo", env=env, cwd=tmp_path, log=log) as p:
+        assert await start_demo(tmp_path, port, p, log) == index
+        async with aiohttp.ClientSession() as session, session.get(index) as resp:
+            assert resp.status == 200
+        state = await state_of(run_page)
+    assert state["status"] == "cancelled"
