@@ -43,6 +43,12 @@ class SetupStates:
 
     def __init__(self) -> None:
         self._issued: dict[str, float] = {}
+        self.registered: str | None = None  # the slug, once an app was registered
+
+    def close(self, slug: str) -> None:
+        """One app per `livebot setup`: no state is accepted after the first registration."""
+        self.registered = slug
+        self._issued.clear()
 
     def issue(self) -> str:
         """A new state for one trip to GitHub (the oldest are dropped past a bound)."""
@@ -56,7 +62,7 @@ class SetupStates:
 
     def take(self, state: str) -> bool:
         """Whether `state` was issued and is still fresh; it cannot be taken again."""
-        issued = self._issued.pop(state, None)
+        issued = self._issued.pop(state, None) if self.registered is None else None
         return issued is not None and time.monotonic() - issued < STATE_TTL_SECONDS
 
 

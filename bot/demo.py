@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 DEMO_REPOSITORY: Final = "example/livebot-demo"
 TOKEN_SECONDS: Final = 0.03
+# Runs playing at once: each click on Play starts one, and anyone with the link can click.
+MAX_PLAYING: Final = 20
 STOPPED_MESSAGE: Final = "The demo stopped before this run finished."
 DEMO_ANSWER: Final = """\
 ## Why `parse_config` crashes on an empty file
@@ -162,6 +164,10 @@ RECORDINGS: Final[dict[str, Recording]] = {
 }
 
 
+class DemoBusy(Exception):
+    """MAX_PLAYING runs are already playing."""
+
+
 class DemoPlayer:
     """Starts recorded runs and never leaves one "running" after the demo stops."""
 
@@ -172,6 +178,8 @@ class DemoPlayer:
 
     async def start(self, name: str) -> str:
         """A fresh run of the recording `name`, playing; its id."""
+        if len(self._tasks) >= MAX_PLAYING:
+            raise DemoBusy(name)
         recording = RECORDINGS[name]
         run_id = await self.run_log.create(
             workflow="demo",

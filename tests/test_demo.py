@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.demo import REVIEW_FINDINGS
+from bot.demo import MAX_PLAYING, REVIEW_FINDINGS
 from tests.conftest import free_port
 from tests.processes import clean_env, livebot, wait_for_line
 from tests.sse import SseEvent, read_events
@@ -104,6 +104,13 @@ async def test_the_link_survives_a_restart_and_no_run_stays_running(tmp_path: Pa
                 assert resp.status == 303
                 run_page = f"http://127.0.0.1:{port}{resp.headers['Location']}"
         assert (await state_of(run_page))["status"] in ("queued", "running")
+        # Anyone with the link can press Play: what plays at once is bounded.
+        async with aiohttp.ClientSession() as session:
+            statuses = []
+            for _ in range(MAX_PLAYING):
+                async with session.post(play, allow_redirects=False) as resp:
+                    statuses.append(resp.status)
+        assert statuses == [303] * (MAX_PLAYING - 1) + [429]
     # Stopped (SIGTERM) while the run was playing at a twentieth of its speed.
     log.write_text("")
     with livebot("demo", env=env, cwd=tmp_path, log=log) as p:

@@ -100,6 +100,11 @@ async def test_setup_registers_the_app_and_writes_its_settings(
         again = await page.goto(page.url)
         assert again is not None and again.status == 400
         assert "expired" in (await page.content())
+        # One app per run of `livebot setup`: a second registration is refused.
+        await page.goto(f"http://127.0.0.1:{port}/setup")
+        await page.get_by_role("button", name="Create the app").click()
+        assert "Already registered" in await page.content()
+        assert len(fake_github.manifests_received) == 1
 
     posted = fake_github.manifests_received[0]
     assert posted["organization"] is None

@@ -7,7 +7,7 @@ from typing import Final
 
 from aiohttp import web
 
-from bot.demo import RECORDINGS
+from bot.demo import MAX_PLAYING, RECORDINGS, DemoBusy
 from bot.links import run_token, run_url, token_is_valid
 from web.keys import DEMO_PLAYER, LINK_SECRET
 from web.pages import render
@@ -62,5 +62,10 @@ async def play(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in RECORDINGS:
         raise web.HTTPNotFound(text="No such recording.")
-    run_id = await request.app[DEMO_PLAYER].start(name)
+    try:
+        run_id = await request.app[DEMO_PLAYER].start(name)
+    except DemoBusy:
+        raise web.HTTPTooManyRequests(
+            text=f"{MAX_PLAYING} demo runs are playing; try again in a minute."
+        ) from None
     raise web.HTTPSeeOther(run_url("", request.app[LINK_SECRET], run_id))

@@ -87,6 +87,14 @@ async def to_github(request: web.Request) -> web.StreamResponse:
     """Send the form on to GitHub's new-app page (307 keeps the POST and its manifest)."""
     if (request.content_length or 0) > MAX_FORM_BYTES:
         raise web.HTTPRequestEntityTooLarge(MAX_FORM_BYTES, request.content_length or 0)
+    states = request.app[SETUP_STATES]
+    if states.registered is not None:
+        return _message(
+            "Already registered",
+            f"This <code>livebot setup</code> registered <code>{escape(states.registered)}</code>"
+            "; restart it to register another app.",
+            409,
+        )
     form = await request.post()
     organization = str(form.get("organization", "")).strip()
     if form.get("account") != "organization":
@@ -98,7 +106,7 @@ async def to_github(request: web.Request) -> web.StreamResponse:
             "<code>github.com/<i>login</i></code>.",
             400,
         )
-    state = request.app[SETUP_STATES].issue()
+    state = states.issue()
     location = manifest.new_app_url(
         request.app[SETTINGS].github_api_url, state, organization or None
     )
@@ -121,6 +129,7 @@ async def done(request: web.Request) -> web.Response:
     try:
         app = await app_setup.convert(request.app[HTTP_SESSION], settings.github_api_url, code)
         registered = app_setup.save(settings, app)
+        request.app[SETUP_STATES].close(registered.slug)
     except app_setup.SetupError as exc:
         return _message("GitHub did not hand over the app", escape(str(exc)), 502)
     except OSError as exc:
