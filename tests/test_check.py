@@ -10,10 +10,20 @@ import pytest
 
 from bot import check
 from bot.settings import Settings
-from tests.conftest import WEBHOOK_SECRET, WebClient
+from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub, generate_private_key_pem
 from tests.fake_openai import FakeOpenAI
-from tests.processes import clean_env, github_env
+from tests.support import WEBHOOK_SECRET, clean_env
+
+
+def app_env(fake: FakeGitHub, key_path: Path) -> dict[str, str]:
+    """The settings of the fake's app, its key in a file as `livebot setup` leaves it."""
+    key_path.write_text(fake.private_key_pem)
+    return {
+        "GITHUB_APP_ID": str(fake.app_id),
+        "GITHUB_PRIVATE_KEY_PATH": str(key_path),
+        "GITHUB_API_URL": fake.url,
+    }
 
 
 @pytest.fixture
@@ -116,7 +126,7 @@ async def test_the_command_prints_the_table_and_fails_on_a_cross(
     tmp_path: Path, fake_github: FakeGitHub
 ) -> None:
     env = clean_env(
-        **github_env(fake_github, tmp_path / "key.pem"),
+        **app_env(fake_github, tmp_path / "key.pem"),
         GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
         LIVEBOT_DATA_DIR=str(tmp_path / "data"),
         HOST="127.0.0.1",

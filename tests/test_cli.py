@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -288,27 +289,22 @@ def test_a_busy_port_prints_no_link(tmp_path: Path) -> None:
 def test_setup_starts_without_any_github_setting(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in base_env(tmp_path, port).items() if not k.startswith("GITHUB_")}
-    process = subprocess.Popen(
-        ["livebot", "setup"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
-    )
+    server = livebot_process("setup", port=port, env=env, log_path=tmp_path / "s.log", cwd=tmp_path)
+    server.start_blocking()
     try:
-        wait_healthy(port, process)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+        with urllib.request.urlopen(f"{server.url}/", timeout=5) as resp:
             assert "Register Livebot as a GitHub App" in resp.read().decode()
     finally:
-        process.terminate()
-        process.wait(20)
+        server.stop_blocking()
 
 
 @pytest.mark.parametrize(("log_format", "json_lines"), [("json", True), ("text", False)])
 def test_log_format_is_chosen(tmp_path: Path, log_format: str, json_lines: bool) -> None:
     port = free_port()
-    env = base_env(tmp_path, port)
-    env["LIVEBOT_LOG_FORMAT"] = log_format
-    process = subprocess.Popen(["livebot", "serve"], env=env, stderr=subprocess.PIPE, text=True)
-    wait_healthy(port, process)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=30)
-    logged = [line for line in stderr.splitlines() if "embedded redis started" in line]
+    env = {**base_env(tmp_path, port), "LIVEBOT_LOG_FORMAT": log_format}
+    server = livebot_process("serve", port=port, env=env, log_path=tmp_path / "l.log", cwd=tmp_path)
+    server.start_blocking()
+    assert server.stop_blocking() == 0
+    logged = [line for line in server.log().splitlines() if "embedded redis started" in line]
     assert len(logged) == 1
     assert logged[0].startswith("{") is json_lines

@@ -9,9 +9,8 @@ from typing import Any
 import aiohttp
 
 from bot.demo import MAX_PLAYING, REVIEW_FINDINGS
-from tests.conftest import free_port
-from tests.processes import clean_env, livebot, wait_for_line
 from tests.sse import SseEvent, read_events
+from tests.support import ServerProcess, clean_env, eventually, free_port, livebot_process
 from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (a fixture)
 
 LINK = re.compile(r"open (\S+)")
@@ -20,17 +19,22 @@ ENDED = ", ".join(
 )
 
 
-def demo_env(tmp_path: Path, port: int) -> dict[str, str]:
+def demo(tmp_path: Path, *args: str) -> ServerProcess:
     """`livebot demo` as a person runs it: no setting but where to listen."""
-    return clean_env(HOST="127.0.0.1", PORT=str(port), LIVEBOT_DATA_DIR=str(tmp_path / "data"))
+    env = clean_env(LIVEBOT_DATA_DIR=str(tmp_path / "data"))
+    return livebot_process(
+        "demo", *args, port=free_port(), env=env, log_path=tmp_path / "demo.log", cwd=tmp_path
+    )
 
 
-async def start_demo(tmp_path: Path, port: int, process: Any, log: Path) -> str:
-    """The index link the demo printed."""
-    line = await wait_for_line(log, "livebot demo: open", process)
-    match = LINK.search(line)
-    assert match is not None
-    return match.group(1)
+async def start_demo(server: ServerProcess) -> str:
+    """Start the demo; the index link it printed (the last, after a restart)."""
+    printed = len(LINK.findall(server.log()))
+    await server.start()
+    links = await eventually(
+        lambda: LINK.findall(server.log())[printed:], "the demo's link", seconds=30
+    )
+    return str(links[0])
 
 
 async def state_of(run_page_url: str) -> dict[str, Any]:
@@ -53,10 +57,9 @@ async def test_every_recording_plays_again_from_the_index(
     tmp_path: Path,
     browser: Any,  # noqa: F811
 ) -> None:
-    port = free_port()
-    log = tmp_path / "demo.log"
-    with livebot("demo", "--speed", "4", env=demo_env(tmp_path, port), cwd=tmp_path, log=log) as p:
-        index = await start_demo(tmp_path, port, p, log)
+    server = demo(tmp_path, "--speed", "4")
+    index = await start_demo(server)
+    try:
         page = await browser.new_page()
         page.set_default_timeout(TIMEOUT_MS * 3)
         outcomes, pages = {}, {}
@@ -80,6 +83,8 @@ async def test_every_recording_plays_again_from_the_index(
         assert page.url != first
         review = await events_of(pages["review"])
         failure = await events_of(pages["failure"])
+    finally:
+        await server.stop()
     call = next(
         e.data for e in review if e.event == "tool_call" and e.data["name"] == "submit_review"
     )
@@ -93,16 +98,14 @@ async def test_every_recording_plays_again_from_the_index(
 
 
 async def test_the_link_survives_a_restart_and_no_run_stays_running(tmp_path: Path) -> None:
-    port = free_port()
-    log = tmp_path / "demo.log"
-    env = demo_env(tmp_path, port)
-    with livebot("demo", "--speed", "0.05", env=env, cwd=tmp_path, log=log) as p:
-        index = await start_demo(tmp_path, port, p, log)
+    server = demo(tmp_path, "--speed", "0.05")
+    index = await start_demo(server)
+    try:
         async with aiohttp.ClientSession() as session:
             play = index.replace("/demo?", "/demo/answer?")
             async with session.post(play, allow_redirects=False) as resp:
                 assert resp.status == 303
-                run_page = f"http://127.0.0.1:{port}{resp.headers['Location']}"
+                run_page = f"{server.url}{resp.headers['Location']}"
         assert (await state_of(run_page))["status"] in ("queued", "running")
         # Anyone with the link can press Play: what plays at once is bounded.
         async with aiohttp.ClientSession() as session:
@@ -111,11 +114,12 @@ async def test_the_link_survives_a_restart_and_no_run_stays_running(tmp_path: Pa
                 async with session.post(play, allow_redirects=False) as resp:
                     statuses.append(resp.status)
         assert statuses == [303] * (MAX_PLAYING - 1) + [429]
-    # Stopped (SIGTERM) while the run was playing at a twentieth of its speed.
-    log.write_text("")
-    with livebot("demo", env=env, cwd=tmp_path, log=log) as p:
-        assert await start_demo(tmp_path, port, p, log) == index
+        # Stopped (SIGTERM) while the runs were playing at a twentieth of their speed.
+        assert await server.stop() == 0
+        assert await start_demo(server) == index
         async with aiohttp.ClientSession() as session, session.get(index) as resp:
             assert resp.status == 200
         state = await state_of(run_page)
+    finally:
+        await server.stop()
     assert state["status"] == "cancelled"

@@ -11,9 +11,7 @@ import asyncio
 import os
 import re
 import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,20 @@ import aiohttp
 import pytest
 
 from bot.links import run_url
-from bot.redis_client import redis_server_binary
-from tests.conftest import SLUG, WEBHOOK_SECRET, free_port
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
-from tests.processes import START_SECONDS, clean_env, github_env, livebot, wait_healthy
 from tests.sse import SseEvent, answer, parse_block
+from tests.support import (
+    SLUG,
+    START_SECONDS,
+    WEBHOOK_SECRET,
+    RedisServer,
+    ServerProcess,
+    clean_env,
+    free_port,
+    livebot_process,
+)
+from tests.test_check import app_env
 from tests.test_end_to_end import ANSWER, mention_on_github
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,79 +81,53 @@ class Topology:
 
 
 @pytest.fixture
-def redis_aof(tmp_path: Path) -> Iterator[str]:
-    """A redis-server with append-only persistence on, as compose.yaml runs it."""
-    port = free_port()
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    process = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
-
-
-@pytest.fixture
 async def topology(
-    tmp_path: Path, redis_aof: str, fake_github: FakeGitHub, fake_openai: FakeOpenAI
+    tmp_path: Path, fake_github: FakeGitHub, fake_openai: FakeOpenAI
 ) -> AsyncIterator[Topology]:
-    """Two web processes, two workers and nginx, all started and healthy."""
+    """Redis (append-only, as compose.yaml runs it), two web processes, two workers and nginx."""
     if shutil.which(NGINX) is None:
         pytest.fail("nginx is missing: apt-get install nginx (.ci/run does)", pytrace=False)
-    nginx_port, web_ports = free_port(), [free_port(), free_port()]
+    (tmp_path / "redis").mkdir()
+    redis_server = RedisServer(tmp_path / "redis", "--appendonly", "yes")
+    nginx_port = free_port()
     public_url = f"http://127.0.0.1:{nginx_port}"
     env = clean_env(
-        **github_env(fake_github, tmp_path / "app.pem"),
+        **app_env(fake_github, tmp_path / "app.pem"),
         GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
         GITHUB_APP_SLUG=SLUG,
         OPENAI_API_KEY=fake_openai.api_key,
         OPENAI_BASE_URL=fake_openai.url,
-        REDIS_URL=redis_aof,
+        REDIS_URL=redis_server.url,
         LIVEBOT_LINK_SECRET=LINK_SECRET,
         PUBLIC_URL=public_url,
-        HOST="127.0.0.1",
     )
-    with ExitStack() as stack:
-        processes = []
-        for name, port in [
-            ("web-1", web_ports[0]),
-            ("web-2", web_ports[1]),
-            ("worker-1", 0),
-            ("worker-2", 0),
-        ]:
-            mode = name.split("-")[0]
-            log = tmp_path / f"{name}.log"
-            own = {**env, "PORT": str(port), "LIVEBOT_DATA_DIR": str(tmp_path / name)}
-            processes.append(
-                (stack.enter_context(livebot(mode, env=own, cwd=tmp_path, log=log)), log)
-            )
-        conf = nginx_conf(tmp_path, nginx_port, web_ports)
-        nginx = subprocess.Popen(  # noqa: ASYNC220  (as livebot() starts the others)
-            [NGINX, "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
+
+    def process(name: str) -> ServerProcess:
+        own = {**env, "LIVEBOT_DATA_DIR": str(tmp_path / name)}
+        mode = name.split("-")[0]
+        return livebot_process(
+            mode, port=free_port(), env=own, log_path=tmp_path / f"{name}.log", cwd=tmp_path
         )
-        stack.callback(nginx.wait, 10)
-        stack.callback(nginx.terminate)
-        web_urls = [f"http://127.0.0.1:{port}" for port in web_ports]
-        for url, (process, log) in zip(web_urls, processes, strict=False):
-            await wait_healthy(url, process, log)
-        await wait_healthy(public_url, nginx, tmp_path / "error.log")
-        yield Topology(public_url, web_urls)
+
+    webs = [process("web-1"), process("web-2")]
+    workers = [process("worker-1"), process("worker-2")]
+    conf = nginx_conf(tmp_path, nginx_port, [web.port for web in webs])
+    command = [NGINX, "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")]
+    nginx = ServerProcess("nginx", command, port=nginx_port, log_path=tmp_path / "nginx.log")
+    started: list[ServerProcess] = []
+    try:
+        for server in [redis_server, *webs]:
+            started.append(server)
+            await server.start()
+        for worker in workers:  # no HTTP to wait on: they take jobs as soon as they run
+            started.append(worker)
+            worker.spawn()
+        started.append(nginx)
+        await nginx.start()
+        yield Topology(public_url, [web.url for web in webs])
+    finally:
+        for server in reversed(started):
+            await server.stop()
 
 
 async def follow(

@@ -13,9 +13,8 @@ from dotenv import dotenv_values
 
 from bot import manifest
 from bot.settings import load_settings
-from tests.conftest import free_port
 from tests.fake_github import FakeGitHub
-from tests.processes import clean_env, livebot, wait_for_line
+from tests.support import ServerProcess, clean_env, eventually, free_port, livebot_process
 from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (a fixture)
 
 
@@ -24,10 +23,25 @@ def setup_env(tmp_path: Path, fake: FakeGitHub, port: int) -> dict[str, str]:
     return clean_env(
         GITHUB_API_URL=fake.url,
         PUBLIC_URL=f"http://127.0.0.1:{port}",
-        HOST="127.0.0.1",
-        PORT=str(port),
         LIVEBOT_DATA_DIR=str(tmp_path / "data"),
     )
+
+
+async def started_setup(tmp_path: Path, fake: FakeGitHub, port: int) -> ServerProcess:
+    """`livebot setup` running, once it printed where to open it."""
+    server = livebot_process(
+        "setup",
+        port=port,
+        env=setup_env(tmp_path, fake, port),
+        log_path=tmp_path / "setup.log",
+        cwd=tmp_path,
+    )
+    await server.start()
+    line = await eventually(
+        lambda: [ln for ln in server.log().splitlines() if "livebot setup: open" in ln], "the link"
+    )
+    assert line[0].endswith(f"http://127.0.0.1:{port}/setup")
+    return server
 
 
 @pytest.mark.parametrize(
@@ -75,13 +89,10 @@ async def test_setup_registers_the_app_and_writes_its_settings(
     browser: Any,  # noqa: F811
 ) -> None:
     port = free_port()
-    env = setup_env(tmp_path, fake_github, port)
     # A value the person already had is kept, and the page says so.
     (tmp_path / ".env").write_text("GITHUB_APP_SLUG=my-own-name\nOPENAI_API_KEY=sk-mine\n")
-    log = tmp_path / "setup.log"
-    with livebot("setup", env=env, cwd=tmp_path, log=log) as process:
-        line = await wait_for_line(log, "livebot setup: open", process)
-        assert line.endswith(f"http://127.0.0.1:{port}/setup")
+    server = await started_setup(tmp_path, fake_github, port)
+    try:
         page = await browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         started = time.monotonic()
@@ -105,6 +116,8 @@ async def test_setup_registers_the_app_and_writes_its_settings(
         await page.get_by_role("button", name="Create the app").click()
         assert "Already registered" in await page.content()
         assert len(fake_github.manifests_received) == 1
+    finally:
+        await server.stop()
 
     posted = fake_github.manifests_received[0]
     assert posted["organization"] is None
@@ -119,9 +132,8 @@ async def test_setup_on_an_organisation(
     browser: Any,  # noqa: F811
 ) -> None:
     port = free_port()
-    log = tmp_path / "setup.log"
-    with livebot("setup", env=setup_env(tmp_path, fake_github, port), cwd=tmp_path, log=log) as p:
-        await wait_for_line(log, "livebot setup: open", p)
+    server = await started_setup(tmp_path, fake_github, port)
+    try:
         page = await browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         await page.goto(f"http://127.0.0.1:{port}/setup")
@@ -134,14 +146,15 @@ async def test_setup_on_an_organisation(
         await page.fill("input[name=organization]", "octo-org")
         await page.get_by_role("button", name="Create the app").click()
         await page.locator("#install-link").wait_for()
+    finally:
+        await server.stop()
     assert [m["organization"] for m in fake_github.manifests_received] == ["octo-org"]
 
 
 async def test_a_forged_state_exchanges_nothing(tmp_path: Path, fake_github: FakeGitHub) -> None:
     port = free_port()
-    log = tmp_path / "setup.log"
-    with livebot("setup", env=setup_env(tmp_path, fake_github, port), cwd=tmp_path, log=log) as p:
-        await wait_for_line(log, "livebot setup: open", p)
+    server = await started_setup(tmp_path, fake_github, port)
+    try:
         async with aiohttp.ClientSession() as session:
             url = f"http://127.0.0.1:{port}/setup/done?code=abc&state=forged"
             async with session.get(url) as resp:
@@ -150,5 +163,7 @@ async def test_a_forged_state_exchanges_nothing(tmp_path: Path, fake_github: Fak
                 csp = resp.headers["Content-Security-Policy"]
                 assert f"form-action 'self' {fake_github.url}" in csp
                 assert "script-src 'self'" in csp
+    finally:
+        await server.stop()
     assert fake_github.requests_to("POST", "/app-manifests/*") == []
     assert "GITHUB_APP_ID" not in dotenv_values(tmp_path / ".env")
