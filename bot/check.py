@@ -58,7 +58,12 @@ def offline(settings: Settings) -> list[Line]:
     for name, probe in (("data folder", preflight.check_data_dir), ("HOST", preflight.check_host)):
         try:
             probe(settings)
-            lines.append(passed(name, f"{settings.data_dir}" if name == "data folder" else "ok"))
+            detail = (
+                f"{settings.data_dir} is writable"
+                if name == "data folder"
+                else f"{settings.host} resolves"
+            )
+            lines.append(passed(name, detail))
         except SettingsError as exc:
             detail, _, fix = str(exc).partition("; ")
             lines.append(failed(name, detail, fix))
