@@ -12,7 +12,8 @@ import pytest
 from dotenv import dotenv_values
 
 from bot import manifest
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
+from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub
 from tests.support import ServerProcess, clean_env, eventually, free_port, livebot_process
 from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (a fixture)
@@ -167,3 +168,13 @@ async def test_a_forged_state_exchanges_nothing(tmp_path: Path, fake_github: Fak
         await server.stop()
     assert fake_github.requests_to("POST", "/app-manifests/*") == []
     assert "GITHUB_APP_ID" not in dotenv_values(tmp_path / ".env")
+
+
+async def test_the_page_after_an_install_is_served_by_livebot_web(
+    settings: Settings, web_client: WebClient
+) -> None:
+    client = await web_client(settings)
+    resp = await client.get("/setup/installed")
+    assert resp.status == 200 and "@livebot-test hello" in await resp.text()
+    # The setup itself is only served by `livebot setup`.
+    assert (await client.get("/setup")).status == 404

@@ -124,6 +124,7 @@ def create_app(
     app.add_routes(run_pages.routes)
     app.add_routes(health.routes)
     app.add_routes(webhook.routes)
+    app.add_routes(setup_pages.installed_routes)
     if services.mode == "setup":
         app.add_routes(setup_pages.routes)
     if demo_player is not None:

@@ -11,11 +11,13 @@ from aiohttp import web
 
 from bot import app_setup, manifest
 from bot.settings import Settings
-from web.keys import HTTP_SESSION, SETTINGS, SETUP_STATES
+from web.keys import APP_SLUG, HTTP_SESSION, SETTINGS, SETUP_STATES
 from web.pages import render
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+# Served in every mode: GitHub sends people there after an install, long after setup ended.
+installed_routes = web.RouteTableDef()
 
 NOTE: Final = "Setup"
 MAX_FORM_BYTES: Final = 64 * 1024
@@ -168,10 +170,11 @@ async def done(request: web.Request) -> web.Response:
     return render("Livebot is registered", content, note=NOTE)
 
 
-@routes.get("/setup/installed")
+@installed_routes.get("/setup/installed")
 async def installed(request: web.Request) -> web.Response:
     """Where GitHub sends people after they install the app."""
-    content = """
-<div class="page-box"><p>The app is installed. With <code>livebot serve</code> running, mention
-it in an issue of one of those repositories.</p></div>"""
+    slug = escape(request.app[APP_SLUG])
+    content = f"""
+<div class="page-box"><p>The app is installed. With <code>livebot serve</code> running, write
+<code>@{slug} hello</code> in an issue of one of those repositories.</p></div>"""
     return render("Livebot is installed", content, note=NOTE)
