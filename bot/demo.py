@@ -51,7 +51,7 @@ REVIEW_FINDINGS: Final[list[dict[str, Any]]] = [
     {
         "path": "app/config.py",
         "line": 12,
-        "severity": "error",
+        "severity": "major",
         "title": "`None` from an empty file is used as a mapping",
         "body": "`yaml.safe_load` returns `None` for an empty document; `.get` then raises.",
         "suggestion": "    data = yaml.safe_load(text) or {}",
@@ -59,7 +59,7 @@ REVIEW_FINDINGS: Final[list[dict[str, Any]]] = [
     {
         "path": "app/config.py",
         "line": 27,
-        "severity": "warning",
+        "severity": "minor",
         "title": "Port read as a string",
         "body": "`PORT` from the environment is compared with an int further down.",
         "suggestion": '    port = int(env.get("PORT", "3000"))',
@@ -67,7 +67,7 @@ REVIEW_FINDINGS: Final[list[dict[str, Any]]] = [
     {
         "path": "tests/test_config.py",
         "line": 1,
-        "severity": "note",
+        "severity": "nit",
         "title": "No test for the empty file",
         "body": "A test with an empty file would have caught the crash.",
     },
@@ -122,9 +122,10 @@ async def play_review(writer: RunWriter, speed: float) -> None:
     arguments = {"summary": REVIEW_SUMMARY, "findings": REVIEW_FINDINGS}
     await writer.emit("tool_call", {"name": "submit_review", "arguments": arguments})
     await asyncio.sleep(0.8 / speed)
+    # As a real review answers: each finding says where it was posted.
+    posted = [{**finding, "placement": "inline"} for finding in REVIEW_FINDINGS]
     await writer.emit(
-        "tool_result",
-        {"name": "submit_review", "summary": REVIEW_SUMMARY, "findings": REVIEW_FINDINGS},
+        "tool_result", {"name": "submit_review", "summary": REVIEW_SUMMARY, "findings": posted}
     )
     await writer.complete("succeeded", usage={"prompt_tokens": 5120, "completion_tokens": 412})
 

@@ -72,8 +72,9 @@ async def test_every_recording_plays_again_from_the_index(
             outcomes[name] = await label.get_attribute("data-state")
             pages[name] = page.url
             if name == "review":
-                text = await page.locator("#activity").inner_text()
-                assert "submit_review" in text
+                findings = page.locator("#findings li.finding")
+                assert await findings.count() == len(REVIEW_FINDINGS)
+                assert await findings.first.get_attribute("data-severity") == "major"
         assert outcomes == {"answer": "succeeded", "review": "succeeded", "failure": "failed"}
         # Played again: a second, separate run of the same recording.
         first = page.url
@@ -92,7 +93,10 @@ async def test_every_recording_plays_again_from_the_index(
     result = next(
         e.data for e in review if e.event == "tool_result" and e.data["name"] == "submit_review"
     )
-    assert result["findings"] == REVIEW_FINDINGS and result["summary"]
+    assert [{k: v for k, v in f.items() if k != "placement"} for f in result["findings"]] == (
+        REVIEW_FINDINGS
+    )
+    assert {f["placement"] for f in result["findings"]} == {"inline"} and result["summary"]
     assert [e.data["recoverable"] for e in failure if e.event == "error"] == [True, False]
     assert failure[-1].event == "complete" and failure[-1].data["status"] == "failed"
 
