@@ -229,7 +229,12 @@ async def load_run(
             workflow=workflow,
             repository=job.repository,
             number=job.number,
-            fields={"author": job.author, "model": config.model or services.settings.model},
+            fields={
+                "author": job.author,
+                "model": config.model or services.settings.model,
+                # Automatic runs are marked: a newer push supersedes them, not a mention's.
+                **({"trigger": job.trigger} if job.trigger else {}),
+            },
         )
         meta = await run_log.meta(job.run_id) or {}
     if meta["status"] in TERMINAL_STATUSES:

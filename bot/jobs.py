@@ -56,6 +56,10 @@ class Job:
     request: str = ""
     # What the mention asked for; differs from `kind` when the author was refused.
     command: str = ""
+    # An automatic job: the event that started it (a pull request's `opened`, `synchronize`…).
+    trigger: str = ""
+    # The pull request was a draft when the event came.
+    draft: bool = False
 
     @property
     def issue_path(self) -> str:

@@ -32,6 +32,10 @@ def _is_optional_text(value: Any) -> bool:
     return value is None or _is_text(value)
 
 
+def _is_flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
 def _is_login(value: Any) -> bool:
     return isinstance(value, str) and LOGIN.fullmatch(value) is not None
 
@@ -45,6 +49,7 @@ Check = tuple[str, Callable[[Any], bool]]
 ID: Final[Check] = ("a positive integer id", _is_id)
 TEXT: Final[Check] = ("a string", _is_text)
 OPTIONAL_TEXT: Final[Check] = ("a string or null", _is_optional_text)
+FLAG: Final[Check] = ("true or false", _is_flag)
 USER: Final[Check] = ("a GitHub login", _is_login)
 REPO: Final[Check] = ("owner/name", _is_repository)
 

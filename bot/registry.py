@@ -14,15 +14,14 @@ from bot import comments, replies
 from bot.execution import Workflow, execute, repository_config
 from bot.jobs import ClaimedJob
 from bot.services import WorkerServices
-from bot.workflows import answer, goal
+from bot.workflows import answer, goal, review
 
 JobHandler = Callable[[WorkerServices, ClaimedJob], Awaitable[None]]
 
-WORKFLOWS: Final[tuple[Workflow, ...]] = (answer.WORKFLOW, goal.WORKFLOW)
+WORKFLOWS: Final[tuple[Workflow, ...]] = (answer.WORKFLOW, review.WORKFLOW, goal.WORKFLOW)
 DEFAULT_WORKFLOW: Final = answer.WORKFLOW.name
 # Understood, so that they are not taken for questions, but not built yet.
 NOT_BUILT: Final[dict[str, tuple[str, ...]]] = {
-    "review": ("review",),
     "resolve": ("resolve", "fix"),
 }
 CANCEL: Final = "cancel"
@@ -81,6 +80,7 @@ def _workflow_handler(workflow: Workflow) -> JobHandler:
 
 HANDLERS: Final[dict[str, JobHandler]] = {
     **{workflow.name: _workflow_handler(workflow) for workflow in WORKFLOWS},
+    review.WORKFLOW.name: review.handle,  # automatic reviews run only when the settings say so
     **{kind: replies.not_available for kind in NOT_BUILT},
     CANCEL: replies.request_cancel,
     HELP: help_reply,

@@ -238,7 +238,9 @@ class _Reader:
         node = nodes.get(name)
         if node is None:
             return default
-        if isinstance(node, yaml.ScalarNode) and node.tag == STR_TAG and node.value in choices:
+        # YAML 1.1 reads a bare `off` as false: the word written is what counts.
+        plain = (STR_TAG, BOOL_TAG)
+        if isinstance(node, yaml.ScalarNode) and node.tag in plain and node.value in choices:
             return str(node.value)
         self.note(node, f"`{key}.{name}` must be one of {', '.join(choices)}; using {default}")
         return default

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from gidgethub import routing
 
-from bot import mentions
+from bot import auto_review, mentions
 
-router = routing.Router(mentions.router)
+router = routing.Router(mentions.router, auto_review.router)

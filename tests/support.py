@@ -292,6 +292,29 @@ def payload(
     return data
 
 
+def pull_request_payload(
+    action: str,
+    number: int,
+    *,
+    draft: bool = False,
+    sender: str = "Codertocat",
+    head: str = "0" * 40,
+    installation_id: int = 4242,
+) -> dict[str, Any]:
+    """A real `pull_request` delivery's payload (GitHub's `opened` one, with this `action`),
+    pointed at the test repository's pull request `number`."""
+    data = copy.deepcopy(_fixture("pull_request", "opened.payload.json"))
+    data.update(action=action, number=number, installation={"id": installation_id})
+    data["repository"].update(full_name=f"{OWNER}/{REPO}", name=REPO)
+    data["repository"]["owner"]["login"] = OWNER
+    data["sender"].update(login=sender, type="User")
+    data["pull_request"].update(number=number, draft=draft)
+    data["pull_request"]["head"]["sha"] = head
+    if action == "synchronize":
+        data.update(before="1" * 40, after=head)
+    return data
+
+
 def sign(raw: bytes, secret: str = WEBHOOK_SECRET) -> str:
     """The X-Hub-Signature-256 header GitHub sends for these bytes."""
     return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()

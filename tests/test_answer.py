@@ -20,27 +20,9 @@ from bot.settings import RunLimits
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import ISSUE, OWNER, REPO, eventually
-from tests.workers import make_job, run_status, running
+from tests.workers import make_job, payloads, run_status, run_to_end, running
 
 CODE = "def load():\n    return open('settings.toml').read()\n"
-
-
-async def run_to_end(
-    services: WorkerServices, queue: JobQueue, redis: Redis, job_changes: dict[str, Any]
-) -> tuple[str, list[Event]]:
-    """Queue one job, run workers until its run ends; (run id, its events)."""
-    job = make_job(**job_changes)
-    await queue.enqueue(job)
-    async with running(services, redis):
-        await eventually(
-            run_status(services.run_log, job.run_id, "succeeded", "failed", "cancelled"),
-            "the run to end",
-        )
-    return job.run_id, await services.run_log.history(job.run_id)
-
-
-def payloads(events: list[Event], kind: str) -> list[dict[str, Any]]:
-    return [e.payload() for e in events if e.event == kind]
 
 
 def page_text(events: list[Event]) -> str:

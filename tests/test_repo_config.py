@@ -247,6 +247,13 @@ def test_yaml_11_spellings_and_null_model() -> None:
     assert config.model is None and config.notes == ()
 
 
+def test_on_push_off_is_the_word_not_yaml_false() -> None:
+    config = parse_config("auto_review: {enabled: true, on_push: off}\n", LIMITS)
+    assert config.auto_review.on_push == "off" and config.notes == ()
+    config = parse_config("auto_review: {on_push: no}\n", LIMITS)
+    assert config.auto_review.on_push == "incremental" and len(config.notes) == 1
+
+
 def test_alias_bomb_is_refused() -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)

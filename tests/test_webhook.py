@@ -18,7 +18,16 @@ from bot.registry import DEFAULT_WORKFLOW, REFUSE
 from bot.router import router
 from bot.settings import Settings
 from tests.conftest import WebClient
-from tests.support import FIXTURES, ISSUE, OWNER, REPO, SLUG, delivery, payload
+from tests.support import (
+    FIXTURES,
+    ISSUE,
+    OWNER,
+    REPO,
+    SLUG,
+    delivery,
+    payload,
+    pull_request_payload,
+)
 from web.app import MAX_BODY_BYTES
 from web.webhook import signature_is_valid
 
@@ -142,7 +151,7 @@ async def test_body_over_25_mib_is_413_and_25_mib_is_accepted(client: TestClient
         ("installation_repositories", "added.payload.json"),
         ("issue_comment", "edited.payload.json"),
         ("issues", "labeled.payload.json"),
-        ("pull_request", "opened.payload.json"),
+        ("pull_request", "labeled.payload.json"),
     ],
 )
 async def test_events_that_start_nothing_are_200(
@@ -153,6 +162,43 @@ async def test_events_that_start_nothing_are_200(
         data["comment"]["body"] = MENTION
     resp = await post(client, event, data)
     assert resp.status == 200
+    assert await queued_jobs(redis_client) == []
+
+
+@pytest.mark.parametrize("action", ["opened", "ready_for_review", "synchronize"])
+async def test_pull_request_changes_queue_an_automatic_review(
+    client: TestClient, redis_client: Redis, action: str
+) -> None:
+    data = pull_request_payload(action, 7, draft=action == "opened")
+    resp = await post(client, "pull_request", data)
+    assert resp.status == 202
+    [job] = await queued_jobs(redis_client)
+    assert (job.kind, job.trigger, job.number, job.draft) == (
+        "review",
+        action,
+        7,
+        action == "opened",
+    )
+    assert (job.repository, job.author, job.is_pull_request) == (
+        f"{OWNER}/{REPO}",
+        "Codertocat",
+        True,
+    )
+
+
+async def test_pull_request_events_that_start_nothing(
+    client: TestClient, redis_client: Redis
+) -> None:
+    closed = pull_request_payload("closed", 7)
+    by_a_bot = pull_request_payload("synchronize", 7, sender="dependabot[bot]")
+    by_a_bot["sender"]["type"] = "Bot"
+    for data in (closed, by_a_bot):
+        assert (await post(client, "pull_request", data)).status == 200
+    bad = pull_request_payload("opened", 7)
+    bad["pull_request"]["draft"] = "yes"
+    resp = await post(client, "pull_request", bad)
+    assert resp.status == 400
+    assert "`pull_request.draft` must be true or false" in (await resp.json())["error"]
     assert await queued_jobs(redis_client) == []
 
 

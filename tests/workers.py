@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from redis.asyncio import Redis
 
 from bot.jobs import Job, JobQueue
-from bot.run_log import RunLog, new_run_id
+from bot.run_log import Event, RunLog, new_run_id
 from bot.services import WorkerServices
 from bot.worker import WorkerPool
-from tests.support import ISSUE, OWNER, REPO
+from tests.support import ISSUE, OWNER, REPO, eventually
 
 
 def make_job(kind: str = "answer", **changes: object) -> Job:
@@ -49,3 +50,22 @@ async def running(svc: WorkerServices, redis: Redis) -> AsyncIterator[WorkerPool
         yield workers
     finally:
         await workers.stop()
+
+
+async def run_to_end(
+    services: WorkerServices, queue: JobQueue, redis: Redis, job_changes: dict[str, Any]
+) -> tuple[str, list[Event]]:
+    """Queue one job, run workers until its run ends; (run id, its events)."""
+    job = make_job(**job_changes)
+    await queue.enqueue(job)
+    async with running(services, redis):
+        await eventually(
+            run_status(services.run_log, job.run_id, "succeeded", "failed", "cancelled"),
+            "the run to end",
+        )
+    return job.run_id, await services.run_log.history(job.run_id)
+
+
+def payloads(events: list[Event], kind: str) -> list[dict[str, Any]]:
+    """The data of every event of one kind."""
+    return [e.payload() for e in events if e.event == kind]

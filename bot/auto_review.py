@@ -1,0 +1,50 @@
+"""Automatic reviews: a pull request opened, made ready for review, or pushed to queues a review
+job; the worker runs it only if the repository's `auto_review` settings ask for it."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from gidgethub import routing, sansio
+
+from bot import payloads
+from bot.intake import Intake
+from bot.jobs import Job
+from bot.payloads import FLAG, ID
+from bot.run_log import new_run_id
+from bot.workflows.review import WORKFLOW
+
+router = routing.Router()
+
+ACTIONS: Final = ("opened", "ready_for_review", "synchronize")
+PULL_FIELDS: Final[dict[str, payloads.Check]] = {
+    "pull_request.number": ID,
+    "pull_request.draft": FLAG,
+}
+
+
+async def pull_request_changed(event: sansio.Event, intake: Intake) -> None:
+    """Queue a review of the pull request (settings are read by the worker, not here)."""
+    data = event.data
+    payloads.check(data, PULL_FIELDS)
+    # Bots, this app included, start nothing (a branch livebot pushes must not review itself).
+    if intake.is_own_or_bot(data["sender"]):
+        return
+    pull = data["pull_request"]
+    intake.job = Job(
+        kind=WORKFLOW.name,
+        run_id=new_run_id(),
+        delivery_id=intake.delivery_id,
+        installation_id=int(data["installation"]["id"]),
+        repository=data["repository"]["full_name"],
+        number=int(pull["number"]),
+        author=data["sender"]["login"],
+        is_pull_request=True,
+        command=WORKFLOW.name,
+        trigger=str(data["action"]),
+        draft=pull["draft"],
+    )
+
+
+for _action in ACTIONS:
+    router.add(pull_request_changed, "pull_request", action=_action)
