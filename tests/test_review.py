@@ -113,11 +113,10 @@ def review_job(**changes: Any) -> Job:
     return make_job(**(REVIEW | changes))
 
 
-def submit(*findings: dict[str, Any], summary: str = "Two real problems.", text: str = "") -> Reply:
-    """A turn that submits the review."""
-    return Reply.calls(
-        ToolCall("submit_review", {"summary": summary, "findings": list(findings)}), text=text
-    )
+def submit(*findings: dict[str, Any], summary: str = "Two real problems.", **kw: Any) -> Reply:
+    """A turn that submits the review (after the text in `kw`, if any)."""
+    call = ToolCall("submit_review", {"summary": summary, "findings": list(findings)})
+    return Reply.calls(call, **kw)
 
 
 async def run_review(
