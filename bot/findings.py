@@ -104,7 +104,8 @@ def _text(item: dict[str, Any], name: str, limit: int, where: str, optional: boo
         raise ToolError(f"{where}: `{name}` must be a non-empty string")
     if len(value) > limit:
         raise ToolError(f"{where}: `{name}` is longer than {limit:,} characters")
-    return value
+    # A fingerprint in the model's text (a PR may ask for one) would hide a later finding.
+    return FINGERPRINT_PATTERN.sub("", value)
 
 
 def _line(item: dict[str, Any], name: str, where: str) -> int | None:

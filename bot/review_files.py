@@ -9,9 +9,10 @@ from typing import Any, Final
 from bot.diff import DiffLines, diff_lines, numbered
 from bot.globs import first_match
 
-# Characters of numbered patches given to the model (about four per token: tiktoken is offline).
-DIFF_BUDGET_CHARS: Final = 100_000
-MAX_PATCH_CHARS: Final = 12_000
+# Characters of numbered patches given to the model (about four per token: tiktoken is offline);
+# every turn of the conversation sends them again, so they stay well within `limits.max_tokens`.
+DIFF_BUDGET_CHARS: Final = 60_000
+MAX_PATCH_CHARS: Final = 8_000
 MIN_PATCH_CHARS: Final = 1_000  # less room than this left: the budget is spent
 ENTRY_OVERHEAD_CHARS: Final = 120  # the JSON around one file's patch
 MAX_REVIEWED_FILES: Final = 150

@@ -91,6 +91,14 @@ CLAMP = {
 }
 
 
+@pytest.fixture
+def worker_services(worker_services: WorkerServices) -> WorkerServices:
+    """The shared services with a claim that outlasts the pauses of a loaded machine (the fakes
+    build diffs and tarballs in the test's own event loop)."""
+    settings = dataclasses.replace(worker_services.settings, claim_timeout=30.0)
+    return dataclasses.replace(worker_services, settings=settings)
+
+
 def open_pr(fake: FakeGitHub, files: dict[str, Any] | None = None, **kw: Any) -> str:
     """A pull request #7 from `feature` changing app/calc.py; its head."""
     fake.add_file(OWNER, REPO, "app/calc.py", CALC)
@@ -300,10 +308,7 @@ async def test_a_huge_pull_request_stays_within_budget_and_lists_what_it_skipped
     open_pr(fake_github, files)
     fake_openai.script(submit(summary="Fine."))
     fake_github.route_counts.clear()
-    # The fake diffs 5,000 files in the test's own event loop: a claim must outlast that.
-    settings = dataclasses.replace(worker_services.settings, claim_timeout=60.0)
-    services = dataclasses.replace(worker_services, settings=settings)
-    _, events = await run_review(services, queue, redis_client)
+    _, events = await run_review(worker_services, queue, redis_client)
 
     assert events[-1].payload()["status"] == "succeeded"
     data = model_data(fake_openai)
@@ -531,3 +536,39 @@ async def test_review_on_an_issue_says_it_needs_a_pull_request(
     [comment] = fake_github.comments_on(OWNER, REPO, 1)
     assert comment["body"].startswith("@octocat, `review` works on pull requests")
     assert fake_openai.requests == []
+
+
+async def test_a_model_that_never_submits_still_gets_its_review_posted(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    open_pr(fake_github)
+    fake_openai.script(Reply(text="`divide` fails for b == 0."))
+    _, events = await run_review(worker_services, queue, redis_client)
+    assert events[-1].payload()["status"] == "succeeded"
+    [review] = fake_github.reviews_on(OWNER, REPO, PR)
+    assert review["event"] == "COMMENT" and review["comments"] == []
+    assert "`divide` fails for b == 0." in review["body"]
+    assert "no findings" in placeholder_body(fake_github)
+
+
+async def test_a_push_of_skipped_files_only_needs_no_new_review(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    first_head = open_pr(fake_github)
+    fake_openai.script(submit(DIVISION))
+    await run_review(worker_services, queue, redis_client)
+    fake_github.push(OWNER, REPO, "feature", {"poetry.lock": "# locked\n"})
+    _, events = await run_review(worker_services, queue, redis_client)
+    assert events[-1].payload()["status"] == "succeeded"
+    assert len(fake_openai.requests) == 1 and len(fake_github.reviews_on(OWNER, REPO, PR)) == 1
+    [_, second] = fake_github.comments_on(OWNER, REPO, PR)
+    assert second["body"].startswith("Nothing new to review since [my last review](")
+    assert first_head[:7] in second["body"]
