@@ -529,12 +529,11 @@ async def test_review_on_an_issue_says_it_needs_a_pull_request(
     fake_github: FakeGitHub,
     fake_openai: FakeOpenAI,
 ) -> None:
-    _, events = await run_review(
-        worker_services, queue, redis_client, number=1, is_pull_request=False
-    )
-    assert events[-1].payload()["status"] == "succeeded"
+    await queue.enqueue(review_job(number=1, is_pull_request=False))
+    async with running(worker_services, redis_client):
+        await eventually(lambda: fake_github.comments_on(OWNER, REPO, 1), "the reply")
     [comment] = fake_github.comments_on(OWNER, REPO, 1)
-    assert comment["body"].startswith("@octocat, `review` works on pull requests")
+    assert comment["body"] == comments.PULL_REQUESTS_ONLY.format(author="octocat", command="review")
     assert fake_openai.requests == []
 
 

@@ -54,7 +54,6 @@ The maintainers ask this for files matching `{path}` (from `.github/livebot.yml`
 SCOPE_WHOLE: Final = "the whole pull request"
 SCOPE_SINCE: Final = "only the changes since your last review, at {old}"
 AUTO_REQUEST: Final = "Review this pull request (automatic review: {trigger})."
-NOT_A_PULL: Final = "@{author}, `review` works on pull requests; this is an issue."
 NOTHING_NEW: Final = "Nothing new to review since [my last review]({url}) of {old}."
 NOTHING_TO_REVIEW: Final = (
     "Nothing to review at {head}: every changed file is skipped ({count} files: lock files, "
@@ -233,10 +232,6 @@ async def _converse(
 
 async def review(run: Run) -> None:
     """Review the pull request and post one review; the placeholder links it."""
-    job = run.job
-    if not job.is_pull_request:
-        await run.succeed(NOT_A_PULL.format(author=job.author), Usage())
-        return
     await run.writer.status("running", "Reading the pull request and its diff")
     workspace, history = await asyncio.gather(
         open_workspace(run, with_thread=False), gather_history(run)
@@ -278,4 +273,5 @@ WORKFLOW: Final = Workflow(
     words=("review",),
     usage="`@{slug} review` (on a pull request)",
     does="review the pull request: one review with inline comments and suggestions",
+    pull_requests_only=True,
 )
