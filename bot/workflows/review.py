@@ -254,7 +254,8 @@ async def _review(run: Run, workspace: Workspace, history: History) -> None:
     scope = await read_scope(run, pull, history, incremental=not full)
     if not scope.selection.files:
         if scope.since:
-            text = NOTHING_NEW.format(url=history.last_url, old=scope.since[:7])
+            url = history.last_url or pull["html_url"]
+            text = NOTHING_NEW.format(url=url, old=scope.since[:7])
         else:
             count = len(scope.selection.skipped) + scope.selection.unread
             text = NOTHING_TO_REVIEW.format(head=scope.head[:7], count=count)
