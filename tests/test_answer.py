@@ -317,7 +317,7 @@ async def test_goal_describes_a_pull_request_from_its_changes(
         "added",
         2,
     )
-    assert "+    return open('settings.toml').read()" in changed["patch"]
+    assert "return open('settings.toml').read()" in changed["patch"]
     assert data["issue"]["title"] == "Load settings"
     body = final_comment(fake_github, pr["number"])["body"]
     assert body.startswith("**Goal** Load the settings file.")

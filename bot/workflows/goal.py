@@ -7,11 +7,9 @@ from typing import Any, Final
 from bot import prompts
 from bot.conversation import write
 from bot.execution import Run, Workflow
+from bot.review_files import Selection
 from bot.workspace import open_workspace
 
-MAX_FILES_LISTED: Final = 300
-PATCH_BUDGET_CHARS: Final = 40_000
-PATCH_CHARS: Final = 4_000
 SYSTEM_PROMPT: Final = f"""\
 You are {{slug}}, a GitHub App that helps in the repository {{repo}}.
 {prompts.DATA_RULES}
@@ -25,25 +23,16 @@ cases, migrations, security). Do not restate the diff line by line. Never sugges
 changed the pull request: you only describe it."""
 
 
-def changes_data(files: list[dict[str, Any]]) -> dict[str, Any]:
-    """The changed files for the model: every name with its counts, patches within a budget."""
-    listed = files[:MAX_FILES_LISTED]
-    budget = PATCH_BUDGET_CHARS
-    entries = []
-    for file in listed:
-        entry = {
-            "path": file["filename"],
-            "status": file.get("status"),
-            "additions": file.get("additions", 0),
-            "deletions": file.get("deletions", 0),
-        }
-        patch = file.get("patch")
-        if patch and budget > 0:
-            clipped = patch[: min(PATCH_CHARS, budget)]
-            budget -= len(clipped)
-            entry["patch"] = clipped + (" […clipped]" if len(clipped) < len(patch) else "")
-        entries.append(entry)
-    return {"files": entries, "files_not_listed": len(files) - len(listed)}
+async def changes(run: Run) -> dict[str, Any]:
+    """The pull request's changed files for the model, within the review's diff budget."""
+    job = run.job
+    selection = Selection(ignore=run.config.review.ignore)
+    url = f"/repos/{job.repository}/pulls/{job.number}/files?per_page=100"
+    async for entry in run.gh.getiter(url):
+        selection.add(entry)
+        if selection.full:
+            break
+    return selection.data()
 
 
 async def goal(run: Run) -> None:
@@ -52,18 +41,12 @@ async def goal(run: Run) -> None:
     await run.status("Reading the pull request and its changes")
     workspace = await open_workspace(run, with_thread=False)
     try:
-        files = [
-            file
-            async for file in run.gh.getiter(
-                f"/repos/{job.repository}/pulls/{job.number}/files?per_page=100"
-            )
-        ]
         data = workspace.data(job.request)
         data["pull_request"] = {
             "base": (workspace.pull or {}).get("base", {}).get("ref"),
             "head": (workspace.pull or {}).get("head", {}).get("ref"),
             "draft": (workspace.pull or {}).get("draft"),
-            **changes_data(files),
+            **await changes(run),
         }
         await run.status("Writing what the pull request is for")
         system = SYSTEM_PROMPT.format(
