@@ -37,6 +37,7 @@ ACTIVITIES: Final = {
     "delete_file": "Deleting {path}",
     "finish": "Committing the change",
 }
+NOT_RUN: Final = "error: not run: the run's limit of tool calls is reached"
 WRAP_UP: Final = (
     "You have used every tool call this run allows. Answer now with what you know, and say what "
     "you could not check."
@@ -181,6 +182,10 @@ async def converse(
         chat.append(_assistant_message(turn.text, turn.tool_calls))
         closing = None
         for call in turn.tool_calls:
+            if outcome.tool_calls >= limits.max_tool_calls:
+                # Every call needs an answer; past the limit, none is run (one turn may ask many).
+                chat.append({"role": "tool", "tool_call_id": call.id, "content": NOT_RUN})
+                continue
             outcome.tool_calls += 1
             result = await _run_tool(run, by_name, call)
             chat.append(

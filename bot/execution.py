@@ -335,17 +335,18 @@ async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
     posted."""
     work = asyncio.create_task(workflow(run))
     watch = asyncio.create_task(_wait_for_cancel(run))
-    waiting: set[asyncio.Future[Any]] = {work, watch}
-    if run.placeholder is not None:
-        waiting.add(run.placeholder)
+    # Kept here: the workflow's own final edit may take the task from the run first.
+    posting = run.placeholder
+    waiting: set[asyncio.Future[Any]] = {work, watch} | ({posting} if posting else set())
     try:
         while True:
             done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if run.placeholder is None or run.placeholder not in done:
+            if posting is None or posting not in done:
                 break
-            if run.placeholder.exception() is not None:
-                raise PlaceholderUnavailable(str(run.placeholder.exception()))
+            if posting.exception() is not None:
+                raise PlaceholderUnavailable(str(posting.exception()))
             await run.ready()
+            posting = None
             if work in done or watch in done:
                 break
     finally:

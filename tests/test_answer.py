@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot import comments, execution
-from bot.conversation import LIMIT_NOTES, WRAP_UP
+from bot.conversation import LIMIT_NOTES, NOT_RUN, WRAP_UP
 from bot.jobs import JobQueue
 from bot.registry import REFUSE
 from bot.repo_config import NOTES_TEMPLATE
@@ -339,3 +339,21 @@ async def test_goal_on_an_issue_says_it_needs_a_pull_request(
         author="octocat", command="goal"
     )
     assert fake_openai.requests == []
+
+
+async def test_a_turn_that_asks_for_thousands_of_calls_runs_only_the_limit(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    services = with_settings(worker_services, limits=RunLimits(max_tool_calls=3))
+    calls = [ToolCall("list_files", {}, chunk_size=100) for _ in range(2000)]
+    fake_openai.script(Reply.calls(*calls), Reply(text="Enough."))
+    _, events = await run_to_end(services, queue, redis_client, {})
+    assert len(payloads(events, "tool_call")) == 3
+    answered = fake_openai.tool_results(1)
+    assert len(answered) == 2000
+    assert sum(v == NOT_RUN for v in answered.values()) == 1997
+    assert events[-1].payload()["status"] == "succeeded"
