@@ -116,7 +116,6 @@ async def commit(
         TITLE: change.title,
         SUMMARY: change.summary,
         FILES: json.dumps(change.files),
-        FOLLOW_UP: int(follow_up),
     }
     await run.services.run_log.update(job.run_id, **fields)
     return sha
