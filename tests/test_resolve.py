@@ -17,9 +17,7 @@ from bot.working_set import WORKFLOWS_REFUSED
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import ISSUE, OWNER, REPO, eventually
-from tests.test_worker import make_job, queue, run_status, running, worker_services
-
-__all__ = ["queue", "worker_services"]  # fixtures this module uses
+from tests.workers import make_job, run_status, running
 
 BRANCH_NAME = "livebot/issue-1-why-does-it-crash"
 OLD_CONFIG = "DATA = 'data'\n\ndef load():\n    return open(DATA + '/settings.toml')\n"

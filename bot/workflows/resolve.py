@@ -242,7 +242,7 @@ def _refusal(run: Run, pull: dict[str, Any]) -> str | None:
 async def resolve(run: Run) -> None:
     """Plan and write the change live, then publish it as one commit."""
     job = run.job
-    await run.writer.status("running", "Reading the issue, its comments and the code")
+    await run.status("Reading the issue, its comments and the code")
     workspace = await open_workspace(run)
     try:
         if workspace.pull is not None:
@@ -256,7 +256,7 @@ async def resolve(run: Run) -> None:
         if made is not None:
             # A worker stopped after committing: publish that commit, never make another.
             change, sha, parent = made
-            await run.writer.status("running", "Publishing the commit made before the restart")
+            await run.status("Publishing the commit made before the restart")
             ending.change = change
             try:
                 await _place(run, workspace, ending, change, sha, parent)
@@ -268,7 +268,7 @@ async def resolve(run: Run) -> None:
                 await run.succeed("The repository is empty: there is no code to change.", Usage())
                 return
             partial = await run.services.run_log.text(job.run_id)
-            await run.writer.status("running", "Planning and writing the change")
+            await run.status("Planning and writing the change")
             settings = run.config.resolve
             working = WorkingSet(
                 await workspace.files(),
