@@ -121,17 +121,22 @@ def _fence(text: str) -> str:
 def write_tools(run: Run, workspace: Workspace, working: WorkingSet, ending: Ending) -> list[Tool]:
     """`write_file`, `delete_file` and `finish`, which commits and publishes the change."""
 
+    def check_open() -> None:
+        if ending.change is not None:
+            raise ToolError("the change is already committed: nothing more can be changed")
+
     async def write_file(arguments: dict[str, Any]) -> ToolResult:
+        check_open()
         change = await working.write(arguments.get("path"), arguments.get("content"))
         return _changed(change)
 
     async def delete_file(arguments: dict[str, Any]) -> ToolResult:
+        check_open()
         change = await working.delete(arguments.get("path"))
         return _changed(change)
 
     async def finish(arguments: dict[str, Any]) -> ToolResult:
-        if ending.change is not None:
-            raise ToolError("`finish` was already called")
+        check_open()
         title = _text(arguments, "title", MAX_TITLE_CHARS)
         summary = _text(arguments, "summary", MAX_SUMMARY_CHARS)
         changes = working.changes()
@@ -160,7 +165,7 @@ def write_tools(run: Run, workspace: Workspace, working: WorkingSet, ending: End
         if ending.failure:
             return ToolResult(f"error: {ending.failure}", f"error: {ending.failure}", details, True)
         details["pull_request_url"] = url
-        return ToolResult(f"Published: {url}", ending.note, details, ends=True)
+        return ToolResult(f"Published: {url}", ending.change.files_phrase(), details, ends=True)
 
     path = {"type": "string", "description": "a path relative to the repository's root"}
     return [
@@ -262,6 +267,8 @@ async def resolve(run: Run) -> None:
                 await _place(run, workspace, ending, change, sha, parent)
             except PublishFailed as exc:
                 ending.failure = str(exc)
+            except NoPermission as exc:
+                ending.failure = f"GitHub refused the write ({exc})"
             usage, text = Usage(), ""
         else:
             if not workspace.sha:
