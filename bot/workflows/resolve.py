@@ -274,6 +274,8 @@ async def resolve(run: Run) -> None:
             if not workspace.sha:
                 await run.succeed("The repository is empty: there is no code to change.", Usage())
                 return
+            # An interrupted attempt's edits died with its worker: start over (not continue
+            # its text, as `conversation.write` would), after the text it left on the page.
             partial = await run.services.run_log.text(job.run_id)
             await run.status("Planning and writing the change")
             settings = run.config.resolve
