@@ -56,7 +56,9 @@ async def run_job(
     await queue.enqueue(job)
     async with running(services, redis):
         await eventually(
-            run_status(services.run_log, job.run_id, *statuses), f"the run to be {statuses}"
+            run_status(services.run_log, job.run_id, *statuses),
+            f"the run to be {statuses}",
+            seconds=30,
         )
 
 
