@@ -14,16 +14,19 @@ from bot import comments, replies
 from bot.execution import Workflow, execute, repository_config
 from bot.jobs import ClaimedJob
 from bot.services import WorkerServices
-from bot.workflows import answer, goal, review
+from bot.workflows import answer, goal, resolve, review
 
 JobHandler = Callable[[WorkerServices, ClaimedJob], Awaitable[None]]
 
-WORKFLOWS: Final[tuple[Workflow, ...]] = (answer.WORKFLOW, review.WORKFLOW, goal.WORKFLOW)
+WORKFLOWS: Final[tuple[Workflow, ...]] = (
+    answer.WORKFLOW,
+    review.WORKFLOW,
+    goal.WORKFLOW,
+    resolve.WORKFLOW,
+)
 DEFAULT_WORKFLOW: Final = answer.WORKFLOW.name
 # Understood, so that they are not taken for questions, but not built yet.
-NOT_BUILT: Final[dict[str, tuple[str, ...]]] = {
-    "resolve": ("resolve", "fix"),
-}
+NOT_BUILT: Final[dict[str, tuple[str, ...]]] = {}
 CANCEL: Final = "cancel"
 HELP: Final = "help"
 REFUSE: Final = "refuse"

@@ -127,7 +127,6 @@ async def test_cancel_stops_the_running_answer(
     [
         ("refuse", comments.REFUSAL),
         ("cancel", comments.NOTHING_TO_CANCEL),
-        ("resolve", comments.NOT_AVAILABLE),
     ],
 )
 async def test_short_replies_need_no_model(
