@@ -234,6 +234,8 @@ async def load_run(
                 "model": config.model or services.settings.model,
                 # Automatic runs are marked: a newer push supersedes them, not a mention's.
                 **({"trigger": job.trigger} if job.trigger else {}),
+                "private": int(job.private),
+                "title": job.title,
             },
         )
         meta = await run_log.meta(job.run_id) or {}

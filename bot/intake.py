@@ -13,6 +13,8 @@ from bot.registry import REFUSE
 from bot.run_log import new_run_id
 
 TRUSTED_ASSOCIATIONS: Final = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+# GitHub caps titles at 256 characters; a payload may not be trusted to.
+MAX_TITLE_CHARS: Final = 256
 
 
 @dataclass
@@ -73,4 +75,13 @@ class Intake:
             comment_kind=comment_kind,
             request=command.text,
             command=command.name,
+            private=bool(data["repository"].get("private", False)),
+            title=_title(data),
         )
+
+
+def _title(data: dict[str, Any]) -> str:
+    """The title of the delivery's issue or pull request."""
+    thread = data.get("issue") or data.get("pull_request") or {}
+    title = thread.get("title") if isinstance(thread, dict) else None
+    return title[:MAX_TITLE_CHARS] if isinstance(title, str) else ""

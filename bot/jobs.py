@@ -60,6 +60,9 @@ class Job:
     trigger: str = ""
     # The pull request was a draft when the event came.
     draft: bool = False
+    # The repository's visibility and the thread's title, kept with the run for its history.
+    private: bool = False
+    title: str = ""
 
     @property
     def issue_path(self) -> str:

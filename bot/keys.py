@@ -17,6 +17,9 @@ Fields = dict[EncodableT, EncodableT]
 JOB_STREAM: Final = "livebot:{jobs}:stream"
 DEAD_LETTERS: Final = "livebot:{jobs}:dead"
 JOB_GROUP: Final = "workers"
+# Finished runs waiting for the archive: a slot of its own, written after a run's seal.
+FINISHED_STREAM: Final = "livebot:{archive}:finished"
+ARCHIVE_GROUP: Final = "archivers"
 
 
 def range_entries(reply: Any) -> list[StreamEntry]:
@@ -60,3 +63,18 @@ def thread_runs(repository: str, number: int) -> str:
 
 
 DEMO_RUNS: Final = "livebot:demo:runs"
+
+
+def session(session_id: str) -> str:
+    """The hash of one signed-in browser session (login, GitHub token, CSRF token)."""
+    return f"livebot:{{session:{session_id}}}"
+
+
+def session_access(session_id: str, repository: str) -> str:
+    """Whether a session's user can read a repository, as GitHub last said."""
+    return f"livebot:{{session:{session_id}}}:can-read:{repository.lower()}"
+
+
+def oauth_state(state: str) -> str:
+    """An OAuth sign-in in progress: where to go back to afterwards."""
+    return f"livebot:{{oauth:{state}}}"

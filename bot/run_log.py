@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from bot import keys
 from bot.events import EVENT_TYPES, TERMINAL_STATUSES, CompleteData, UsageData
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 STREAM_MAXLEN: Final = 100_000
 COALESCE_SECONDS: Final = 0.02
 COALESCE_MAX_CHARS: Final = 4096
+# Bounds the finished-runs stream if no archiver reads it; the archiver's sweep finds the rest.
+FINISHED_MAXLEN: Final = 100_000
 
 # Status follows the events and `complete` seals the run, atomically with the XADD, so two
 # writers (a worker and the one that claimed its job) can never append after the end.
@@ -87,10 +89,18 @@ def _events(entries: list[tuple[str, dict[str, str]]]) -> list[Event]:
 class RunLog:
     """Create runs, append their events, read their history and follow them live."""
 
-    def __init__(self, redis: Redis, *, ttl_seconds: int, maxlen: int = STREAM_MAXLEN) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: int,
+        maxlen: int = STREAM_MAXLEN,
+        announce_finished: bool = False,
+    ) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.maxlen = maxlen
+        self.announce_finished = announce_finished
         self._append = redis.register_script(_APPEND_SCRIPT)
 
     async def create(
@@ -157,13 +167,28 @@ class RunLog:
                 keys=[keys.run_meta(run_id), keys.run_events(run_id)],
                 args=[self.maxlen, self.ttl_seconds, event, encoded, status, *extra],
             )
-            return event_id
         except ResponseError as exc:
             if "LIVEBOT_NO_RUN" in str(exc):
                 raise RunNotFound(run_id) from None
             if "LIVEBOT_RUN_COMPLETE" in str(exc):
                 raise RunComplete(run_id) from None
             raise
+        if event == "complete" and self.announce_finished:
+            await self._announce_finished(run_id)
+        return event_id
+
+    async def _announce_finished(self, run_id: str) -> None:
+        """Hand the sealed run to the archive; a lost hand-over is found by the archiver's sweep."""
+        try:
+            await self.redis.xadd(
+                keys.FINISHED_STREAM, {"run": run_id}, maxlen=FINISHED_MAXLEN, approximate=True
+            )
+        except RedisError:
+            log.warning(
+                "finished run not announced; the sweep will archive it",
+                extra={"run_id": run_id},
+                exc_info=True,
+            )
 
     async def history(self, run_id: str, after: str | None = None) -> list[Event]:
         """Every event after `after` (exclusive), or all of them."""

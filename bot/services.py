@@ -12,9 +12,12 @@ from typing import Final
 
 import aiohttp
 import openai
+import psycopg
+from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 
 from bot import preflight
+from bot.archive.store import Archive
 from bot.envfile import write_private
 from bot.github_app import GitHubApp
 from bot.jobs import JobQueue
@@ -45,6 +48,8 @@ class Services:
     queue: JobQueue
     slug: str
     session: aiohttp.ClientSession
+    # None when DATABASE_URL is unset: finished runs are gone when their Redis log expires.
+    archive: Archive | None
 
 
 @dataclass(frozen=True)
@@ -125,16 +130,38 @@ async def open_services(settings: Settings, mode: Mode) -> AsyncIterator[Service
         session = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
         queue = JobQueue(redis)
         await queue.ensure_group()
+        archive = None
+        if settings.database_url:
+            archive = await open_archive(settings.database_url)
+            stack.push_async_callback(archive.close)
         yield Services(
             settings=settings,
             mode=mode,
             redis=redis,
             redis_url=url,
-            run_log=RunLog(redis, ttl_seconds=settings.run_ttl_seconds),
+            run_log=RunLog(
+                redis,
+                ttl_seconds=settings.run_ttl_seconds,
+                announce_finished=archive is not None,
+            ),
             queue=queue,
             slug=await app_slug(settings, session, mode),
             session=session,
+            archive=archive,
         )
+
+
+async def open_archive(url: str) -> Archive:
+    """The archive, its schema up to date; a clear error when PostgreSQL cannot be reached."""
+    try:
+        return await Archive.open(url)
+    except (psycopg.Error, PoolTimeout, OSError) as exc:
+        raise SettingsError(
+            # psycopg's messages span lines; the start-up error is one.
+            "DATABASE_URL: cannot reach PostgreSQL or migrate the archive ("
+            + " ".join(str(exc).split())
+            + ")"
+        ) from None
 
 
 def worker_services(services: Services) -> WorkerServices:
@@ -149,6 +176,7 @@ def worker_services(services: Services) -> WorkerServices:
         queue=services.queue,
         slug=services.slug,
         session=services.session,
+        archive=services.archive,
         github=github_app(settings, services.session),
         llm=make_client(settings.openai_api_key, settings.openai_base_url),
     )

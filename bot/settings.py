@@ -25,6 +25,10 @@ LOG_FORMATS: Final = ("json", "text")
 KEY_FIX: Final = (
     "GitHub Apps sign with RSA keys: download a new private key from the app's settings page"
 )
+DEFAULT_ARCHIVE_DAYS = 365
+DEFAULT_GITHUB_URL = "https://github.com"
+PrivateRuns = Literal["link", "signin"]
+PRIVATE_RUNS_CHOICES: Final = ("link", "signin")
 
 T = TypeVar("T")
 
@@ -99,6 +103,22 @@ class Settings:
     daily_tokens: int | None = None
     log_format: str | None = None
     env_file: Path = ENV_FILE
+    database_url: str | None = None
+    archive_days: int = DEFAULT_ARCHIVE_DAYS
+    github_url: str = DEFAULT_GITHUB_URL
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    private_runs: PrivateRuns = "signin"
+
+    @property
+    def sign_in(self) -> bool:
+        """Whether people can sign in with GitHub (the app's OAuth client is configured)."""
+        return bool(self.github_client_id and self.github_client_secret)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are marked Secure when the public URL is https."""
+        return self.base_url.startswith("https://")
 
     @property
     def base_url(self) -> str:
@@ -177,6 +197,20 @@ def _days_to_seconds(raw: str) -> int:
     if days <= 0:
         raise ValueError("must be a positive number of days")
     return int(days * 86400)
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must start with postgresql:// or postgres://")
+    return raw
+
+
+def _private_runs(raw: str) -> PrivateRuns:
+    if raw == "link":
+        return "link"
+    if raw == "signin":
+        return "signin"
+    raise ValueError("must be one of " + ", ".join(PRIVATE_RUNS_CHOICES))
 
 
 def _url(raw: str) -> str:
@@ -272,4 +306,10 @@ def load_settings(
         ),
         log_format=_parse(env, "LIVEBOT_LOG_FORMAT", _log_format, None),
         env_file=env_file,
+        database_url=_parse(env, "DATABASE_URL", _database_url, None),
+        archive_days=_parse(env, "LIVEBOT_ARCHIVE_DAYS", _positive_int, DEFAULT_ARCHIVE_DAYS),
+        github_url=_parse(env, "GITHUB_URL", _url, DEFAULT_GITHUB_URL),
+        github_client_id=env.get("GITHUB_CLIENT_ID", "").strip() or None,
+        github_client_secret=env.get("GITHUB_CLIENT_SECRET") or None,
+        private_runs=_parse(env, "LIVEBOT_PRIVATE_RUNS", _private_runs, "signin"),
     )

@@ -14,6 +14,7 @@ from typing import Final, NoReturn
 from aiohttp import web
 
 from bot import check, logs, preflight
+from bot.archive.archiver import running_archiver
 from bot.demo import DemoPlayer
 from bot.redis_client import RedisUnavailable
 from bot.services import Services, open_services, worker_services
@@ -128,6 +129,12 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
     """Build the services `mode` needs, run them until a signal, stop them in order."""
     async with open_services(settings, mode) as services, AsyncExitStack() as stack:
         if mode in ("serve", "worker"):
+            if services.archive is not None:
+                await stack.enter_async_context(
+                    running_archiver(
+                        services.run_log, services.archive, archive_days=settings.archive_days
+                    )
+                )
             await stack.enter_async_context(running_workers(worker_services(services)))
         if mode in ("serve", "web", "demo", "setup"):
             player = DemoPlayer(services.run_log, speed) if mode == "demo" else None

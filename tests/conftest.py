@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -22,7 +23,9 @@ from bot.run_log import RunLog
 from bot.services import WorkerServices, open_services
 from bot.settings import Settings
 from tests.fake_github import FakeGitHub
+from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI
+from tests.postgres import PostgresServer, running_postgres
 from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer
 from web.app import create_app
 
@@ -142,6 +145,7 @@ async def worker_services(
             queue=JobQueue(redis_client),
             slug=SLUG,
             session=session,
+            archive=None,
             github=github,
             llm=make_client(settings.openai_api_key, settings.openai_base_url),
         )
@@ -153,3 +157,25 @@ async def queue(redis_client: Redis) -> JobQueue:
     queue = JobQueue(redis_client)
     await queue.ensure_group()
     return queue
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL of the suite's own, on a free port (never a shared server)."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the suite's PostgreSQL."""
+    return postgres_server.create_database(f"test_{secrets.token_hex(6)}")
+
+
+@pytest.fixture
+async def oauth() -> AsyncIterator[FakeGitHubOAuth]:
+    """GitHub's OAuth endpoints and user API, faked; tests add repositories and readers."""
+    fake = FakeGitHubOAuth()
+    await fake.start()
+    yield fake
+    await fake.close()

@@ -39,7 +39,7 @@ OWNER, REPO, ISSUE = "octo-org", "hello-world", 1
 SLUG: Final = "livebot-test"
 # The developer's own livebot, GitHub, OpenAI and Redis settings must not reach a test server.
 FOREIGN_PREFIXES: Final = ("LIVEBOT_", "GITHUB_", "OPENAI_", "REDIS_")
-FOREIGN_NAMES: Final = ("HOST", "PORT", "PUBLIC_URL")
+FOREIGN_NAMES: Final = ("HOST", "PORT", "PUBLIC_URL", "DATABASE_URL")
 START_SECONDS: Final = 30.0
 PROBE_SECONDS: Final = 2.0
 POLL_SECONDS: Final = 0.05

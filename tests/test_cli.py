@@ -126,6 +126,9 @@ def test_a_missing_setting_stops_start_up_with_one_line(
         ("GITHUB_PRIVATE_KEY", "not a key"),
         ("LIVEBOT_RUN_TTL", "0"),
         ("GITHUB_API_URL", "api.github.com"),
+        ("DATABASE_URL", "mysql://db/livebot"),
+        ("LIVEBOT_ARCHIVE_DAYS", "0"),
+        ("LIVEBOT_PRIVATE_RUNS", "everyone"),
     ],
 )
 def test_a_malformed_setting_is_named(tmp_path: Path, name: str, value: str) -> None:
@@ -134,6 +137,17 @@ def test_a_malformed_setting_is_named(tmp_path: Path, name: str, value: str) -> 
     result = run_livebot("serve", env=env)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and name in result.stderr
+
+
+def test_an_unreachable_database_stops_start_with_one_line(tmp_path: Path) -> None:
+    env = base_env(tmp_path, free_port())
+    env["DATABASE_URL"] = f"postgresql://livebot@127.0.0.1:{free_port()}/livebot"
+    result = run_livebot("web", env=env)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("livebot: error: DATABASE_URL: cannot reach PostgreSQL"), last
+    assert "Connection refused" in last
+    assert "Traceback" not in result.stderr
 
 
 def test_settings_come_from_a_dotenv_file(tmp_path: Path) -> None:

@@ -6,17 +6,20 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
+import psycopg
 from aiohttp import web
+from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
 from bot.app_setup import SetupStates
 from bot.demo import DemoPlayer
 from bot.redis_client import READER_POOL_SIZE, connect
 from bot.services import Services
-from web import demo_pages, health, run_pages, setup_pages, webhook
+from web import demo_pages, health, history, run_pages, setup_pages, signin, webhook
 from web.fanout import MAX_PENDING_EVENTS, FanOut
 from web.keys import (
     APP_SLUG,
+    ARCHIVE,
     DEMO_PLAYER,
     FANOUT,
     HTTP_SESSION,
@@ -28,9 +31,14 @@ from web.keys import (
     SETUP_STATES,
 )
 from web.pages import CONTENT_SECURITY_POLICY
+from web.sessions import csrf_protect
 
 log = logging.getLogger(__name__)
 
+PRIVATE_RUNS_REFUSED: Final = (
+    "LIVEBOT_PRIVATE_RUNS=signin but GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET are unset: "
+    "nobody can sign in, so run pages of private repositories are refused"
+)
 # GitHub sends deliveries of up to 25 MiB; aiohttp refuses more than 1 MiB by default.
 MAX_BODY_BYTES: Final = 25 * 1024 * 1024
 
@@ -55,6 +63,18 @@ async def redis_unavailable(request: web.Request, handler: Handler) -> web.Strea
         return web.json_response(
             {"error": "Redis is unavailable; try again later (GitHub deliveries: redeliver)"},
             status=503,
+        )
+
+
+@web.middleware
+async def archive_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """PostgreSQL down: a clear 503; live runs in Redis are served all the same."""
+    try:
+        return await handler(request)
+    except (psycopg.Error, PoolTimeout) as exc:
+        log.error("archive unavailable", extra={"path": request.path, "error": repr(exc)})
+        return web.json_response(
+            {"error": "The run archive is unavailable; try again later"}, status=503
         )
 
 
@@ -109,9 +129,14 @@ def create_app(
     demo_player: DemoPlayer | None = None,
 ) -> web.Application:
     """The web application over the process's services."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[redis_unavailable])
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[redis_unavailable, archive_unavailable, csrf_protect],
+    )
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = services.settings
+    if services.settings.private_runs == "signin" and not services.settings.sign_in:
+        log.warning(PRIVATE_RUNS_REFUSED)
     app[LINK_SECRET] = services.settings.link_secret
     app[REDIS] = services.redis
     app[RUN_LOG] = services.run_log
@@ -119,6 +144,8 @@ def create_app(
     app[APP_SLUG] = services.slug
     app[HTTP_SESSION] = services.session
     app[SETUP_STATES] = SetupStates()
+    if services.archive is not None:
+        app[ARCHIVE] = services.archive
     app.cleanup_ctx.append(fanout_context(services, max_pending))
     app.on_shutdown.append(end_streams)
     app.add_routes(run_pages.routes)
@@ -130,5 +157,7 @@ def create_app(
     if demo_player is not None:
         app.cleanup_ctx.append(demo_context(demo_player))
         app.add_routes(demo_pages.routes)
+    app.add_routes(signin.routes)
+    app.add_routes(history.routes)
     app.router.add_static("/static", run_pages.STATIC_DIR, append_version=True)
     return app

@@ -7,6 +7,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.app_setup import SetupStates
+from bot.archive.store import Archive
 from bot.demo import DemoPlayer
 from bot.jobs import JobQueue
 from bot.run_log import RunLog
@@ -23,3 +24,4 @@ APP_SLUG = web.AppKey("app_slug", str)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SETUP_STATES = web.AppKey("setup_states", SetupStates)
 DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)
+ARCHIVE = web.AppKey("archive", Archive)

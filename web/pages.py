@@ -13,7 +13,7 @@ from web.run_pages import STATIC_DIR
 PAGE_FILE: Final = STATIC_DIR / "page.html"
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
 
@@ -35,6 +35,6 @@ def render(
     response = web.Response(text=html, content_type="text/html", status=status)
     if form_action is not None:
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
-            "form-action 'none'", f"form-action {form_action}"
+            "form-action 'self'", f"form-action {form_action}"
         )
     return response

@@ -14,12 +14,15 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
+from bot.archive.store import FinishedRun
 from bot.events import TERMINAL_STATUSES
 from bot.links import token_is_valid
 from bot.payloads import REPOSITORY
-from bot.run_log import RunLog, id_order
+from bot.run_log import Event, RunLog, id_order
 from web import sse
-from web.keys import FANOUT, LINK_SECRET, RUN_LOG
+from web.keys import ARCHIVE, FANOUT, LINK_SECRET, RUN_LOG, SETTINGS
+from web.sessions import current_user
+from web.signin import login_url, reader
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -48,6 +51,36 @@ def _authorized_run_id(request: web.Request) -> str:
     return run_id
 
 
+async def _archived(request: web.Request, run_id: str) -> FinishedRun | None:
+    """The run from the archive, once its Redis log has expired (None without an archive)."""
+    archive = request.app.get(ARCHIVE)
+    return None if archive is None else await archive.get(run_id)
+
+
+async def _meta(
+    request: web.Request, run_id: str
+) -> tuple[dict[str, str] | None, FinishedRun | None]:
+    """The run's metadata from Redis, else from the archive along with the whole run."""
+    meta = await request.app[RUN_LOG].meta(run_id)
+    archived = None
+    if meta is None:
+        archived = await _archived(request, run_id)
+        meta = archived.meta if archived else None
+    if meta is not None and not await _may_see(request, meta):
+        raise web.HTTPNotFound(text="No such run.")
+    return meta, archived
+
+
+async def _may_see(request: web.Request, meta: dict[str, str]) -> bool:
+    """Private repositories' runs, under LIVEBOT_PRIVATE_RUNS=signin: the link AND a reader."""
+    settings = request.app[SETTINGS]
+    if meta.get("private") != "1" or settings.private_runs == "link":
+        return True
+    if not settings.sign_in:
+        return False
+    return await reader(request, meta.get("repository") or "") is not None
+
+
 def _number(meta: dict[str, str], name: str) -> int | None:
     return int(meta[name]) if meta.get(name) else None
 
@@ -67,7 +100,13 @@ def _issue_url(repository: str | None, number: int | None) -> str | None:
 async def run_page(request: web.Request) -> web.Response:
     """The live page: the answer rendered as it streams."""
     run_id = _authorized_run_id(request)
-    meta = await request.app[RUN_LOG].meta(run_id)
+    try:
+        meta, _ = await _meta(request, run_id)
+    except web.HTTPNotFound:
+        if await current_user(request) is None and request.app[SETTINGS].sign_in:
+            # Only someone holding the run's link gets here: sign in, then back to the run.
+            raise web.HTTPFound(login_url(request.path_qs)) from None
+        raise
     token = request.query["token"]
     config: dict[str, Any] = {
         "run_id": run_id,
@@ -100,7 +139,7 @@ async def run_state(request: web.Request) -> web.Response:
     """The run as JSON: status, workflow, where, the text so far, usage, times, comment URL."""
     run_id = _authorized_run_id(request)
     run_log = request.app[RUN_LOG]
-    meta = await run_log.meta(run_id)
+    meta, archived = await _meta(request, run_id)
     if meta is None:
         raise web.HTTPNotFound(text="No such run.")
     return web.json_response(
@@ -110,7 +149,7 @@ async def run_state(request: web.Request) -> web.Response:
             "workflow": meta.get("workflow"),
             "repository": meta.get("repository"),
             "number": _number(meta, "number"),
-            "text": await run_log.text(run_id),
+            "text": archived.text if archived else await run_log.text(run_id),
             "usage": {
                 "prompt_tokens": _number(meta, "prompt_tokens") or 0,
                 "completion_tokens": _number(meta, "completion_tokens") or 0,
@@ -122,6 +161,14 @@ async def run_state(request: web.Request) -> web.Response:
             "cost_usd": _float(meta, "cost_usd"),
         }
     )
+
+
+def _after(events: list[Event], after: str | None) -> list[Event]:
+    """The events after `after` (exclusive), as XRANGE would answer."""
+    if after is None:
+        return events
+    start = id_order(after)
+    return [e for e in events if id_order(e.id) > start]
 
 
 def _resume_point(request: web.Request) -> str | None:
@@ -156,7 +203,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     run_id = _authorized_run_id(request)
     after = _resume_point(request)
     run_log: RunLog = request.app[RUN_LOG]
-    meta = await run_log.meta(run_id)
+    meta, archived = await _meta(request, run_id)
     if meta is None:
         raise web.HTTPNotFound(text="No such run.")
     fanout = request.app[FANOUT]
@@ -165,7 +212,9 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     ended = meta["status"] in TERMINAL_STATUSES
     viewer = None if ended else await fanout.subscribe(run_id)
     try:
-        history = await run_log.history(run_id, after)
+        history = (
+            _after(archived.events, after) if archived else await run_log.history(run_id, after)
+        )
         if ended and after is not None and not history:
             return web.Response(status=204)
         async with sse_response(request, ping_interval=KEEPALIVE_SECONDS) as resp:

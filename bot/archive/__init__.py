@@ -1,0 +1,1 @@
+"""The archive: finished runs kept in PostgreSQL after their Redis log expires."""

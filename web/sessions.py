@@ -1,0 +1,131 @@
+"""Signed-in browser sessions: a signed cookie naming a session kept in Redis, and CSRF tokens.
+
+The cookie holds only a random session id and its HMAC; the user's GitHub token stays in Redis,
+never in a URL, a cookie or a log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final, cast
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from bot import keys
+from web.keys import LINK_SECRET, REDIS, SETTINGS
+
+COOKIE: Final = "livebot_session"
+# GitHub App user tokens live eight hours; a session never outlives its token.
+SESSION_SECONDS: Final = 8 * 3600
+CSRF_FIELD: Final = "csrf"
+CSRF_HEADER: Final = "X-CSRF-Token"
+# Signed by GitHub's HMAC, sent by GitHub's servers: no browser, no session, no CSRF.
+CSRF_EXEMPT: Final = frozenset({"/webhook"})
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_FORM_BYTES: Final = 4096
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The user of a session."""
+
+    session_id: str
+    login: str
+    token: str
+    csrf: str
+
+
+def _key(request: web.Request) -> bytes:
+    return hmac.new(request.app[LINK_SECRET], b"livebot sessions", hashlib.sha256).digest()
+
+
+def _sign(request: web.Request, session_id: str) -> str:
+    return hmac.new(_key(request), session_id.encode(), hashlib.sha256).hexdigest()
+
+
+def set_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int
+) -> None:
+    """A cookie scripts cannot read, sent on top-level navigations from GitHub back to us."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[SETTINGS].secure_cookies,
+    )
+
+
+async def start_session(
+    request: web.Request, response: web.StreamResponse, login: str, token: str
+) -> None:
+    """Keep the user's token server-side and give the browser a signed session id."""
+    session_id = secrets.token_urlsafe(32)
+    key = keys.session(session_id)
+    fields: keys.Fields = {"login": login, "token": token, "csrf": secrets.token_urlsafe(32)}
+    async with request.app[REDIS].pipeline(transaction=True) as pipe:
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, SESSION_SECONDS)
+        await pipe.execute()
+    cookie = f"{session_id}.{_sign(request, session_id)}"
+    set_cookie(request, response, COOKIE, cookie, SESSION_SECONDS)
+
+
+async def current_user(request: web.Request) -> SignedIn | None:
+    """The signed-in user of the request, if its cookie is genuine and its session alive."""
+    session_id, _, signature = request.cookies.get(COOKIE, "").partition(".")
+    if not session_id or not hmac.compare_digest(_sign(request, session_id), signature):
+        return None
+    fields = cast(dict[str, str], await request.app[REDIS].hgetall(keys.session(session_id)))
+    if not {"login", "token", "csrf"} <= fields.keys():
+        return None
+    return SignedIn(session_id, fields["login"], fields["token"], fields["csrf"])
+
+
+async def end_session(request: web.Request, response: web.StreamResponse) -> None:
+    """Forget the session on both sides."""
+    user = await current_user(request)
+    if user is not None:
+        await request.app[REDIS].delete(keys.session(user.session_id))
+    response.del_cookie(COOKIE, path="/")
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Fetch metadata and an Origin (or Referer) header, when sent, must say: our own site."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+        return False
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin:
+        return True
+    ours = urlsplit(request.app[SETTINGS].base_url)
+    theirs = urlsplit(origin)
+    return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+
+
+@web.middleware
+async def csrf_protect(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every state-changing request carries its session's CSRF token and comes from our origin."""
+    if request.method not in UNSAFE_METHODS or request.path in CSRF_EXEMPT:
+        return await handler(request)
+    if (request.content_length or 0) > MAX_FORM_BYTES:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_FORM_BYTES, actual_size=request.content_length or 0
+        )
+    user = await current_user(request)
+    sent = request.headers.get(CSRF_HEADER) or str((await request.post()).get(CSRF_FIELD, ""))
+    if (
+        not _same_origin(request)
+        or user is None
+        or not hmac.compare_digest(sent.encode(), user.csrf.encode())
+    ):
+        raise web.HTTPForbidden(text="Missing or wrong CSRF token; reload the page and try again.")
+    return await handler(request)
