@@ -26,6 +26,9 @@ CSRF_FIELD: Final = "csrf"
 CSRF_HEADER: Final = "X-CSRF-Token"
 # Signed by GitHub's HMAC, sent by GitHub's servers: no browser, no session, no CSRF.
 CSRF_EXEMPT: Final = frozenset({"/webhook"})
+# POSTs that act on the signed-in session, and so need its token besides our own origin; the
+# other forms carry a capability of their own (a run link's token, setup's single-use state).
+SESSION_POSTS: Final = frozenset({"/logout"})
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_FORM_BYTES: Final = 4096
 
@@ -101,31 +104,36 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
 
 def _same_origin(request: web.Request) -> bool:
     """Fetch metadata and an Origin (or Referer) header, when sent, must say: our own site."""
-    if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
-        return False
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        # Every current browser sends it; our pages' no-referrer policy makes their Origin "null".
+        return site == "same-origin"
     origin = request.headers.get("Origin") or request.headers.get("Referer")
     if not origin:
         return True
-    ours = urlsplit(request.app[SETTINGS].base_url)
-    theirs = urlsplit(origin)
-    return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+    # Our origin is the one the browser used (a proxy keeps Host) or the public one.
+    netloc = urlsplit(origin).netloc
+    return netloc in (request.host, urlsplit(request.app[SETTINGS].base_url).netloc)
 
 
 @web.middleware
 async def csrf_protect(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every state-changing request carries its session's CSRF token and comes from our origin."""
+    """Every state-changing request comes from our own origin; one that acts on a session also
+    carries the session's CSRF token."""
     if request.method not in UNSAFE_METHODS or request.path in CSRF_EXEMPT:
         return await handler(request)
     if (request.content_length or 0) > MAX_FORM_BYTES:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_FORM_BYTES, actual_size=request.content_length or 0
         )
-    user = await current_user(request)
-    sent = request.headers.get(CSRF_HEADER) or str((await request.post()).get(CSRF_FIELD, ""))
-    if (
-        not _same_origin(request)
-        or user is None
-        or not hmac.compare_digest(sent.encode(), user.csrf.encode())
-    ):
+    if not _same_origin(request):
         raise web.HTTPForbidden(text="Missing or wrong CSRF token; reload the page and try again.")
+    if request.path in SESSION_POSTS:
+        # What acts on a signed-in session also proves it came from a page of that session.
+        user = await current_user(request)
+        sent = request.headers.get(CSRF_HEADER) or str((await request.post()).get(CSRF_FIELD, ""))
+        if user is None or not hmac.compare_digest(sent.encode(), user.csrf.encode()):
+            raise web.HTTPForbidden(
+                text="Missing or wrong CSRF token; reload the page and try again."
+            )
     return await handler(request)
