@@ -96,6 +96,9 @@ class Settings:
     claim_timeout: float = 60.0
     shutdown_grace: float = 30.0
     max_attempts: int = 3
+    # The final edit of a run is retried this long while GitHub fails, waiting ever longer.
+    finish_edit_seconds: float = 900.0
+    finish_edit_backoff: float = 5.0
     llm_timeout: float = 60.0
     llm_total_timeout: float = 600.0
     limits: RunLimits = field(default_factory=RunLimits)
@@ -295,6 +298,8 @@ def load_settings(
         claim_timeout=_parse(env, "LIVEBOT_CLAIM_TIMEOUT", _positive_float, 60.0),
         shutdown_grace=_parse(env, "LIVEBOT_SHUTDOWN_GRACE", _positive_float, 30.0),
         max_attempts=_parse(env, "LIVEBOT_MAX_ATTEMPTS", _positive_int, 3),
+        finish_edit_seconds=_parse(env, "LIVEBOT_FINISH_EDIT_SECONDS", _positive_float, 900.0),
+        finish_edit_backoff=_parse(env, "LIVEBOT_FINISH_EDIT_BACKOFF", _positive_float, 5.0),
         llm_timeout=_parse(env, "LIVEBOT_LLM_TIMEOUT", _positive_float, 60.0),
         llm_total_timeout=_parse(env, "LIVEBOT_LLM_TOTAL_TIMEOUT", _positive_float, 600.0),
         prices=_parse(env, "LIVEBOT_PRICES", parse_prices, {}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from redis.asyncio import Redis
@@ -88,8 +89,10 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_says_so(
 ) -> None:
     job = make_job()
     await queue.enqueue(job)
-    # The placeholder cannot be posted: the job fails before it has one, every time.
-    fake_github.fail_next("POST", "/repos/*/issues/1/comments", status=500, times=1000)
+    # Workers that died with it, one after another, as many times as it may be tried.
+    [taken] = await queue.take("crashed-1", 1, 100)
+    for _ in range(worker_services.settings.max_attempts):
+        await redis_client.xclaim(JOB_STREAM, JOB_GROUP, "crashed-2", 0, [taken.message_id])
     async with running(worker_services, redis_client):
         await eventually(lambda: _dead_letters(redis_client), "a dead letter", seconds=15)
     assert await _status(worker_services.run_log, job.run_id) == "failed"
@@ -115,7 +118,10 @@ async def test_cancel_stops_the_running_answer(
             run_status(worker_services.run_log, job.run_id, "cancelled"), "the run to be cancelled"
         )
     [placeholder] = fake_github.comments_on(OWNER, REPO, ISSUE)
-    assert placeholder["body"].startswith(comments.CANCELLED.split("{")[0])
+    # What was written before the cancel stays, above the note.
+    partial = await worker_services.run_log.text(job.run_id)
+    assert partial and placeholder["body"].startswith(partial + "\n\n---\n\n")
+    assert comments.CANCELLED.split("{")[0] in placeholder["body"]
     assert "@maintainer" in placeholder["body"]
     assert (await worker_services.run_log.history(job.run_id))[-1].payload()[
         "status"
@@ -221,3 +227,28 @@ async def test_help_leaves_out_what_the_repository_turned_off(
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert "<question or request>" not in comment["body"]
     assert comment["body"].endswith(comments.HELP_TURNED_OFF.format(commands="`answer`"))
+
+
+async def test_a_placeholder_that_cannot_be_posted_becomes_the_answer_later(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.script(Reply(text="The answer, written while GitHub was down."))
+    svc = dataclasses.replace(
+        worker_services,
+        settings=dataclasses.replace(worker_services.settings, finish_edit_backoff=0.05),
+    )
+    fake_github.fail_next("POST", "/repos/*/issues/1/comments", status=502, times=7)
+    job = make_job()
+    await queue.enqueue(job)
+    async with running(svc, redis_client):
+        await eventually(run_status(svc.run_log, job.run_id, "succeeded"), "the run to succeed")
+        # The run is over on the page; its reply lands once GitHub takes posts again.
+        await eventually(lambda: fake_github.comments_on(OWNER, REPO, ISSUE), "the reply")
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert comment["body"].startswith("The answer, written while GitHub was down.")
+    assert comments.marker(job.run_id) in comment["body"]
+    assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
