@@ -252,3 +252,62 @@ async def test_a_placeholder_that_cannot_be_posted_becomes_the_answer_later(
     assert comment["body"].startswith("The answer, written while GitHub was down.")
     assert comments.marker(job.run_id) in comment["body"]
     assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
+
+
+async def test_a_takeover_after_the_final_edit_publishes_it_without_the_model(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    # A worker decided and posted the answer, then died before it could end the run.
+    job = make_job()
+    run_log = worker_services.run_log
+    await run_log.create(run_id=job.run_id, workflow="answer")
+    epoch = await run_log.begin_attempt(job.run_id)
+    await run_log.append(job.run_id, "token", {"text": "The answer."}, epoch=epoch)
+    body = f"The answer.\n\n{comments.marker(job.run_id)}"
+    posted = fake_github.add_comment(OWNER, REPO, ISSUE, body, user=fake_github.bot_login)
+    await run_log.update(job.run_id, comment_id=posted["id"], comment_url=posted["html_url"])
+    await run_log.record_final(job.run_id, epoch, "succeeded", body)
+    await queue.enqueue(job)
+    async with running(worker_services, redis_client):
+        await eventually(run_status(run_log, job.run_id, "succeeded"), "the run to succeed")
+    assert fake_openai.requests == []
+    assert await run_log.text(job.run_id) == "The answer."
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert comment["body"] == body
+    assert (await run_log.history(job.run_id))[-1].payload()["comment_url"] == posted["html_url"]
+
+
+async def test_the_final_edit_outlasts_a_long_github_outage(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.script(Reply(text="An answer that must land."))
+    svc = dataclasses.replace(
+        worker_services,
+        settings=dataclasses.replace(worker_services.settings, finish_edit_backoff=0.05),
+    )
+    # Every edit fails (the client's own retries included) until the outage ends.
+    fake_github.fail_next("PATCH", "/repos/*/issues/comments/*", status=502, times=1000)
+    job = make_job()
+    await queue.enqueue(job)
+    async with running(svc, redis_client):
+        await eventually(run_status(svc.run_log, job.run_id, "succeeded"), "the run to succeed")
+        patches = "/repos/*/issues/comments/*"
+        await eventually(lambda: len(fake_github.requests_to("PATCH", patches)) > 8, "retries")
+        [placeholder] = fake_github.comments_on(OWNER, REPO, ISSUE)
+        assert placeholder["body"].startswith("👀 Working on it")
+        fake_github.clear_faults()  # GitHub is back
+        await eventually(
+            lambda: fake_github.comments_on(OWNER, REPO, ISSUE)[0]["body"].startswith(
+                "An answer that must land."
+            ),
+            "the answer on GitHub",
+        )
+    assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
