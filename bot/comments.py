@@ -12,6 +12,10 @@ PROGRESS: Final = (
     "👀 Working on it… {activity} ({elapsed} so far). "
     "[Watch the answer being written live]({url}).\n\n{marker}"
 )
+DELAYED: Final = (
+    "👀 Working on it… delayed by an outage on our side; it goes on by itself, no need to ask "
+    "again. [Watch the answer being written live]({url}).\n\n{marker}"
+)
 FOOTER: Final = "<sub>[Run log]({url}) · {model} · {tokens} tokens{cost} · {duration}</sub>"
 COST: Final = " · ${cost:.4f}"
 OVER_BUDGET: Final = (

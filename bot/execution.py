@@ -416,6 +416,22 @@ async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
     work.result()
 
 
+async def say_delayed(services: WorkerServices, claimed: ClaimedJob) -> None:
+    """Tell the placeholder's readers the answer is delayed (not failed) by an outage."""
+    job = claimed.job
+    meta = await services.run_log.meta(job.run_id)
+    if meta is None or "comment_id" not in meta or "final_status" in meta:
+        return
+    settings = services.settings
+    url = run_url(settings.base_url, settings.link_secret, job.run_id)
+    body = comments.DELAYED.format(url=url, marker=comments.marker(job.run_id))
+    try:
+        gh = services.github.api(job.installation_id)
+        await gh.patch(job.comment_path(int(meta["comment_id"])), data={"body": body})
+    except (GitHubException, aiohttp.ClientError, TimeoutError):
+        log.warning("could not say the answer is delayed", extra={"run_id": job.run_id})
+
+
 async def give_up(services: WorkerServices, claimed: ClaimedJob, workflow: str) -> None:
     """End a job's run as failed after too many attempts, saying so in its placeholder."""
     run = await load_run(services, claimed, workflow, default_config())

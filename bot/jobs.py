@@ -32,8 +32,14 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
-# Give a job back to the queue at once (on shutdown) instead of waiting for the claim timeout.
+# Give a job back to the queue at once (on shutdown, or after Redis was away) instead of
+# waiting for the claim timeout: a fresh entry, so the hand-back costs none of its attempts.
+# Only a job the consumer ARGV[4] (when given) still holds: one taken over stays with its taker.
 _REQUEUE_SCRIPT: Final = """
+if ARGV[4] ~= '' and #redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1, ARGV[4]) == 0
+then
+  return 0
+end
 redis.call('XADD', KEYS[1], '*', 'job', ARGV[2])
 redis.call('XACK', KEYS[1], ARGV[3], ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
@@ -254,11 +260,12 @@ class JobQueue:
             pipe.xdel(JOB_STREAM, message_id)
             await pipe.execute()
 
-    async def requeue(self, claimed: ClaimedJob) -> None:
-        """Hand a job back for another worker to start now."""
-        await self._requeue(
-            keys=[JOB_STREAM], args=[claimed.message_id, claimed.job.encode(), JOB_GROUP]
+    async def requeue(self, claimed: ClaimedJob, consumer: str = "") -> bool:
+        """Hand a job back for another worker to start now (if `consumer` still holds it)."""
+        handed_back = await self._requeue(
+            keys=[JOB_STREAM], args=[claimed.message_id, claimed.job.encode(), JOB_GROUP, consumer]
         )
+        return bool(handed_back)
 
     async def dead_letter(self, claimed: ClaimedJob, reason: str) -> None:
         """Set a job aside for good after too many attempts."""

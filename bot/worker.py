@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
-from bot.execution import give_up
+from bot.execution import REDIS_AWAY, give_up, say_delayed
 from bot.jobs import ClaimedJob, JobQueue, consumer_name
 from bot.metrics import JOBS, JOBS_RUNNING
 from bot.redis_client import connect
@@ -20,6 +21,10 @@ from bot.services import WorkerServices
 log = logging.getLogger(__name__)
 
 TAKE_BLOCK_MS: Final = 1_000
+REDIS_RETRY_SECONDS: Final = 0.2
+REDIS_RETRY_MAX_SECONDS: Final = 5.0
+# A short outage goes unsaid on GitHub; a long one says the answer is delayed, not failed.
+DELAYED_AFTER_SECONDS: Final = 30.0
 
 
 async def handle(services: WorkerServices, claimed: ClaimedJob) -> None:
@@ -77,8 +82,8 @@ class WorkerPool:
         for task, claimed in unfinished.items():
             if task in self._lost:
                 continue
-            await self.queue.requeue(claimed)
-            log.info("job handed back", extra={"run_id": claimed.job.run_id})
+            if await self.queue.requeue(claimed, self.consumer):
+                log.info("job handed back", extra={"run_id": claimed.job.run_id})
         if self._renew_task is not None:
             self._renew_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -140,6 +145,10 @@ class WorkerPool:
             log.info("job done", extra=extra)
         except asyncio.CancelledError:
             raise
+        except REDIS_AWAY:
+            JOBS.labels(workflow=job.kind, outcome="redis_away").inc()
+            log.warning("Redis went away mid-job; handed back once it answers", extra=extra)
+            await self._hand_back_after_outage(claimed)
         except StaleAttempt:
             # Not acked: the job is the other consumer's now.
             JOBS.labels(workflow=job.kind, outcome="taken_over").inc()
@@ -150,6 +159,19 @@ class WorkerPool:
             log.exception("job failed; it will be retried", extra=extra)
         finally:
             JOBS_RUNNING.dec()
+
+    async def _hand_back_after_outage(self, claimed: ClaimedJob) -> None:
+        """Wait for Redis, then queue the job afresh: an outage burns none of its attempts."""
+        began, wait = time.monotonic(), REDIS_RETRY_SECONDS
+        while True:
+            try:
+                await self.queue.requeue(claimed, self.consumer)
+                break
+            except REDIS_AWAY:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, REDIS_RETRY_MAX_SECONDS)
+        if time.monotonic() - began >= DELAYED_AFTER_SECONDS:
+            await say_delayed(self.services, claimed)
 
     async def _renew_claims(self) -> None:
         while True:

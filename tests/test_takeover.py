@@ -8,16 +8,16 @@ import signal
 
 import aiohttp
 
+from tests import test_end_to_end
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.sse import answer
 from tests.support import eventually
-from tests.test_end_to_end import (  # noqa: F401  (livebot is a fixture)
+from tests.test_end_to_end import (
     StartServe,
     bot_comments,
     comment_posts,
     events_url,
-    livebot,
     mention_on_github,
     placeholder,
     post_delivery,
@@ -25,6 +25,9 @@ from tests.test_end_to_end import (  # noqa: F401  (livebot is a fixture)
     read_until,
 )
 
+livebot = test_end_to_end.livebot  # the fixture that starts `livebot serve` processes
+# What a worker logs when it is done with a job, one way or another.
+JOB_ENDINGS = ("job taken over", "job done", "job failed")
 LONG_TEXT = "".join(f"{n}. Step {n}, in a sentence of its own.\n" for n in range(1, 41))
 
 
@@ -53,8 +56,7 @@ async def test_a_paused_worker_that_wakes_up_after_a_takeover_changes_nothing(
         finally:
             server_a.process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
         # A wakes with text still to write and an answer of its own to post: it must not.
-        await eventually(lambda: "taken over" in server_a.log(), "A to notice", seconds=15)
-        await asyncio.sleep(0.5)
+        await eventually(lambda: _woke(server_a.log()), "A to be done with its job", seconds=15)
         replay = await read_run(session, events_url(server_b, found.run_id))
 
     assert events[-1].data["status"] == "succeeded"
@@ -67,6 +69,10 @@ async def test_a_paused_worker_that_wakes_up_after_a_takeover_changes_nothing(
     patches = fake_github.requests_to("PATCH", f"/repos/*/issues/comments/{final['id']}")
     assert patches[-1].json["body"] == finished_body
     assert "could not finish" not in finished_body
+
+
+def _woke(log: str) -> bool:
+    return any(ending in log for ending in JOB_ENDINGS)
 
 
 async def test_a_restarted_serve_finishes_its_own_abandoned_job_at_once(
