@@ -32,7 +32,7 @@ PRIVATE_RUNS_CHOICES: Final = ("link", "signin")
 
 T = TypeVar("T")
 
-Mode = Literal["serve", "web", "worker", "demo", "setup", "check"]
+Mode = Literal["serve", "web", "worker", "demo", "setup", "check", "redeliver"]
 # What each mode of `livebot` needs, decided here and nowhere else.
 MODE_NEEDS: Final[dict[str, tuple[str, ...]]] = {
     "serve": ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "OPENAI_API_KEY"),
@@ -49,6 +49,7 @@ MODE_NEEDS: Final[dict[str, tuple[str, ...]]] = {
     "setup": (),
     # `livebot check` reports every problem in its table, missing settings included.
     "check": (),
+    "redeliver": ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY"),
 }
 # How a need is met, when more than one setting can meet it.
 NEED_HINTS: Final = {
