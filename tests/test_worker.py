@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 
 import pytest
 from redis.asyncio import Redis
@@ -311,3 +312,47 @@ async def test_the_final_edit_outlasts_a_long_github_outage(
             "the answer on GitHub",
         )
     assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
+
+
+async def test_renewal_keeps_only_claims_still_held_and_never_reclaims_a_running_job(
+    queue: JobQueue, redis_client: Redis
+) -> None:
+    await queue.enqueue(make_job(delivery_id="a"))
+    [taken] = await queue.take("one", 10, 100)
+    await asyncio.sleep(0.15)
+    # "one" is still running it, only late to renew: it does not take its own job again.
+    assert await queue.claim_abandoned("one", 100, 10, frozenset({taken.message_id})) == []
+    await asyncio.sleep(0.15)
+    [stolen] = await queue.claim_abandoned("two", 100, 10)
+    # "one" wakes up: its renewal says the job is gone and leaves it with "two".
+    assert await queue.renew("one", [taken.message_id]) == [taken.message_id]
+    [row] = await redis_client.xpending_range(JOB_STREAM, JOB_GROUP, "-", "+", 10)
+    assert row["consumer"] == "two"
+    assert not await queue.requeue(taken, "one")  # nor can it hand back what is not its own
+    assert await queue.renew("two", [stolen.message_id]) == []
+
+
+async def test_a_new_process_takes_over_what_a_dead_one_on_this_host_left_at_once(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    gone = await asyncio.create_subprocess_exec("true")
+    await gone.wait()
+    dead = f"{socket.gethostname()}-{gone.pid}"
+    fake_openai.script(Reply(text="Finished by the new process."))
+    job = make_job()
+    await queue.enqueue(job)
+    await queue.take(dead, 1, 100)
+    await redis_client.xgroup_createconsumer(JOB_STREAM, JOB_GROUP, f"{socket.gethostname()}-1")
+    svc = dataclasses.replace(
+        worker_services,
+        settings=dataclasses.replace(worker_services.settings, claim_timeout=3600.0),
+    )
+    async with running(svc, redis_client):
+        await eventually(run_status(svc.run_log, job.run_id, "succeeded"), "the run to succeed")
+    names = {c["name"] for c in await redis_client.xinfo_consumers(JOB_STREAM, JOB_GROUP)}
+    assert dead not in names  # the dead leave the group
+    assert f"{socket.gethostname()}-1" in names  # a live process (pid 1) keeps its place
