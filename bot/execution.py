@@ -168,9 +168,10 @@ class Run:
         status, body = self.final
         try:
             await self.guard()
-            await finishing.edit(
+            posted = await finishing.edit(
                 self.services, self.gh, self.job, self.comment_id, body, self.created_at
             )
+            self.comment_url = posted or self.comment_url
         except finishing.TRANSIENT:
             log.warning("final edit failed; a follow-up job retries it", extra=self.log_extra)
             await finishing.follow_up(self.services, self.job)

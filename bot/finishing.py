@@ -33,8 +33,9 @@ async def edit(
     comment_id: int | None,
     body: str,
     created_at: float | None = None,
-) -> None:
-    """Put `body` (cut to GitHub's limit) in the run's comment; post it if it never was."""
+) -> str | None:
+    """Put `body` (cut to GitHub's limit) in the run's comment; post it if it never was (then
+    its URL)."""
     settings = services.settings
     note = comments.TRUNCATED_NOTE.format(
         url=run_url(settings.base_url, settings.link_secret, job.run_id)
@@ -42,16 +43,15 @@ async def edit(
     data = {"body": fit_comment(body, note)}
     if comment_id is not None:
         await gh.patch(job.comment_path(comment_id), data=data)
-        return
+        return None
     # The placeholder was never posted: the final text becomes the reply (once).
     found = await placeholder.find(gh, job, services.slug, created_at or time.time() - 3600)
+    posted = found or await gh.post(job.reply_path, data=data)
     if found is not None:
         await gh.patch(job.comment_path(int(found["id"])), data=data)
-        return
-    posted = await gh.post(job.reply_path, data=data)
-    await services.run_log.update(
-        job.run_id, comment_id=int(posted["id"]), comment_url=str(posted["html_url"])
-    )
+    url = str(posted["html_url"])
+    await services.run_log.update(job.run_id, comment_id=int(posted["id"]), comment_url=url)
+    return url
 
 
 async def follow_up(services: WorkerServices, job: Job) -> None:
