@@ -12,6 +12,10 @@ PROGRESS: Final = (
     "👀 Working on it… {activity} ({elapsed} so far). "
     "[Watch the answer being written live]({url}).\n\n{marker}"
 )
+DELAYED: Final = (
+    "👀 Working on it… delayed by an outage on our side; it goes on by itself, no need to ask "
+    "again. [Watch the answer being written live]({url}).\n\n{marker}"
+)
 FOOTER: Final = "<sub>[Run log]({url}) · {model} · {tokens} tokens{cost} · {duration}</sub>"
 COST: Final = " · ${cost:.4f}"
 OVER_BUDGET: Final = (
@@ -25,6 +29,8 @@ FAILED: Final = (
     "⚠️ I could not finish this: {reason}.\n\n"
     "To try again, mention @{slug} again. [Run log]({url})\n\n{marker}"
 )
+# GitHub takes 65,536 characters; the rest is for the note and its link.
+MAX_PARTIAL_CHARS: Final = 64_000
 CANCELLED: Final = "⏹️ Cancelled by @{author}. [Run log]({url})\n\n{marker}"
 REFUSAL: Final = (
     "Hi @{author}, thanks for the mention! Only this repository's owners, members and "
@@ -51,6 +57,15 @@ HELP_OUTRO: Final = "While I work, the link in my first reply shows the answer b
 def marker(run_id: str) -> str:
     """The hidden marker that ties a comment to its run."""
     return MARKER.format(run_id=run_id)
+
+
+def with_partial(partial: str, note: str) -> str:
+    """The text written before a run stopped, kept above the note that says why."""
+    if not partial.strip():
+        return note
+    room = MAX_PARTIAL_CHARS - len(note)
+    shown = partial if len(partial) <= room else partial[:room] + "…"
+    return f"{shown}\n\n---\n\n{note}"
 
 
 def footer(url: str, model: str, tokens: int, seconds: float, cost: float | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -11,10 +12,12 @@ from typing import Any, Final
 
 import aiohttp
 from gidgethub import GitHubException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot import comments, placeholder, pricing, replies
-from bot.events import TERMINAL_STATUSES
-from bot.github_app import InstallationAPI, fit_comment
+from bot import comments, finishing, placeholder, pricing, replies
+from bot.events import TERMINAL_STATUSES, UsageData
+from bot.github_app import InstallationAPI
 from bot.jobs import ClaimedJob, Job
 from bot.links import run_url
 from bot.llm import LLMError, Usage
@@ -26,7 +29,7 @@ from bot.repo_config import (
     load_repo_config,
     notes_markdown,
 )
-from bot.run_log import RunWriter
+from bot.run_log import RunWriter, StaleAttempt
 from bot.services import WorkerServices
 from bot.settings import RunLimits
 
@@ -37,6 +40,8 @@ CANCEL_POLL_SECONDS: Final = 1.0
 # A long run shows what it is doing in its placeholder, for people who never open the link.
 PROGRESS_AFTER_SECONDS: Final = 20.0
 PROGRESS_EVERY_SECONDS: Final = 15.0
+# Redis went away mid-run: the job waits for it and is tried again, with nothing said on GitHub.
+REDIS_AWAY: Final = (RedisConnectionError, RedisTimeoutError)
 
 
 @dataclass
@@ -52,9 +57,12 @@ class Run:
     created_at: float
     attempt: int
     config: RepoConfig
+    # This attempt's fencing token: its writes count only while the run's epoch is this one.
+    epoch: int
+    # The final (status, comment) an earlier attempt decided, if any: it only needs publishing.
+    final: tuple[str, str] | None = None
     # Whether an earlier attempt already worked on this run (it may have posted text, a comment).
     resumed: bool = False
-    answer_posted: bool = False
     activity: str = "Starting"
     progress: asyncio.Task[None] | None = None
     # The placeholder being posted while the workflow already reads and thinks.
@@ -97,11 +105,20 @@ class Run:
             await asyncio.gather(self.progress, return_exceptions=True)
             self.progress = None
 
+    async def current(self) -> bool:
+        """Whether this attempt still holds the run's lease."""
+        return await self.services.run_log.is_current(self.job.run_id, self.epoch)
+
+    async def guard(self) -> None:
+        """Stop here (StaleAttempt) if another attempt took the run over: GitHub is its now."""
+        if not await self.current():
+            raise StaleAttempt(self.job.run_id)
+
     async def _show_progress(self) -> None:
         await asyncio.sleep(PROGRESS_AFTER_SECONDS)
         shown = ""
         while True:
-            if self.activity != shown and self.comment_id is not None:
+            if self.activity != shown and self.comment_id is not None and await self.current():
                 shown = self.activity
                 elapsed = comments.duration(time.time() - self.created_at)
                 body = comments.PROGRESS.format(
@@ -122,15 +139,47 @@ class Run:
             self.comment_id, self.comment_url = await self.placeholder
             self.placeholder = None
 
-    async def edit_comment(self, body: str) -> None:
-        """Replace the placeholder's text (cut to GitHub's limit)."""
+    async def post_placeholder(self) -> tuple[int, str]:
+        """Post (or, after a crash, find) the placeholder, unless this attempt is stale."""
+        await self.guard()
+        job = self.job
+        return await placeholder.ensure(
+            self.services, self.gh, job, self.created_at, look_first=self.resumed, epoch=self.epoch
+        )
+
+    async def publish(
+        self,
+        status: str,
+        body: str,
+        usage: UsageData | None = None,
+        cost_usd: float | None = None,
+    ) -> None:
+        """Decide the run's final comment (unless an earlier attempt did), put it on GitHub (a
+        follow-up job keeps trying while GitHub fails), then end the run on the page."""
         await self.stop_progress()
-        await self.ready()
-        if self.comment_id is None:
-            return
-        note = comments.TRUNCATED_NOTE.format(url=self.url)
-        await self.gh.patch(
-            self.job.comment_path(self.comment_id), data={"body": fit_comment(body, note)}
+        try:
+            await self.ready()
+        except Exception:
+            # Logged where it failed: the final text becomes the reply instead.
+            self.placeholder = None
+        run_log, run_id = self.services.run_log, self.job.run_id
+        if self.final is None:
+            self.final = await run_log.record_final(run_id, self.epoch, status, body)
+        status, body = self.final
+        try:
+            await self.guard()
+            posted = await finishing.edit(
+                self.services, self.gh, self.job, self.comment_id, body, self.created_at
+            )
+            self.comment_url = posted or self.comment_url
+        except finishing.TRANSIENT:
+            log.warning("final edit failed; a follow-up job retries it", extra=self.log_extra)
+            await finishing.follow_up(self.services, self.job)
+        except GitHubException:
+            # Refused for good (the comment was deleted, …): the page keeps the whole answer.
+            log.exception("GitHub refused the final comment", extra=self.log_extra)
+        await self.writer.complete(
+            status, comment_url=self.comment_url, usage=usage, cost_usd=cost_usd
         )
 
     async def succeed(self, answer: str, usage: Usage) -> None:
@@ -140,21 +189,16 @@ class Run:
             # On the page too: the answer is the concatenation of every token.
             self.writer.token(notes)
             answer += notes
+        await self.guard()
         cost = await self.count(usage)
         seconds = time.time() - self.created_at
         footer = comments.footer(self.url, self.model, usage.total, seconds, cost)
         body = f"{answer}\n\n{footer}\n\n{comments.marker(self.job.run_id)}"
-        await self.edit_comment(body)
-        self.answer_posted = True
-        await self.writer.complete(
-            "succeeded",
-            comment_url=self.comment_url,
-            usage={
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-            },
-            cost_usd=cost,
-        )
+        counted: UsageData = {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+        }
+        await self.publish("succeeded", body, counted, cost)
 
     async def count(self, usage: Usage) -> float | None:
         """Count the run's tokens (metrics, the installation's day); its estimated cost."""
@@ -169,25 +213,24 @@ class Run:
         return cost
 
     async def fail(self, message: str, code: str, *, cancelled_by: str | None = None) -> None:
-        """Say what failed in the placeholder (first: Redis may be what failed), then the page."""
+        """Say what failed below the text written so far; an answer already decided stays."""
         marker = comments.marker(self.job.run_id)
         if cancelled_by is not None:
-            body = comments.CANCELLED.format(author=cancelled_by, url=self.url, marker=marker)
+            note = comments.CANCELLED.format(author=cancelled_by, url=self.url, marker=marker)
         else:
-            body = comments.FAILED.format(
+            note = comments.FAILED.format(
                 reason=message.rstrip("."), slug=self.services.slug, url=self.url, marker=marker
             )
-        try:
-            # An answer already posted stays: only the run's own ending failed.
-            if not self.answer_posted:
-                await self.edit_comment(body)
-        except (GitHubException, aiohttp.ClientError, TimeoutError):
-            log.exception(
-                "could not edit the placeholder to say the run failed", extra=self.log_extra
-            )
         await self.writer.error(message, code, recoverable=False, retry_count=self.attempt - 1)
+        await self.writer.flush()
+        partial = await self.services.run_log.text(self.job.run_id)
         status = "failed" if cancelled_by is None else "cancelled"
-        await self.writer.complete(status, comment_url=self.comment_url)
+        await self.publish(status, comments.with_partial(partial, note))
+
+    async def finish(self) -> None:
+        """Publish the final comment an earlier attempt decided, and end the run (no model)."""
+        assert self.final is not None
+        await self.publish(*self.final)
 
 
 WorkflowFunction = Callable[[Run], Coroutine[Any, Any, None]]
@@ -241,10 +284,12 @@ async def load_run(
         meta = await run_log.meta(job.run_id) or {}
     if meta["status"] in TERMINAL_STATUSES:
         return None
+    epoch = await run_log.begin_attempt(job.run_id)
+    final = (meta["final_status"], meta["final_body"]) if "final_status" in meta else None
     return Run(
         services=services,
         job=job,
-        writer=run_log.writer(job.run_id),
+        writer=run_log.writer(job.run_id, epoch),
         gh=services.github.api(job.installation_id),
         comment_id=int(meta["comment_id"]) if "comment_id" in meta else None,
         comment_url=meta.get("comment_url"),
@@ -252,6 +297,8 @@ async def load_run(
         attempt=claimed.times_delivered,
         config=config,
         resumed=resumed,
+        epoch=epoch,
+        final=final,
     )
 
 
@@ -274,10 +321,13 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
     if run is None:
         log.info("run already finished", extra={"run_id": claimed.job.run_id})
         return
+    if run.final is not None:
+        # Its answer is decided (and maybe posted): it is published, never written again.
+        log.info("run's final comment already decided; publishing it", extra=run.log_extra)
+        await run.finish()
+        return
     if run.comment_id is None:
-        run.placeholder = asyncio.create_task(
-            placeholder.ensure(services, run.gh, run.job, run.created_at, look_first=run.resumed)
-        )
+        run.placeholder = asyncio.create_task(run.post_placeholder())
     if run.attempt > 1:
         await run.writer.error(
             WORKER_LOST, "worker_lost", recoverable=True, retry_count=run.attempt - 1
@@ -287,8 +337,8 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
     run.start_progress()
     try:
         await _until_cancelled(run, workflow.run)
-    except (asyncio.CancelledError, PlaceholderUnavailable):
-        # No placeholder, no failure note: the job stays pending and is tried again.
+    except (asyncio.CancelledError, StaleAttempt, *REDIS_AWAY):
+        # No failure note: the job is tried again (or another attempt owns the run now).
         raise
     except LLMError as exc:
         log.warning("model failed", extra={**run.log_extra, "code": exc.code})
@@ -304,7 +354,9 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         if run.placeholder is not None:
             run.placeholder.cancel()
         run.writer.close()
-        await services.run_log.remove_from_thread(job.repository, job.number, job.run_id)
+        with contextlib.suppress(*REDIS_AWAY):
+            if await run.current():
+                await services.run_log.remove_from_thread(job.repository, job.number, job.run_id)
 
 
 async def _over_budget(services: WorkerServices, job: Job) -> bool:
@@ -328,13 +380,8 @@ async def _wait_for_cancel(run: Run) -> str:
         await asyncio.sleep(CANCEL_POLL_SECONDS)
 
 
-class PlaceholderUnavailable(Exception):
-    """The placeholder could not be posted: the job is tried again later."""
-
-
 async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
-    """Run the workflow unless someone cancels the run first, or its placeholder cannot be
-    posted."""
+    """Run the workflow unless someone cancels the run first."""
     work = asyncio.create_task(workflow(run))
     watch = asyncio.create_task(_wait_for_cancel(run))
     # Kept here: the workflow's own final edit may take the task from the run first.
@@ -346,7 +393,15 @@ async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
             if posting is None or posting not in done:
                 break
             if posting.exception() is not None:
-                raise PlaceholderUnavailable(str(posting.exception()))
+                # The work goes on: its final text is posted as the reply, retried by a
+                # follow-up job while GitHub fails.
+                log.warning(
+                    "placeholder could not be posted; the answer will be",
+                    extra=run.log_extra,
+                    exc_info=posting.exception(),
+                )
+                run.placeholder = posting = None
+                continue
             await run.ready()
             posting = None
             if work in done or watch in done:
@@ -362,10 +417,29 @@ async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
     work.result()
 
 
+async def say_delayed(services: WorkerServices, claimed: ClaimedJob) -> None:
+    """Tell the placeholder's readers the answer is delayed (not failed) by an outage."""
+    job = claimed.job
+    meta = await services.run_log.meta(job.run_id)
+    if meta is None or "comment_id" not in meta or "final_status" in meta:
+        return
+    settings = services.settings
+    url = run_url(settings.base_url, settings.link_secret, job.run_id)
+    body = comments.DELAYED.format(url=url, marker=comments.marker(job.run_id))
+    try:
+        gh = services.github.api(job.installation_id)
+        await gh.patch(job.comment_path(int(meta["comment_id"])), data={"body": body})
+    except (GitHubException, aiohttp.ClientError, TimeoutError):
+        log.warning("could not say the answer is delayed", extra={"run_id": job.run_id})
+
+
 async def give_up(services: WorkerServices, claimed: ClaimedJob, workflow: str) -> None:
     """End a job's run as failed after too many attempts, saying so in its placeholder."""
     run = await load_run(services, claimed, workflow, default_config())
     if run is not None:
         attempts = claimed.times_delivered - 1
         run.attempt = attempts + 1
+        if run.final is not None:
+            await run.finish()
+            return
         await run.fail(f"Livebot gave up after {attempts} attempts", "gave_up")

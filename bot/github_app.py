@@ -27,8 +27,11 @@ JWT_DRIFT_SECONDS = 60  # iat is set back this far: GitHub refuses a JWT "issued
 JWT_LIFETIME_SECONDS = 9 * 60  # GitHub's maximum is 10 minutes
 TOKEN_REFRESH_MARGIN = 60.0  # seconds before `expires_at` a cached token is replaced
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
-# POSTs that GitHub treats idempotently: minting a token, adding a reaction that exists.
-REPEATABLE_POSTS = re.compile(r"/app/installations/\d+/access_tokens$|/reactions$")
+# POSTs that do no harm twice: minting a token, adding a reaction that exists, redelivering a
+# delivery (Livebot dedupes deliveries by id).
+REPEATABLE_POSTS = re.compile(
+    r"/app/installations/\d+/access_tokens$|/reactions$|/app/hook/deliveries/\d+/attempts$"
+)
 SECONDARY_DEFAULT_WAIT = 60.0  # GitHub: "otherwise, wait for at least one minute"
 
 

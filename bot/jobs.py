@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import socket
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -29,13 +32,56 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
-# Give a job back to the queue at once (on shutdown) instead of waiting for the claim timeout.
+# Give a job back to the queue at once (on shutdown, or after Redis was away) instead of
+# waiting for the claim timeout: a fresh entry, so the hand-back costs none of its attempts.
+# Only a job the consumer ARGV[4] (when given) still holds: one taken over stays with its taker.
 _REQUEUE_SCRIPT: Final = """
+if ARGV[4] ~= '' and #redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1, ARGV[4]) == 0
+then
+  return 0
+end
 redis.call('XADD', KEYS[1], '*', 'job', ARGV[2])
 redis.call('XACK', KEYS[1], ARGV[3], ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 return 1
 """
+# Renew only the claims this consumer still holds; answer the ids another consumer took over.
+# KEYS: stream. ARGV: group, consumer, then message ids.
+_RENEW_SCRIPT: Final = """
+local lost = {}
+for i = 3, #ARGV do
+  local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #mine == 0 then
+    table.insert(lost, ARGV[i])
+  else
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  end
+end
+return lost
+"""
+# Consumer names are `<host>-<pid>`: a name of this host whose process is gone left its jobs.
+CONSUMER_NAME: Final = re.compile(r"^(?P<host>.+)-(?P<pid>\d+)$")
+# A consumer that holds nothing and did nothing for this long is gone: it leaves the group.
+IDLE_CONSUMER_MS: Final = 3_600_000
+
+
+def consumer_name() -> str:
+    """This process's consumer name."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _process_is_gone(consumer: str) -> bool:
+    """Whether `consumer` is a name of this host whose process no longer runs."""
+    match = CONSUMER_NAME.match(consumer)
+    if match is None or match["host"] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -122,6 +168,7 @@ class JobQueue:
         self._enqueue = redis.register_script(_ENQUEUE_SCRIPT)
         self._requeue = redis.register_script(_REQUEUE_SCRIPT)
         self._count = redis.register_script(_COUNT_SCRIPT)
+        self._renew = redis.register_script(_RENEW_SCRIPT)
 
     async def ensure_group(self) -> None:
         """Create the stream and the consumer group if they do not exist."""
@@ -162,35 +209,49 @@ class JobQueue:
         )
 
     async def claim_abandoned(
-        self, consumer: str, min_idle_ms: int, count: int
+        self, consumer: str, min_idle_ms: int, count: int, running: frozenset[str] = frozenset()
     ) -> list[ClaimedJob]:
-        """Jobs whose worker stopped renewing its claim, now this consumer's."""
+        """Jobs whose worker stopped renewing its claim, now this consumer's; never one of
+        `running`, the jobs this consumer runs itself (its renewal was merely late)."""
         # Redis 6.2 answers [next, entries]; Redis 7 adds the ids of deleted entries.
         reply = await self.redis.xautoclaim(
             JOB_STREAM, JOB_GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
         )
-        entries: list[tuple[str, dict[str, str], int]] = []
-        for message_id, fields in keys.range_entries(reply[1]):
-            if not fields:
-                continue
-            pending = await self.redis.xpending_range(
-                JOB_STREAM, JOB_GROUP, min=message_id, max=message_id, count=1
-            )
-            times = int(pending[0]["times_delivered"]) if pending else 1
-            entries.append((message_id, fields, times))
-        return await self._claimed_jobs(entries)
+        return await self._with_times(
+            [entry for entry in keys.range_entries(reply[1]) if entry[0] not in running]
+        )
 
-    async def renew(self, consumer: str, message_ids: list[str]) -> None:
-        """Reset the idle time of jobs this consumer is running, so nobody reclaims them."""
-        if message_ids:
-            await self.redis.xclaim(
-                JOB_STREAM,
-                JOB_GROUP,
-                consumer,
-                min_idle_time=0,
-                message_ids=list[int | bytes | str | memoryview](message_ids),
-                justid=True,
-            )
+    async def adopt_orphans(self, consumer: str) -> list[ClaimedJob]:
+        """At start: the jobs left pending by this host's dead processes (and by this very name,
+        from a former life), now this consumer's at once; the dead leave the group."""
+        adopted: list[keys.StreamEntry] = []
+        for info in await self.redis.xinfo_consumers(JOB_STREAM, JOB_GROUP):
+            name, pending = str(info["name"]), int(info["pending"])
+            if name != consumer and not _process_is_gone(name):
+                if pending == 0 and int(info["idle"]) > IDLE_CONSUMER_MS:
+                    await self.redis.xgroup_delconsumer(JOB_STREAM, JOB_GROUP, name)
+                continue
+            if pending:
+                rows = await self.redis.xpending_range(
+                    JOB_STREAM, JOB_GROUP, min="-", max="+", count=pending, consumername=name
+                )
+                ids = list[int | bytes | str | memoryview](row["message_id"] for row in rows)
+                claimed = await self.redis.xclaim(
+                    JOB_STREAM, JOB_GROUP, consumer, min_idle_time=0, message_ids=ids
+                )
+                adopted += keys.range_entries(claimed)
+            if name != consumer:
+                await self.redis.xgroup_delconsumer(JOB_STREAM, JOB_GROUP, name)
+            log.info("took over a dead consumer's jobs", extra={"consumer": name, "jobs": pending})
+        return await self._with_times(adopted)
+
+    async def renew(self, consumer: str, message_ids: list[str]) -> list[str]:
+        """Reset the idle time of jobs this consumer is running, so nobody reclaims them; the
+        ids another consumer took over meanwhile."""
+        if not message_ids:
+            return []
+        lost = await self._renew(keys=[JOB_STREAM], args=[JOB_GROUP, consumer, *message_ids])
+        return [str(message_id) for message_id in lost]
 
     async def ack(self, message_id: str) -> None:
         """The job is done: forget it."""
@@ -199,11 +260,12 @@ class JobQueue:
             pipe.xdel(JOB_STREAM, message_id)
             await pipe.execute()
 
-    async def requeue(self, claimed: ClaimedJob) -> None:
-        """Hand a job back for another worker to start now."""
-        await self._requeue(
-            keys=[JOB_STREAM], args=[claimed.message_id, claimed.job.encode(), JOB_GROUP]
+    async def requeue(self, claimed: ClaimedJob, consumer: str = "") -> bool:
+        """Hand a job back for another worker to start now (if `consumer` still holds it)."""
+        handed_back = await self._requeue(
+            keys=[JOB_STREAM], args=[claimed.message_id, claimed.job.encode(), JOB_GROUP, consumer]
         )
+        return bool(handed_back)
 
     async def dead_letter(self, claimed: ClaimedJob, reason: str) -> None:
         """Set a job aside for good after too many attempts."""
@@ -217,6 +279,19 @@ class JobQueue:
             pipe.xack(JOB_STREAM, JOB_GROUP, claimed.message_id)
             pipe.xdel(JOB_STREAM, claimed.message_id)
             await pipe.execute()
+
+    async def _with_times(self, found: list[keys.StreamEntry]) -> list[ClaimedJob]:
+        """Claimed entries with how often each was handed out."""
+        entries: list[tuple[str, dict[str, str], int]] = []
+        for message_id, fields in found:
+            if not fields:
+                continue
+            pending = await self.redis.xpending_range(
+                JOB_STREAM, JOB_GROUP, min=message_id, max=message_id, count=1
+            )
+            times = int(pending[0]["times_delivered"]) if pending else 1
+            entries.append((message_id, fields, times))
+        return await self._claimed_jobs(entries)
 
     async def _claimed_jobs(
         self, entries: list[tuple[str, dict[str, str], int]]

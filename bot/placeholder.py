@@ -78,14 +78,17 @@ async def ensure(
     created_at: float,
     *,
     look_first: bool,
+    epoch: int,
 ) -> tuple[int, str]:
     """The run's placeholder (id, URL): found after a crash (`look_first`), or posted now; then
-    recorded."""
+    recorded, unless another attempt (with a newer `epoch`) took the run over."""
     comment = await find(gh, job, services.slug, created_at) if look_first else None
     if comment is None:
         # The 👀 and the post are independent: one round trip, not two.
         _, comment = await asyncio.gather(react(gh, job), post(services, gh, job, created_at))
     comment_id, comment_url = int(comment["id"]), str(comment["html_url"])
     # Recorded before anything else happens, so a second worker reuses this placeholder.
-    await services.run_log.update(job.run_id, comment_id=comment_id, comment_url=comment_url)
+    await services.run_log.update_fenced(
+        job.run_id, epoch, comment_id=comment_id, comment_url=comment_url
+    )
     return comment_id, comment_url

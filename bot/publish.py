@@ -130,6 +130,7 @@ async def open_pull_request(
     try:
         pull = await git_commit.find_pull(gh, job.repository, branch)
         if pull is None:
+            await run.guard()  # a stale attempt opens no second pull request
             pull = await gh.post(
                 f"/repos/{job.repository}/pulls",
                 data={
@@ -159,6 +160,7 @@ async def push_follow_up(run: Run, sha: str, parent: str, branch: str) -> None:
     head = await git_commit.branch_head(gh, repository, branch)
     if head == sha:
         return  # pushed before a crash
+    await run.guard()  # a stale attempt moves no branch
     if head != parent:
         raise PublishFailed(
             f"`{branch}` moved while I worked (it is at {str(head)[:7]}, I started from "
@@ -209,6 +211,7 @@ async def _new_branch(run: Run, sha: str, base: str) -> str:
     """The first free name of `base`, `base-2`, … now pointing at `sha` (or one that already
     does, made before a crash); each name is recorded before it is tried."""
     gh, job = run.gh, run.job
+    await run.guard()  # a stale attempt makes no branch
     for number in range(1, MAX_SUFFIX + 1):
         name = base if number == 1 else f"{base}-{number}"
         await run.services.run_log.update(job.run_id, **{BRANCH: name, BRANCH_BASE: base})

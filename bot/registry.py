@@ -10,7 +10,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from bot import comments, replies
+from bot import comments, finishing, replies
 from bot.execution import Workflow, execute, repository_config
 from bot.jobs import ClaimedJob
 from bot.services import WorkerServices
@@ -86,6 +86,7 @@ HANDLERS: Final[dict[str, JobHandler]] = {
     review.WORKFLOW.name: review.handle,  # automatic reviews run only when the settings say so
     **{kind: replies.not_available for kind in NOT_BUILT},
     CANCEL: replies.request_cancel,
+    finishing.FINISH_EDIT: finishing.finish_edit,
     HELP: help_reply,
     REFUSE: refuse,
 }

@@ -123,6 +123,7 @@ async def post_review(
             "body": review_body(run, summary, plan, scope, head, note),
             "comments": [p.comment() for p in plan.inline],
         }
+        await run.guard()  # a stale attempt posts no second review
         review: dict[str, Any] = await run.gh.post(path, data=data)
         return review
 

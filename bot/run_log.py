@@ -27,16 +27,21 @@ COALESCE_MAX_CHARS: Final = 4096
 FINISHED_MAXLEN: Final = 100_000
 
 # Status follows the events and `complete` seals the run, atomically with the XADD, so two
-# writers (a worker and the one that claimed its job) can never append after the end.
-# KEYS: meta, events. ARGV: maxlen, ttl, event, data, status or "", then field/value pairs.
+# writers (a worker and the one that claimed its job) can never append after the end; an
+# attempt whose epoch is no longer the run's (another attempt took over) appends nothing.
+# KEYS: meta, events. ARGV: maxlen, ttl, event, data, status or "", epoch or "", then
+# field/value pairs.
 _APPEND_SCRIPT: Final = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('LIVEBOT_NO_RUN') end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[6] then
+  return redis.error_reply('LIVEBOT_STALE_ATTEMPT')
+end
 if TERMINAL[status] then return redis.error_reply('LIVEBOT_RUN_COMPLETE') end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
                       'event', ARGV[3], 'data', ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[5]) end
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[3] == 'complete' then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[2])
@@ -46,6 +51,32 @@ return id
     "TERMINAL[status]",
     "(" + " or ".join(f"status == '{status}'" for status in sorted(TERMINAL_STATUSES)) + ")",
 )
+# A new attempt at a run takes the lease: the epoch it gets is the fencing token of its writes.
+# KEYS: meta. Returns the new epoch.
+_BEGIN_SCRIPT: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('LIVEBOT_NO_RUN') end
+return redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+"""
+# Set fields only while the epoch is current. KEYS: meta. ARGV: epoch, then field/value pairs.
+_FENCED_SET_SCRIPT: Final = """
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
+  return redis.error_reply('LIVEBOT_STALE_ATTEMPT')
+end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+# The run's final comment is decided once: the first current attempt to record one wins and
+# every later attempt (or follow-up job) publishes that same text, so a finished answer is
+# never overwritten nor written again by the model. KEYS: meta. ARGV: epoch, status, body.
+_FINAL_SCRIPT: Final = """
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
+  return redis.error_reply('LIVEBOT_STALE_ATTEMPT')
+end
+if redis.call('HEXISTS', KEYS[1], 'final_status') == 0 then
+  redis.call('HSET', KEYS[1], 'final_status', ARGV[2], 'final_body', ARGV[3])
+end
+return redis.call('HMGET', KEYS[1], 'final_status', 'final_body')
+"""
 CANCELLED_BY: Final = "cancel_requested_by"
 
 
@@ -55,6 +86,20 @@ class RunNotFound(Exception):
 
 class RunComplete(Exception):
     """The run has ended: nothing more can be appended."""
+
+
+class StaleAttempt(Exception):
+    """Another attempt took the run over: this one must stop and touch nothing more."""
+
+
+def _raise_known(exc: ResponseError, run_id: str) -> None:
+    """Turn the scripts' errors into this module's exceptions."""
+    if "LIVEBOT_NO_RUN" in str(exc):
+        raise RunNotFound(run_id) from None
+    if "LIVEBOT_STALE_ATTEMPT" in str(exc):
+        raise StaleAttempt(run_id) from None
+    if "LIVEBOT_RUN_COMPLETE" in str(exc):
+        raise RunComplete(run_id) from None
 
 
 def new_run_id() -> str:
@@ -102,6 +147,9 @@ class RunLog:
         self.maxlen = maxlen
         self.announce_finished = announce_finished
         self._append = redis.register_script(_APPEND_SCRIPT)
+        self._begin = redis.register_script(_BEGIN_SCRIPT)
+        self._fenced_set = redis.register_script(_FENCED_SET_SCRIPT)
+        self._final = redis.register_script(_FINAL_SCRIPT)
 
     async def create(
         self,
@@ -139,8 +187,44 @@ class RunLog:
             raise RunNotFound(run_id)
         await self.redis.hset(keys.run_meta(run_id), mapping=cast(keys.Fields, fields))
 
-    async def append(self, run_id: str, event: str, data: Mapping[str, Any]) -> str:
-        """Append one event and return its id; `complete` ends the run and starts its expiry."""
+    async def begin_attempt(self, run_id: str) -> int:
+        """Take the run's lease for a new attempt: its epoch; every older attempt is stale."""
+        try:
+            return int(await self._begin(keys=[keys.run_meta(run_id)]))
+        except ResponseError as exc:
+            _raise_known(exc, run_id)
+            raise
+
+    async def is_current(self, run_id: str, epoch: int) -> bool:
+        """Whether `epoch` still holds the run's lease."""
+        return await self.redis.hget(keys.run_meta(run_id), "epoch") == str(epoch)
+
+    async def update_fenced(self, run_id: str, epoch: int, **fields: str | int | float) -> None:
+        """`update`, unless another attempt took the run over (StaleAttempt)."""
+        pairs = [part for item in fields.items() for part in item]
+        try:
+            await self._fenced_set(keys=[keys.run_meta(run_id)], args=[epoch, *pairs])
+        except ResponseError as exc:
+            _raise_known(exc, run_id)
+            raise
+
+    async def record_final(
+        self, run_id: str, epoch: int, status: str, body: str
+    ) -> tuple[str, str]:
+        """Decide the run's final comment, unless one was decided before: the (status, body)
+        that stands."""
+        try:
+            reply = await self._final(keys=[keys.run_meta(run_id)], args=[epoch, status, body])
+        except ResponseError as exc:
+            _raise_known(exc, run_id)
+            raise
+        return str(reply[0]), str(reply[1])
+
+    async def append(
+        self, run_id: str, event: str, data: Mapping[str, Any], *, epoch: int | None = None
+    ) -> str:
+        """Append one event and return its id; `complete` ends the run and starts its expiry.
+        With `epoch`, only while that attempt holds the run's lease."""
         if event not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event!r}")
         status = ""
@@ -165,13 +249,18 @@ class RunLog:
         try:
             event_id: str = await self._append(
                 keys=[keys.run_meta(run_id), keys.run_events(run_id)],
-                args=[self.maxlen, self.ttl_seconds, event, encoded, status, *extra],
+                args=[
+                    self.maxlen,
+                    self.ttl_seconds,
+                    event,
+                    encoded,
+                    status,
+                    "" if epoch is None else epoch,
+                    *extra,
+                ],
             )
         except ResponseError as exc:
-            if "LIVEBOT_NO_RUN" in str(exc):
-                raise RunNotFound(run_id) from None
-            if "LIVEBOT_RUN_COMPLETE" in str(exc):
-                raise RunComplete(run_id) from None
+            _raise_known(exc, run_id)
             raise
         if event == "complete" and self.announce_finished:
             await self._announce_finished(run_id)
@@ -238,9 +327,9 @@ class RunLog:
         """The runs active in a thread."""
         return cast(set[str], await self.redis.smembers(keys.thread_runs(repository, number)))
 
-    def writer(self, run_id: str) -> RunWriter:
-        """A producer for one run that coalesces tokens."""
-        return RunWriter(self, run_id)
+    def writer(self, run_id: str, epoch: int | None = None) -> RunWriter:
+        """A producer for one run that coalesces tokens (fenced by `epoch` when given)."""
+        return RunWriter(self, run_id, epoch=epoch)
 
 
 class RunWriter:
@@ -253,9 +342,11 @@ class RunWriter:
         *,
         window: float = COALESCE_SECONDS,
         max_chars: int = COALESCE_MAX_CHARS,
+        epoch: int | None = None,
     ) -> None:
         self.run_log = run_log
         self.run_id = run_id
+        self.epoch = epoch
         self.window = window
         self.max_chars = max_chars
         self._pending: list[str] = []
@@ -288,7 +379,7 @@ class RunWriter:
         self._raise_failure()
         async with self._lock:
             await self._flush_locked()
-            return await self.run_log.append(self.run_id, event, data)
+            return await self.run_log.append(self.run_id, event, data, epoch=self.epoch)
 
     async def status(self, state: str, message: str) -> str:
         """Say what the run is doing."""
@@ -351,7 +442,7 @@ class RunWriter:
         self._pending.clear()
         self._pending_chars = 0
         try:
-            await self.run_log.append(self.run_id, "token", {"text": text})
+            await self.run_log.append(self.run_id, "token", {"text": text}, epoch=self.epoch)
         except BaseException:
             self._pending.insert(0, text)
             self._pending_chars += len(text)

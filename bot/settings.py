@@ -32,7 +32,7 @@ PRIVATE_RUNS_CHOICES: Final = ("link", "signin")
 
 T = TypeVar("T")
 
-Mode = Literal["serve", "web", "worker", "demo", "setup", "check"]
+Mode = Literal["serve", "web", "worker", "demo", "setup", "check", "redeliver"]
 # What each mode of `livebot` needs, decided here and nowhere else.
 MODE_NEEDS: Final[dict[str, tuple[str, ...]]] = {
     "serve": ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "OPENAI_API_KEY"),
@@ -49,6 +49,7 @@ MODE_NEEDS: Final[dict[str, tuple[str, ...]]] = {
     "setup": (),
     # `livebot check` reports every problem in its table, missing settings included.
     "check": (),
+    "redeliver": ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY"),
 }
 # How a need is met, when more than one setting can meet it.
 NEED_HINTS: Final = {
@@ -96,6 +97,9 @@ class Settings:
     claim_timeout: float = 60.0
     shutdown_grace: float = 30.0
     max_attempts: int = 3
+    # The final edit of a run is retried this long while GitHub fails, waiting ever longer.
+    finish_edit_seconds: float = 900.0
+    finish_edit_backoff: float = 5.0
     llm_timeout: float = 60.0
     llm_total_timeout: float = 600.0
     limits: RunLimits = field(default_factory=RunLimits)
@@ -295,6 +299,8 @@ def load_settings(
         claim_timeout=_parse(env, "LIVEBOT_CLAIM_TIMEOUT", _positive_float, 60.0),
         shutdown_grace=_parse(env, "LIVEBOT_SHUTDOWN_GRACE", _positive_float, 30.0),
         max_attempts=_parse(env, "LIVEBOT_MAX_ATTEMPTS", _positive_int, 3),
+        finish_edit_seconds=_parse(env, "LIVEBOT_FINISH_EDIT_SECONDS", _positive_float, 900.0),
+        finish_edit_backoff=_parse(env, "LIVEBOT_FINISH_EDIT_BACKOFF", _positive_float, 5.0),
         llm_timeout=_parse(env, "LIVEBOT_LLM_TIMEOUT", _positive_float, 60.0),
         llm_total_timeout=_parse(env, "LIVEBOT_LLM_TOTAL_TIMEOUT", _positive_float, 600.0),
         prices=_parse(env, "LIVEBOT_PRICES", parse_prices, {}),

@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
-from bot.execution import give_up
-from bot.jobs import ClaimedJob, JobQueue
+from bot.execution import REDIS_AWAY, give_up, say_delayed
+from bot.jobs import ClaimedJob, JobQueue, consumer_name
 from bot.metrics import JOBS, JOBS_RUNNING
 from bot.redis_client import connect
 from bot.registry import HANDLERS, WORKFLOW_NAMES
+from bot.run_log import StaleAttempt
 from bot.services import WorkerServices
 
 log = logging.getLogger(__name__)
 
 TAKE_BLOCK_MS: Final = 1_000
+REDIS_RETRY_SECONDS: Final = 0.2
+REDIS_RETRY_MAX_SECONDS: Final = 5.0
+# A short outage goes unsaid on GitHub; a long one says the answer is delayed, not failed.
+DELAYED_AFTER_SECONDS: Final = 30.0
 
 
 async def handle(services: WorkerServices, claimed: ClaimedJob) -> None:
@@ -41,8 +45,10 @@ class WorkerPool:
         self.services = services
         self.queue = queue
         self.concurrency = concurrency
-        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self.consumer = consumer_name()
         self.running: dict[asyncio.Task[None], ClaimedJob] = {}
+        # Jobs another consumer took over: stopped here, neither acked nor handed back.
+        self._lost: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
@@ -73,9 +79,11 @@ class WorkerPool:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        for claimed in unfinished.values():
-            await self.queue.requeue(claimed)
-            log.info("job handed back", extra={"run_id": claimed.job.run_id})
+        for task, claimed in unfinished.items():
+            if task in self._lost:
+                continue
+            if await self.queue.requeue(claimed, self.consumer):
+                log.info("job handed back", extra={"run_id": claimed.job.run_id})
         if self._renew_task is not None:
             self._renew_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -83,14 +91,17 @@ class WorkerPool:
 
     async def _take_jobs(self) -> None:
         await self.queue.ensure_group()
+        # A restarted process finishes what it left at once, without waiting for the timeout.
+        self._start_all(await self.queue.adopt_orphans(self.consumer))
         while not self._stopping.is_set():
             free = self.concurrency - len(self.running)
             if free <= 0:
                 await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
                 continue
+            mine = frozenset(claimed.message_id for claimed in self.running.values())
             try:
                 claimed_jobs = await self.queue.claim_abandoned(
-                    self.consumer, self.claim_timeout_ms, free
+                    self.consumer, self.claim_timeout_ms, free, mine
                 ) or await self.queue.take(self.consumer, free, TAKE_BLOCK_MS)
             except asyncio.CancelledError:
                 raise
@@ -98,13 +109,17 @@ class WorkerPool:
                 log.exception("could not take jobs; retrying")
                 await asyncio.sleep(1)
                 continue
-            for claimed in claimed_jobs:
-                task = asyncio.create_task(self._run(claimed), name=f"job:{claimed.job.run_id}")
-                self.running[task] = claimed
-                task.add_done_callback(self._forget)
+            self._start_all(claimed_jobs)
+
+    def _start_all(self, claimed_jobs: list[ClaimedJob]) -> None:
+        for claimed in claimed_jobs:
+            task = asyncio.create_task(self._run(claimed), name=f"job:{claimed.job.run_id}")
+            self.running[task] = claimed
+            task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self.running.pop(task, None)
+        self._lost.discard(task)
 
     async def _run(self, claimed: ClaimedJob) -> None:
         job = claimed.job
@@ -130,6 +145,14 @@ class WorkerPool:
             log.info("job done", extra=extra)
         except asyncio.CancelledError:
             raise
+        except REDIS_AWAY:
+            JOBS.labels(workflow=job.kind, outcome="redis_away").inc()
+            log.warning("Redis went away mid-job; handed back once it answers", extra=extra)
+            await self._hand_back_after_outage(claimed)
+        except StaleAttempt:
+            # Not acked: the job is the other consumer's now.
+            JOBS.labels(workflow=job.kind, outcome="taken_over").inc()
+            log.warning("job taken over by another worker; this attempt stopped", extra=extra)
         except Exception:
             # Left pending: another attempt comes after the claim timeout, up to max_attempts.
             JOBS.labels(workflow=job.kind, outcome="error").inc()
@@ -137,13 +160,36 @@ class WorkerPool:
         finally:
             JOBS_RUNNING.dec()
 
+    async def _hand_back_after_outage(self, claimed: ClaimedJob) -> None:
+        """Wait for Redis, then queue the job afresh: an outage burns none of its attempts."""
+        began, wait = time.monotonic(), REDIS_RETRY_SECONDS
+        while True:
+            try:
+                await self.queue.requeue(claimed, self.consumer)
+                break
+            except REDIS_AWAY:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, REDIS_RETRY_MAX_SECONDS)
+        if time.monotonic() - began >= DELAYED_AFTER_SECONDS:
+            await say_delayed(self.services, claimed)
+
     async def _renew_claims(self) -> None:
         while True:
             await asyncio.sleep(self.services.settings.claim_timeout / 3)
+            running = dict(self.running)
             try:
-                await self.queue.renew(self.consumer, [d.message_id for d in self.running.values()])
+                lost = set(
+                    await self.queue.renew(self.consumer, [c.message_id for c in running.values()])
+                )
             except Exception:
                 log.warning("could not renew job claims", exc_info=True)
+                continue
+            for task, claimed in running.items():
+                if claimed.message_id in lost and not task.done():
+                    # Another worker took it over while this one was stalled: stop here.
+                    log.warning("job taken over; stopping", extra={"run_id": claimed.job.run_id})
+                    self._lost.add(task)
+                    task.cancel()
 
 
 @asynccontextmanager

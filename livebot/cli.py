@@ -7,17 +7,20 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Final, NoReturn
 
+import aiohttp
 from aiohttp import web
+from gidgethub import GitHubException
 
-from bot import check, logs, preflight
+from bot import check, logs, preflight, redelivery
 from bot.archive.archiver import running_archiver
 from bot.demo import DemoPlayer
 from bot.redis_client import RedisUnavailable
-from bot.services import Services, open_services, worker_services
+from bot.services import Services, github_app, open_services, worker_services
 from bot.settings import Mode, Settings, SettingsError, load_settings
 from bot.worker import running_workers
 from web.app import create_app
@@ -62,7 +65,42 @@ def _parser() -> argparse.ArgumentParser:
         "setup", help="register the GitHub App from app.yml in your browser and save its settings"
     )
     commands.add_parser("check", help="check every setting, GitHub, Redis and the model; ✓ or ✗")
+    redeliver_command = commands.add_parser(
+        "redeliver", help="ask GitHub to redeliver the webhook deliveries that failed lately"
+    )
+    redeliver_command.add_argument(
+        "--since",
+        type=_duration,
+        required=True,
+        metavar="DURATION",
+        help="how far back to look, e.g. 30m, 2h, 1d (GitHub keeps 3 days)",
+    )
     return parser
+
+
+def _duration(text: str) -> float:
+    try:
+        return redelivery.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+async def redeliver_mode(settings: Settings, since_seconds: float) -> None:
+    """Redeliver what failed within the last `since_seconds`; print what was done."""
+    settings.require_mode("redeliver")
+    timeout = aiohttp.ClientTimeout(total=60, connect=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        app = github_app(settings, session)
+        now = time.time()
+        try:
+            results = await redelivery.redeliver_failed(app, now - since_seconds, now)
+        except (GitHubException, aiohttp.ClientError, TimeoutError) as exc:
+            raise SettingsError(
+                f"GET /app/hook/deliveries failed ({exc!r}); check GITHUB_APP_ID, "
+                "GITHUB_PRIVATE_KEY and GITHUB_API_URL"
+            ) from None
+    print(redelivery.table(results))
+    print(f"{len(results)} failed deliveries redelivered", file=sys.stderr)
 
 
 def _level(raw: str) -> str:
@@ -153,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = load_settings()
         logs.configure(args.log_level, settings.log_format)
+        if args.command == "redeliver":
+            asyncio.run(redeliver_mode(settings, args.since))
+            return
         speed = {"speed": args.speed} if args.command == "demo" else {}
         asyncio.run(run_mode(args.command, settings, **speed))
     except (SettingsError, RedisUnavailable) as exc:

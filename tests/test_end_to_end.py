@@ -417,7 +417,10 @@ async def test_model_stall_times_out_and_fails_the_run(
     assert error["recoverable"] is False
     assert len(fake_openai.requests) == 1
     (comment,) = bot_comments(fake_github)
-    assert comment["body"] == failed_text(error["message"], found)
+    # The text written before the stall stays, above the note that says why it stopped.
+    note = failed_text(error["message"], found)
+    assert comment["body"] == comments.with_partial(ANSWER[:12], note)
+    assert comment["body"].startswith(ANSWER[:12]) and comment["body"].endswith(note)
     assert "Working on it" not in comment["body"]
 
 

@@ -184,6 +184,7 @@ async def test_a_draft_waits_for_ready_and_a_push_supersedes_a_running_review(
     assert old_events[-1].data["status"] == "cancelled"
     assert new_events[-1].data["status"] == "succeeded"
     cancelled = [c for c in bot_comments(fake_github) if comments.marker(ready) in c["body"]]
-    assert re.match(r"⏹️ Cancelled by @Codertocat", cancelled[0]["body"])
+    # What the review streamed before the push stays, above the note.
+    assert re.search(r"\n\n---\n\n⏹️ Cancelled by @Codertocat", cancelled[0]["body"])
     [review] = fake_github.reviews_on(OWNER, REPO, PR)
     assert review["commit_id"] == new_head

@@ -13,6 +13,7 @@ from bot.run_log import (
     RunComplete,
     RunLog,
     RunNotFound,
+    StaleAttempt,
     id_order,
     new_run_id,
 )
@@ -186,3 +187,44 @@ async def test_a_closed_writer_appends_nothing_later(run_log: RunLog) -> None:
     writer.close()
     await asyncio.sleep(0.1)
     assert await run_log.history(run_id) == []
+
+
+async def test_a_stale_attempt_can_write_nothing_once_another_took_over(run_log: RunLog) -> None:
+    run_id = await run_log.create(workflow="answer")
+    first = await run_log.begin_attempt(run_id)
+    await run_log.append(run_id, "token", {"text": "A1 "}, epoch=first)
+    second = await run_log.begin_attempt(run_id)
+    assert second > first
+    with pytest.raises(StaleAttempt):
+        await run_log.append(run_id, "token", {"text": "A2 "}, epoch=first)
+    with pytest.raises(StaleAttempt):
+        await run_log.update_fenced(run_id, first, comment_id=1)
+    with pytest.raises(StaleAttempt):
+        await run_log.record_final(run_id, first, "failed", "internal error")
+    # A stale attempt cannot end the run either: the seal is the current attempt's.
+    with pytest.raises(StaleAttempt):
+        await run_log.append(run_id, "complete", {"status": "failed"}, epoch=first)
+    await run_log.append(run_id, "token", {"text": "B"}, epoch=second)
+    assert await run_log.text(run_id) == "A1 B"
+    assert not await run_log.is_current(run_id, first)
+    assert await run_log.is_current(run_id, second)
+
+
+async def test_the_final_comment_is_decided_once(run_log: RunLog) -> None:
+    run_id = await run_log.create(workflow="answer")
+    first = await run_log.begin_attempt(run_id)
+    assert await run_log.record_final(run_id, first, "succeeded", "The answer") == (
+        "succeeded",
+        "The answer",
+    )
+    second = await run_log.begin_attempt(run_id)
+    # A later failure of the same run cannot replace the answer.
+    assert await run_log.record_final(run_id, second, "failed", "⚠️ failed") == (
+        "succeeded",
+        "The answer",
+    )
+
+
+async def test_a_lease_needs_an_existing_run(run_log: RunLog) -> None:
+    with pytest.raises(RunNotFound):
+        await run_log.begin_attempt(new_run_id())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import socket
 
 import pytest
 from redis.asyncio import Redis
@@ -88,8 +90,10 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_says_so(
 ) -> None:
     job = make_job()
     await queue.enqueue(job)
-    # The placeholder cannot be posted: the job fails before it has one, every time.
-    fake_github.fail_next("POST", "/repos/*/issues/1/comments", status=500, times=1000)
+    # Workers that died with it, one after another, as many times as it may be tried.
+    [taken] = await queue.take("crashed-1", 1, 100)
+    for _ in range(worker_services.settings.max_attempts):
+        await redis_client.xclaim(JOB_STREAM, JOB_GROUP, "crashed-2", 0, [taken.message_id])
     async with running(worker_services, redis_client):
         await eventually(lambda: _dead_letters(redis_client), "a dead letter", seconds=15)
     assert await _status(worker_services.run_log, job.run_id) == "failed"
@@ -115,7 +119,10 @@ async def test_cancel_stops_the_running_answer(
             run_status(worker_services.run_log, job.run_id, "cancelled"), "the run to be cancelled"
         )
     [placeholder] = fake_github.comments_on(OWNER, REPO, ISSUE)
-    assert placeholder["body"].startswith(comments.CANCELLED.split("{")[0])
+    # What was written before the cancel stays, above the note.
+    partial = await worker_services.run_log.text(job.run_id)
+    assert partial and placeholder["body"].startswith(partial + "\n\n---\n\n")
+    assert comments.CANCELLED.split("{")[0] in placeholder["body"]
     assert "@maintainer" in placeholder["body"]
     assert (await worker_services.run_log.history(job.run_id))[-1].payload()[
         "status"
@@ -221,3 +228,131 @@ async def test_help_leaves_out_what_the_repository_turned_off(
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert "<question or request>" not in comment["body"]
     assert comment["body"].endswith(comments.HELP_TURNED_OFF.format(commands="`answer`"))
+
+
+async def test_a_placeholder_that_cannot_be_posted_becomes_the_answer_later(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.script(Reply(text="The answer, written while GitHub was down."))
+    svc = dataclasses.replace(
+        worker_services,
+        settings=dataclasses.replace(worker_services.settings, finish_edit_backoff=0.05),
+    )
+    fake_github.fail_next("POST", "/repos/*/issues/1/comments", status=502, times=7)
+    job = make_job()
+    await queue.enqueue(job)
+    async with running(svc, redis_client):
+        await eventually(run_status(svc.run_log, job.run_id, "succeeded"), "the run to succeed")
+        # The run is over on the page; its reply lands once GitHub takes posts again.
+        await eventually(lambda: fake_github.comments_on(OWNER, REPO, ISSUE), "the reply")
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert comment["body"].startswith("The answer, written while GitHub was down.")
+    assert comments.marker(job.run_id) in comment["body"]
+    assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
+
+
+async def test_a_takeover_after_the_final_edit_publishes_it_without_the_model(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    # A worker decided and posted the answer, then died before it could end the run.
+    job = make_job()
+    run_log = worker_services.run_log
+    await run_log.create(run_id=job.run_id, workflow="answer")
+    epoch = await run_log.begin_attempt(job.run_id)
+    await run_log.append(job.run_id, "token", {"text": "The answer."}, epoch=epoch)
+    body = f"The answer.\n\n{comments.marker(job.run_id)}"
+    posted = fake_github.add_comment(OWNER, REPO, ISSUE, body, user=fake_github.bot_login)
+    await run_log.update(job.run_id, comment_id=posted["id"], comment_url=posted["html_url"])
+    await run_log.record_final(job.run_id, epoch, "succeeded", body)
+    await queue.enqueue(job)
+    async with running(worker_services, redis_client):
+        await eventually(run_status(run_log, job.run_id, "succeeded"), "the run to succeed")
+    assert fake_openai.requests == []
+    assert await run_log.text(job.run_id) == "The answer."
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert comment["body"] == body
+    assert (await run_log.history(job.run_id))[-1].payload()["comment_url"] == posted["html_url"]
+
+
+async def test_the_final_edit_outlasts_a_long_github_outage(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.script(Reply(text="An answer that must land."))
+    svc = dataclasses.replace(
+        worker_services,
+        settings=dataclasses.replace(worker_services.settings, finish_edit_backoff=0.05),
+    )
+    # Every edit fails (the client's own retries included) until the outage ends.
+    fake_github.fail_next("PATCH", "/repos/*/issues/comments/*", status=502, times=1000)
+    job = make_job()
+    await queue.enqueue(job)
+    async with running(svc, redis_client):
+        await eventually(run_status(svc.run_log, job.run_id, "succeeded"), "the run to succeed")
+        patches = "/repos/*/issues/comments/*"
+        await eventually(lambda: len(fake_github.requests_to("PATCH", patches)) > 8, "retries")
+        [placeholder] = fake_github.comments_on(OWNER, REPO, ISSUE)
+        assert placeholder["body"].startswith("👀 Working on it")
+        fake_github.clear_faults()  # GitHub is back
+        await eventually(
+            lambda: fake_github.comments_on(OWNER, REPO, ISSUE)[0]["body"].startswith(
+                "An answer that must land."
+            ),
+            "the answer on GitHub",
+        )
+    assert (await redis_client.xpending(JOB_STREAM, JOB_GROUP))["pending"] == 0
+
+
+async def test_renewal_keeps_only_claims_still_held_and_never_reclaims_a_running_job(
+    queue: JobQueue, redis_client: Redis
+) -> None:
+    await queue.enqueue(make_job(delivery_id="a"))
+    [taken] = await queue.take("one", 10, 100)
+    await asyncio.sleep(0.15)
+    # "one" is still running it, only late to renew: it does not take its own job again.
+    assert await queue.claim_abandoned("one", 100, 10, frozenset({taken.message_id})) == []
+    await asyncio.sleep(0.15)
+    [stolen] = await queue.claim_abandoned("two", 100, 10)
+    # "one" wakes up: its renewal says the job is gone and leaves it with "two".
+    assert await queue.renew("one", [taken.message_id]) == [taken.message_id]
+    [row] = await redis_client.xpending_range(JOB_STREAM, JOB_GROUP, "-", "+", 10)
+    assert row["consumer"] == "two"
+    assert not await queue.requeue(taken, "one")  # nor can it hand back what is not its own
+    assert await queue.renew("two", [stolen.message_id]) == []
+
+
+async def test_a_new_process_takes_over_what_a_dead_one_on_this_host_left_at_once(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    gone = await asyncio.create_subprocess_exec("true")
+    await gone.wait()
+    dead = f"{socket.gethostname()}-{gone.pid}"
+    fake_openai.script(Reply(text="Finished by the new process."))
+    job = make_job()
+    await queue.enqueue(job)
+    await queue.take(dead, 1, 100)
+    await redis_client.xgroup_createconsumer(JOB_STREAM, JOB_GROUP, f"{socket.gethostname()}-1")
+    svc = dataclasses.replace(
+        worker_services,
+        settings=dataclasses.replace(worker_services.settings, claim_timeout=3600.0),
+    )
+    async with running(svc, redis_client):
+        await eventually(run_status(svc.run_log, job.run_id, "succeeded"), "the run to succeed")
+    names = {c["name"] for c in await redis_client.xinfo_consumers(JOB_STREAM, JOB_GROUP)}
+    assert dead not in names  # the dead leave the group
+    assert f"{socket.gethostname()}-1" in names  # a live process (pid 1) keeps its place

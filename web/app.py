@@ -15,7 +15,7 @@ from bot.app_setup import SetupStates
 from bot.demo import DemoPlayer
 from bot.redis_client import READER_POOL_SIZE, connect
 from bot.services import Services
-from web import demo_pages, health, history, run_pages, setup_pages, signin, webhook
+from web import demo_pages, health, history, redelivery, run_pages, setup_pages, signin, webhook
 from web.fanout import MAX_PENDING_EVENTS, FanOut
 from web.keys import (
     APP_SLUG,
@@ -60,6 +60,7 @@ async def redis_unavailable(request: web.Request, handler: Handler) -> web.Strea
                 "delivery_id": request.headers.get("X-GitHub-Delivery"),
             },
         )
+        redelivery.note_refused(request)
         return web.json_response(
             {"error": "Redis is unavailable; try again later (GitHub deliveries: redeliver)"},
             status=503,
@@ -127,6 +128,7 @@ def create_app(
     *,
     max_pending: int = MAX_PENDING_EVENTS,
     demo_player: DemoPlayer | None = None,
+    redelivery_check_seconds: float = redelivery.CHECK_SECONDS,
 ) -> web.Application:
     """The web application over the process's services."""
     app = web.Application(
@@ -147,6 +149,7 @@ def create_app(
     if services.archive is not None:
         app[ARCHIVE] = services.archive
     app.cleanup_ctx.append(fanout_context(services, max_pending))
+    app.cleanup_ctx.append(redelivery.redelivery_context(services, redelivery_check_seconds))
     app.on_shutdown.append(end_streams)
     app.add_routes(run_pages.routes)
     app.add_routes(health.routes)

@@ -10,6 +10,7 @@ from bot.app_setup import SetupStates
 from bot.archive.store import Archive
 from bot.demo import DemoPlayer
 from bot.jobs import JobQueue
+from bot.redelivery import OutageNotes
 from bot.run_log import RunLog
 from bot.settings import Settings
 from web.fanout import FanOut
@@ -25,3 +26,4 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SETUP_STATES = web.AppKey("setup_states", SetupStates)
 DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)
 ARCHIVE = web.AppKey("archive", Archive)
+OUTAGES = web.AppKey("outages", OutageNotes)

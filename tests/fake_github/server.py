@@ -368,6 +368,10 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
         """Hold the next matching requests for `seconds` before answering them normally."""
         self._faults.append(_Fault(method.upper(), path_glob, "stall", times, seconds=seconds))
 
+    def clear_faults(self) -> None:
+        """Forget every fault still pending: GitHub works again."""
+        self._faults.clear()
+
     def revoke_tokens(self) -> None:
         """Invalidate every installation token minted so far."""
         self.tokens.clear()
