@@ -12,6 +12,7 @@ from bot.demo import DemoPlayer
 from bot.jobs import JobQueue
 from bot.run_log import RunLog
 from bot.settings import Settings
+from web.body import BodyBudget
 from web.fanout import FanOut
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -25,3 +26,4 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SETUP_STATES = web.AppKey("setup_states", SetupStates)
 DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)
 ARCHIVE = web.AppKey("archive", Archive)
+BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
