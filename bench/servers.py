@@ -17,6 +17,7 @@ from tests.support import SLUG, RedisServer, ServerProcess, free_port
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET: Final = "bench-webhook-secret"
+BENCH_VIEWER_CAP: Final = 1_000_000
 
 
 def raise_fd_limit() -> None:
@@ -35,6 +36,9 @@ def bench_settings(redis_url: str, port: int) -> Settings:
         redis_url=redis_url,
         port=port,
         host="127.0.0.1",
+        # Every viewer of a benchmark comes from loopback, by the thousand.
+        max_viewers_per_address=BENCH_VIEWER_CAP,
+        max_viewers_per_run=BENCH_VIEWER_CAP,
     )
 
 

@@ -14,7 +14,8 @@ def run_token(secret: bytes, run_id: str) -> str:
 
 def token_is_valid(secret: bytes, run_id: str, token: str) -> bool:
     """Whether `token` is the run's token (constant-time)."""
-    return hmac.compare_digest(run_token(secret, run_id), token)
+    # compare_digest refuses non-ASCII text with a TypeError; such a token is simply wrong.
+    return token.isascii() and hmac.compare_digest(run_token(secret, run_id), token)
 
 
 def run_url(base_url: str, secret: bytes, run_id: str) -> str:

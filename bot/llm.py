@@ -12,6 +12,8 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
+from bot.redact import redact
+
 # Seconds; the n-th retry waits RETRY_BACKOFF * n. Tests set it to 0.
 RETRY_BACKOFF = 0.5
 # A server's retry-after is honoured up to this many seconds (still bounded by `total`).
@@ -108,10 +110,21 @@ def make_client(api_key: str | None, base_url: str | None) -> openai.AsyncOpenAI
     return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
 
 
-def _to_llm_error(exc: BaseException) -> LLMError:
-    """Classify an exception from the openai client (or our own timeouts)."""
+def _to_llm_error(exc: BaseException, api_key: str | None = None) -> LLMError:
+    """Classify an exception from the openai client (or our own timeouts), fit to publish.
+
+    The message reaches the comment, the page and the stream: a provider's text may echo the
+    key (or another credential), so it is redacted and cut.
+    """
     if isinstance(exc, LLMError):
         return exc
+    err = _classify(exc)
+    public = LLMError(redact(err.message, [api_key]), code=err.code, recoverable=err.recoverable)
+    public.retry_after = err.retry_after
+    return public
+
+
+def _classify(exc: BaseException) -> LLMError:
     if isinstance(exc, TimeoutError | openai.APITimeoutError):
         return LLMError("The model did not answer in time", code="llm_timeout", recoverable=True)
     if isinstance(exc, openai.APIStatusError):
@@ -227,7 +240,7 @@ async def stream_turn(
                         client, model, messages, tools or [], on_token, timeouts, delivered
                     )
                 except (LLMError, openai.OpenAIError, TimeoutError) as exc:
-                    err = _to_llm_error(exc)
+                    err = _to_llm_error(exc, client.api_key)
                     if delivered[0] or not err.recoverable or attempt >= attempts:
                         raise err from exc
                 if on_retry is not None:

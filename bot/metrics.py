@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from prometheus_client import Counter, Gauge, Histogram
+
+# Label values come from this fixed set: the event header is unsigned, and a label per value an
+# outsider sends would grow /metrics (and memory) without bound.
+WEBHOOK_EVENTS: Final = frozenset(
+    {
+        "issue_comment",
+        "issues",
+        "pull_request",
+        "pull_request_review",
+        "pull_request_review_comment",
+        "installation",
+        "installation_repositories",
+        "installation_target",
+        "github_app_authorization",
+        "ping",
+        "push",
+    }
+)
+OTHER_EVENT: Final = "other"
 
 SSE_VIEWERS = Gauge("livebot_sse_viewers", "Viewers connected to live run streams in this process")
 SSE_EVENTS_DELIVERED = Counter(
@@ -33,3 +54,8 @@ LLM_TOKENS = Counter(
 LLM_COST = Counter(
     "livebot_llm_cost_usd_total", "Estimated cost of the model's tokens in US dollars", ["workflow"]
 )
+
+
+def event_label(event: str) -> str:
+    """The `event` label of a delivery: its event name if known, else `other`."""
+    return event if event in WEBHOOK_EVENTS else OTHER_EVENT

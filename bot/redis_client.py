@@ -15,12 +15,26 @@ from typing import IO
 
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 
 # A blocking XREAD holds its connection for the whole block; the socket timeout must exceed it.
 BLOCK_MS = 5_000
 SOCKET_TIMEOUT = BLOCK_MS / 1000 + 10
+# A Redis that is away fails fast at connect time instead of holding a webhook past GitHub's 10 s.
+CONNECT_TIMEOUT = 2.0
+# A pooled connection idle this long is PINGed before use: one a restart left stale reconnects
+# instead of failing its command with "Connection closed by server".
+HEALTH_CHECK_SECONDS = 1
+# Connection errors are retried (after a reconnect) with backoff: 3 more tries within ~1.5 s.
+RETRIES = 3
+BACKOFF_BASE = 0.1
+BACKOFF_CAP = 1.0
+RETRIED_ERRORS = (RedisConnectionError, RedisTimeoutError)
 # redis-py 8 caps a pool at 100 connections unless told otherwise and then fails commands with
 # "Too many connections". Commands share a pool that waits for a free connection instead; the
 # fan-out's blocking readers hold one connection per active run, so theirs is sized for as many
@@ -34,15 +48,27 @@ class RedisUnavailable(Exception):
     """Redis could not be started or reached; the message says why."""
 
 
+def retry_policy() -> Retry:
+    """Retries of commands whose connection broke: reconnect, back off, try again."""
+    return Retry(
+        ExponentialWithJitterBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE),
+        RETRIES,
+        supported_errors=RETRIED_ERRORS,
+    )
+
+
 async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redis:
     """A client for `url`: a Redis Cluster client when the server says it runs in cluster mode."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=CONNECT_TIMEOUT,
         max_connections=max_connections,
         timeout=SOCKET_TIMEOUT,
-        health_check_interval=30,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        retry=retry_policy(),
+        retry_on_error=list(RETRIED_ERRORS),
     )
     plain = aioredis.Redis.from_pool(pool)
     try:
@@ -53,7 +79,12 @@ async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redi
     if info.get("cluster_enabled"):
         await plain.aclose()
         cluster = aioredis.RedisCluster.from_url(
-            url, decode_responses=True, socket_timeout=SOCKET_TIMEOUT
+            url,
+            decode_responses=True,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            health_check_interval=HEALTH_CHECK_SECONDS,
+            retry=retry_policy(),
         )
         await cluster.initialize()
         return cluster  # type: ignore[return-value]

@@ -29,6 +29,11 @@ DEFAULT_ARCHIVE_DAYS = 365
 DEFAULT_GITHUB_URL = "https://github.com"
 PrivateRuns = Literal["link", "signin"]
 PRIVATE_RUNS_CHOICES: Final = ("link", "signin")
+# Run links are HMACs under this secret: a short one could be guessed offline from one link.
+MIN_LINK_SECRET_BYTES = 32
+# Live viewers one client address, and one run, may hold open at once (429 past them).
+DEFAULT_MAX_VIEWERS_PER_ADDRESS = 256
+DEFAULT_MAX_VIEWERS_PER_RUN = 2_000
 
 T = TypeVar("T")
 
@@ -93,6 +98,9 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(".livebot"))
     run_ttl_seconds: int = int(DEFAULT_RUN_TTL_DAYS * 86400)
     link_secret_raw: str | None = None
+    metrics_token: str | None = None
+    max_viewers_per_address: int = DEFAULT_MAX_VIEWERS_PER_ADDRESS
+    max_viewers_per_run: int = DEFAULT_MAX_VIEWERS_PER_RUN
     workers: int = 4
     claim_timeout: float = 60.0
     shutdown_grace: float = 30.0
@@ -231,6 +239,17 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def _link_secret(env: Mapping[str, str]) -> str | None:
+    raw = env.get("LIVEBOT_LINK_SECRET") or None
+    if raw is not None and len(raw.encode()) < MIN_LINK_SECRET_BYTES:
+        # The value is a secret: its length is named, never the value itself.
+        raise SettingsError(
+            f"LIVEBOT_LINK_SECRET is too short ({len(raw.encode())} bytes): use at least "
+            f"{MIN_LINK_SECRET_BYTES} random bytes, e.g. the output of `openssl rand -hex 32`"
+        )
+    return raw
+
+
 def _log_format(raw: str) -> str:
     if raw not in LOG_FORMATS:
         raise ValueError("must be json or text")
@@ -294,7 +313,17 @@ def load_settings(
         run_ttl_seconds=_parse(
             env, "LIVEBOT_RUN_TTL", _days_to_seconds, int(DEFAULT_RUN_TTL_DAYS * 86400)
         ),
-        link_secret_raw=env.get("LIVEBOT_LINK_SECRET") or None,
+        link_secret_raw=_link_secret(env),
+        metrics_token=env.get("LIVEBOT_METRICS_TOKEN") or None,
+        max_viewers_per_address=_parse(
+            env,
+            "LIVEBOT_MAX_VIEWERS_PER_ADDRESS",
+            _positive_int,
+            DEFAULT_MAX_VIEWERS_PER_ADDRESS,
+        ),
+        max_viewers_per_run=_parse(
+            env, "LIVEBOT_MAX_VIEWERS_PER_RUN", _positive_int, DEFAULT_MAX_VIEWERS_PER_RUN
+        ),
         workers=_parse(env, "LIVEBOT_WORKERS", _positive_int, 4),
         claim_timeout=_parse(env, "LIVEBOT_CLAIM_TIMEOUT", _positive_float, 60.0),
         shutdown_grace=_parse(env, "LIVEBOT_SHUTDOWN_GRACE", _positive_float, 30.0),

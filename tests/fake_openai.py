@@ -74,6 +74,7 @@ class Reply:
     chunk_size: int = 4  # characters per content delta
     delay: float = 0.0  # seconds between chunks
     status: int = 200  # anything else: an OpenAI error JSON with that status
+    error_message: str | None = None  # that error's message (None: OpenAI's usual one)
     first_delay: float = 0.0  # seconds before answering at all (time to first token)
     stall_after: int | None = None  # send this many content chunks, then hang until close()
     prompt_tokens: int = 0  # 0: estimated as the request's message characters // 4
@@ -205,7 +206,9 @@ class FakeOpenAI:
             return web.json_response(error_body(503), status=503)
         if reply.status != 200:
             headers = {"retry-after": "0"} if reply.status == 429 else {}
-            return web.json_response(error_body(reply.status), status=reply.status, headers=headers)
+            return web.json_response(
+                error_body(reply.status, reply.error_message), status=reply.status, headers=headers
+            )
         text = _remainder(reply.text, body.get("messages"))
         pieces = _pieces(text, reply.chunk_size)
         chars = sum(len(str(m.get("content") or "")) for m in body.get("messages") or [])

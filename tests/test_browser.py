@@ -32,7 +32,7 @@ from tests.support import (
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-LINK_SECRET = "browser-test-link-secret"
+LINK_SECRET = "browser-test-link-secret-of-32-bytes-or-more"
 COMMENT_URL = "https://github.com/octo/hello/issues/42#issuecomment-4242"
 TIMEOUT_MS = 10_000
 

@@ -39,7 +39,7 @@ from tests.test_end_to_end import ANSWER, mention_on_github
 ROOT = Path(__file__).resolve().parent.parent
 SITE_CONF = ROOT / "deploy" / "nginx" / "livebot.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-LINK_SECRET = "deployment-link-secret"
+LINK_SECRET = "deployment-link-secret-of-at-least-32-bytes"
 UPSTREAM = re.compile(r"server web-\d+:3000")
 MAIN_CONF = """\
 {user}

@@ -42,7 +42,7 @@ from tests.support import (
     payload,
 )
 
-LINK_SECRET = "e2e-link-secret"
+LINK_SECRET = "e2e-link-secret-of-at-least-32-bytes"
 MODEL = "gpt-e2e-model"
 MENTION = f"@{SLUG} why does it crash?"
 ISSUE_BODY = "It crashes on start."  # seeded by the fake_github fixture

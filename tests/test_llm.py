@@ -154,6 +154,28 @@ async def test_400_is_not_retried(fake: FakeOpenAI, client: openai.AsyncOpenAI) 
     assert rec.retries == [] and rec.tokens == []
 
 
+ECHOED_KEY = "sk-proj-" + "Zq7" * 16
+
+
+async def test_an_error_that_echoes_the_key_is_published_without_it(fake: FakeOpenAI) -> None:
+    fake.api_key = ECHOED_KEY
+    echo = (
+        f"Incorrect API key provided: {ECHOED_KEY}. Sent as Bearer {ECHOED_KEY}; "
+        f"request {'0f' * 24} " + "and so on " * 100
+    )
+    fake.script(Reply(status=500, error_message=echo), Reply(status=401, error_message=echo))
+    client = make_client(ECHOED_KEY, fake.url)
+    rec = Recorder()
+    with pytest.raises(LLMError) as info:
+        await ask(client, rec)
+    await client.close()
+    published = [info.value.message, str(info.value)] + [str(err) for err, _ in rec.retries]
+    assert len(published) == 3 and "401" in published[0]
+    for text in published:
+        assert "Zq7Zq7" not in text and "0f0f0f" not in text and "Bearer" not in text
+        assert "Incorrect API key provided" in text and len(text) <= 300
+
+
 async def test_stall_before_first_token_times_out_after_retries(
     fake: FakeOpenAI, client: openai.AsyncOpenAI
 ) -> None:

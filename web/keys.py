@@ -13,6 +13,7 @@ from bot.jobs import JobQueue
 from bot.redelivery import OutageNotes
 from bot.run_log import RunLog
 from bot.settings import Settings
+from web.body import BodyBudget
 from web.fanout import FanOut
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -27,3 +28,4 @@ SETUP_STATES = web.AppKey("setup_states", SetupStates)
 DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)
 ARCHIVE = web.AppKey("archive", Archive)
 OUTAGES = web.AppKey("outages", OutageNotes)
+BODY_BUDGET = web.AppKey("body_budget", BodyBudget)

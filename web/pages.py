@@ -11,8 +11,11 @@ from aiohttp import web
 from web.run_pages import STATIC_DIR
 
 PAGE_FILE: Final = STATIC_DIR / "page.html"
+# Images load from GitHub's image hosts only: any other host would learn who reads a run.
 CONTENT_SECURITY_POLICY: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' https://avatars.githubusercontent.com https://*.githubusercontent.com "
+    "https://github.com; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 

@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
-EVENT_ID: Final = re.compile(r"\d{1,20}-\d{1,20}")
+# ASCII digits only (\d takes any script's), each part a 64-bit number Redis can take, the
+# sequence one short of the largest so that "after it" is still an id.
+EVENT_ID: Final = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+MAX_ID_PART: Final = 2**64 - 1
 RETRY_MS: Final = 2000
 KEEPALIVE_SECONDS: Final = 15.0
 SEND_TIMEOUT: Final = 30.0
@@ -175,7 +178,7 @@ def _resume_point(request: web.Request) -> str | None:
     after = request.headers.get("Last-Event-ID") or request.query.get("after")
     if after is None or after == "":
         return None
-    if not EVENT_ID.fullmatch(after):
+    if not EVENT_ID.fullmatch(after) or max(id_order(after)) >= MAX_ID_PART:
         raise web.HTTPBadRequest(text="Last-Event-ID must be an event id such as 1732400000000-3.")
     return after
 

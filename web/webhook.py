@@ -2,59 +2,76 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-import json
 import logging
+import re
 import time
 from typing import Final
 
 from aiohttp import web
 from gidgethub import sansio
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.intake import Intake
-from bot.metrics import WEBHOOK_SECONDS, WEBHOOKS
-from bot.payloads import PayloadError
+from bot.metrics import WEBHOOK_SECONDS, WEBHOOKS, event_label
+from bot.payloads import PayloadError, parse
 from bot.router import router
-from web.keys import APP_SLUG, JOB_QUEUE, SETTINGS
+from web.body import read_body
+from web.keys import APP_SLUG, BODY_BUDGET, JOB_QUEUE, SETTINGS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 SIGNATURE_PREFIX: Final = "sha256="
+SIGNATURE: Final = re.compile(r"sha256=[0-9a-f]{64}")
+# GitHub sends deliveries of up to 25 MiB; aiohttp refuses more than 1 MiB by default.
+MAX_BODY_BYTES: Final = 25 * 1024 * 1024
+# GitHub sends a whole delivery at once; a body that trickles in is an attack on our sockets.
+BODY_SECONDS: Final = 10.0
+# GitHub gives a delivery 10 s: past this, Redis is treated as down (503, nothing queued) and
+# GitHub records a failure that `livebot redeliver` can send again.
+REDIS_SECONDS: Final = 1.5
 
 
 def signature_is_valid(secret: str, body: bytes, header: str) -> bool:
     """Whether `header` is GitHub's `sha256=` HMAC of the exact body bytes (constant-time)."""
-    if not header.startswith(SIGNATURE_PREFIX):
+    if not SIGNATURE.fullmatch(header):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(header[len(SIGNATURE_PREFIX) :].encode(), expected.encode())
 
 
 def _answer(status: int, event: str, outcome: str, started: float, **extra: object) -> web.Response:
-    WEBHOOKS.labels(event=event, outcome=outcome).inc()
+    WEBHOOKS.labels(event=event_label(event), outcome=outcome).inc()
     WEBHOOK_SECONDS.observe(time.perf_counter() - started)
     return web.json_response({"outcome": outcome, **extra}, status=status)
+
+
+def _refused(event_name: str, started: float) -> web.Response:
+    return _answer(
+        401, event_name, "bad_signature", started, error="missing or wrong X-Hub-Signature-256"
+    )
 
 
 @routes.post("/webhook")
 async def receive_webhook(request: web.Request) -> web.Response:
     """One GitHub delivery: 401 unsigned, 400 malformed, 202 queued, 200 nothing to do."""
     started = time.perf_counter()
-    body = await request.read()
     secret = request.app[SETTINGS].github_webhook_secret or ""
     event_name = request.headers.get("X-GitHub-Event", "")
     delivery_id = request.headers.get("X-GitHub-Delivery", "")
-    if not signature_is_valid(secret, body, request.headers.get("X-Hub-Signature-256", "")):
-        log.warning("webhook signature refused", extra={"delivery_id": delivery_id})
-        return _answer(
-            401,
-            event_name or "unknown",
-            "bad_signature",
-            started,
-            error="missing or wrong X-Hub-Signature-256",
-        )
+    signature = request.headers.get("X-Hub-Signature-256", "")
+    if not SIGNATURE.fullmatch(signature):
+        # Refused before a byte of the body is read: no signature, no memory spent.
+        return _refused(event_name, started)
+    body = await read_body(
+        request, limit=MAX_BODY_BYTES, seconds=BODY_SECONDS, budget=request.app[BODY_BUDGET]
+    )
+    if not signature_is_valid(secret, body, signature):
+        log.warning("webhook signature refused", extra={"delivery_id": delivery_id[:100]})
+        return _refused(event_name, started)
     if not event_name or not delivery_id:
         return _answer(
             400,
@@ -64,25 +81,26 @@ async def receive_webhook(request: web.Request) -> web.Response:
             error="X-GitHub-Event and X-GitHub-Delivery are required",
         )
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _answer(400, event_name, "malformed", started, error=f"body is not JSON: {exc}")
-    if not isinstance(data, dict):
-        return _answer(400, event_name, "malformed", started, error="body is not a JSON object")
+        data = parse(body)
+    except PayloadError as exc:
+        return _answer(400, event_name, "malformed", started, error=str(exc))
     event = sansio.Event(data, event=event_name, delivery_id=delivery_id)
     intake = Intake(slug=request.app[APP_SLUG], delivery_id=delivery_id)
     try:
-        # Anything but a PayloadError is a bug of ours: a logged 500, never a "bad payload".
-        await router.dispatch(event, intake)
+        async with asyncio.timeout(REDIS_SECONDS):
+            # Anything but a PayloadError is a bug of ours: a logged 500, never a "bad payload".
+            await router.dispatch(event, intake)
+            queued = intake.job is not None and await request.app[JOB_QUEUE].enqueue(intake.job)
     except PayloadError as exc:
         log.warning(
             "webhook payload malformed",
             extra={"delivery_id": delivery_id, "event": event_name, "error": str(exc)},
         )
         return _answer(400, event_name, "malformed", started, error=f"{event_name}: {exc}")
+    except TimeoutError:
+        raise RedisTimeoutError(f"Redis did not answer within {REDIS_SECONDS:g} s") from None
     if intake.job is None:
         return _answer(200, event_name, "ignored", started)
-    queued = await request.app[JOB_QUEUE].enqueue(intake.job)
     log.info(
         "webhook queued" if queued else "webhook duplicate",
         extra={"delivery_id": delivery_id, "run_id": intake.job.run_id, "kind": intake.job.kind},
