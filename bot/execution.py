@@ -172,7 +172,8 @@ class Run:
         """Say what failed in the placeholder (first: Redis may be what failed), then the page."""
         marker = comments.marker(self.job.run_id)
         if cancelled_by is not None:
-            body = comments.CANCELLED.format(author=cancelled_by, url=self.url, marker=marker)
+            by = comments.cancelled_by(cancelled_by)
+            body = comments.CANCELLED.format(by=by, url=self.url, marker=marker)
         else:
             body = comments.FAILED.format(
                 reason=message.rstrip("."), slug=self.services.slug, url=self.url, marker=marker
@@ -357,7 +358,7 @@ async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
         await asyncio.gather(work, watch, return_exceptions=True)
     if work.cancelled():
         who = watch.result()
-        await run.fail(f"Cancelled by @{who}", "cancelled", cancelled_by=who)
+        await run.fail(f"Cancelled {comments.cancelled_by(who)}", "cancelled", cancelled_by=who)
         return
     work.result()
 

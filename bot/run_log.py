@@ -14,7 +14,7 @@ from typing import Any, Final, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from bot import keys
+from bot import keys, tombstones
 from bot.events import EVENT_TYPES, TERMINAL_STATUSES, CompleteData, UsageData
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ return id
     "(" + " or ".join(f"status == '{status}'" for status in sorted(TERMINAL_STATUSES)) + ")",
 )
 CANCELLED_BY: Final = "cancel_requested_by"
+# Who cancelled a run that was stopped from its live page (not a GitHub login).
+RUN_PAGE: Final = "the run page"
 
 
 class RunNotFound(Exception):
@@ -173,6 +175,14 @@ class RunLog:
             if "LIVEBOT_RUN_COMPLETE" in str(exc):
                 raise RunComplete(run_id) from None
             raise
+        if event == "complete":
+            await tombstones.record(
+                self.redis,
+                run_id,
+                expires_at=time.time() + self.ttl_seconds,
+                ttl_seconds=self.ttl_seconds,
+                comment_url=data.get("comment_url"),
+            )
         if event == "complete" and self.announce_finished:
             await self._announce_finished(run_id)
         return event_id

@@ -516,8 +516,8 @@ async def test_a_new_push_supersedes_a_running_automatic_review_not_a_mentioned_
     finally:
         await workers.stop()
     bodies = [c["body"] for c in fake_github.comments_on(OWNER, REPO, PR)]
-    cancelled = comments.CANCELLED.split("{")[0]
-    assert sum(b.startswith(cancelled + "pusher") for b in bodies) == 1
+    cancelled = comments.CANCELLED.split("{")[0] + comments.cancelled_by("pusher")
+    assert sum(b.startswith(cancelled) for b in bodies) == 1
     [review] = fake_github.reviews_on(OWNER, REPO, PR)
     assert review["commit_id"] == fake_github.head_of(OWNER, REPO, "feature")
 

@@ -13,6 +13,7 @@ from bot.jobs import JobQueue
 from bot.run_log import RunLog
 from bot.settings import Settings
 from web.fanout import FanOut
+from web.presence import Presence
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
@@ -25,3 +26,4 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SETUP_STATES = web.AppKey("setup_states", SetupStates)
 DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)
 ARCHIVE = web.AppKey("archive", Archive)
+PRESENCE = web.AppKey("presence", Presence)

@@ -8,7 +8,7 @@ from typing import Final
 
 from aiohttp import web
 
-from web.run_pages import STATIC_DIR
+from web.paths import STATIC_DIR
 
 PAGE_FILE: Final = STATIC_DIR / "page.html"
 CONTENT_SECURITY_POLICY: Final = (

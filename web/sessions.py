@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ CSRF_FIELD: Final = "csrf"
 CSRF_HEADER: Final = "X-CSRF-Token"
 # Signed by GitHub's HMAC, sent by GitHub's servers: no browser, no session, no CSRF.
 CSRF_EXEMPT: Final = frozenset({"/webhook"})
+# Guarded by web/cancel.py instead (the run's token, same origin and a per-run CSRF token):
+# whoever holds a run's link may stop it, signed in or not.
+OWN_CSRF_GUARD: Final = re.compile(r"/runs/[^/]+/cancel")
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_FORM_BYTES: Final = 4096
 
@@ -114,7 +118,11 @@ def _same_origin(request: web.Request) -> bool:
 @web.middleware
 async def csrf_protect(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every state-changing request carries its session's CSRF token and comes from our origin."""
-    if request.method not in UNSAFE_METHODS or request.path in CSRF_EXEMPT:
+    if (
+        request.method not in UNSAFE_METHODS
+        or request.path in CSRF_EXEMPT
+        or OWN_CSRF_GUARD.fullmatch(request.path)
+    ):
         return await handler(request)
     if (request.content_length or 0) > MAX_FORM_BYTES:
         raise web.HTTPRequestEntityTooLarge(
