@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from bot.run_log import RUN_PAGE
+
 MARKER: Final = "<!-- livebot:run:{run_id} -->"
 MARKER_PATTERN: Final = re.compile(r"<!-- livebot:run:([0-9a-f]+) -->")
 PLACEHOLDER: Final = "👀 Working on it… [watch the answer being written live]({url}).\n\n{marker}"
@@ -31,7 +33,7 @@ FAILED: Final = (
 )
 # GitHub takes 65,536 characters; the rest is for the note and its link.
 MAX_PARTIAL_CHARS: Final = 64_000
-CANCELLED: Final = "⏹️ Cancelled by @{author}. [Run log]({url})\n\n{marker}"
+CANCELLED: Final = "⏹️ Cancelled {by}. [Run log]({url})\n\n{marker}"
 REFUSAL: Final = (
     "Hi @{author}, thanks for the mention! Only this repository's owners, members and "
     "collaborators can ask @{slug} to work. A maintainer can ask on your behalf."
@@ -85,3 +87,8 @@ def help_text(author: str, slug: str, rows: list[tuple[str, str]]) -> str:
     """The list of commands: one row per (what you write, what happens)."""
     table = [HELP_ROW.format(usage=usage, does=does) for usage, does in rows]
     return "\n".join([HELP_INTRO, *table, "", HELP_OUTRO]).format(author=author, slug=slug)
+
+
+def cancelled_by(who: str) -> str:
+    """Who stopped a run, as a sentence says it: "by @login" or "from the run page"."""
+    return f"from {RUN_PAGE}" if who == RUN_PAGE else f"by @{who}"

@@ -216,7 +216,9 @@ class Run:
         """Say what failed below the text written so far; an answer already decided stays."""
         marker = comments.marker(self.job.run_id)
         if cancelled_by is not None:
-            note = comments.CANCELLED.format(author=cancelled_by, url=self.url, marker=marker)
+            note = comments.CANCELLED.format(
+                by=comments.cancelled_by(cancelled_by), url=self.url, marker=marker
+            )
         else:
             note = comments.FAILED.format(
                 reason=message.rstrip("."), slug=self.services.slug, url=self.url, marker=marker
@@ -412,7 +414,7 @@ async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
         await asyncio.gather(work, watch, return_exceptions=True)
     if work.cancelled():
         who = watch.result()
-        await run.fail(f"Cancelled by @{who}", "cancelled", cancelled_by=who)
+        await run.fail(f"Cancelled {comments.cancelled_by(who)}", "cancelled", cancelled_by=who)
         return
     work.result()
 

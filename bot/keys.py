@@ -78,3 +78,13 @@ def session_access(session_id: str, repository: str) -> str:
 def oauth_state(state: str) -> str:
     """An OAuth sign-in in progress: where to go back to afterwards."""
     return f"livebot:{{oauth:{state}}}"
+
+
+def run_tombstone(run_id: str) -> str:
+    """What is left of a run once its log has expired: when it expired, its comment."""
+    return f"livebot:{{run:{run_id}}}:tombstone"
+
+
+def run_viewers(run_id: str) -> str:
+    """The sorted set of a run's open live pages: one member per stream, scored by expiry."""
+    return f"livebot:{{run:{run_id}}}:viewers"

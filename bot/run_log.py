@@ -14,7 +14,7 @@ from typing import Any, Final, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from bot import keys
+from bot import keys, tombstones
 from bot.events import EVENT_TYPES, TERMINAL_STATUSES, CompleteData, UsageData
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ end
 return redis.call('HMGET', KEYS[1], 'final_status', 'final_body')
 """
 CANCELLED_BY: Final = "cancel_requested_by"
+# Who cancelled a run that was stopped from its live page (not a GitHub login).
+RUN_PAGE: Final = "the run page"
 
 
 class RunNotFound(Exception):
@@ -262,6 +264,14 @@ class RunLog:
         except ResponseError as exc:
             _raise_known(exc, run_id)
             raise
+        if event == "complete":
+            await tombstones.record(
+                self.redis,
+                run_id,
+                expires_at=time.time() + self.ttl_seconds,
+                ttl_seconds=self.ttl_seconds,
+                comment_url=data.get("comment_url"),
+            )
         if event == "complete" and self.announce_finished:
             await self._announce_finished(run_id)
         return event_id

@@ -18,7 +18,6 @@ from tests.conftest import WebClient
 from tests.sse import answer, read_events
 from web.app import CONTENT_SECURITY_POLICY
 from web.keys import FANOUT, LINK_SECRET, RUN_LOG
-from web.run_pages import EXPIRED_TITLE
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 
@@ -215,15 +214,6 @@ async def test_page_is_locked_down(client: TestClient) -> None:
         assert resp.headers["X-Robots-Tag"] == "noindex"
     assert '<script src="http' not in html and "cdn" not in html.lower()
     assert f'"run_id": "{run_id}"' in html
-
-
-async def test_expired_run_page_says_so(client: TestClient) -> None:
-    page, _, _ = links(client, "a" * 32)
-    async with client.get(page) as resp:
-        assert resp.status == 410
-        html = await resp.text()
-    assert EXPIRED_TITLE in html
-    assert '"expired": true' in html
 
 
 async def test_healthz_answers_when_redis_does(client: TestClient) -> None:

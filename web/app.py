@@ -15,7 +15,18 @@ from bot.app_setup import SetupStates
 from bot.demo import DemoPlayer
 from bot.redis_client import READER_POOL_SIZE, connect
 from bot.services import Services
-from web import demo_pages, health, history, redelivery, run_pages, setup_pages, signin, webhook
+from web import (
+    cancel,
+    demo_pages,
+    favicon,
+    health,
+    history,
+    redelivery,
+    run_pages,
+    setup_pages,
+    signin,
+    webhook,
+)
 from web.body import BodyBudget
 from web.fanout import MAX_PENDING_EVENTS, FanOut
 from web.keys import (
@@ -27,12 +38,15 @@ from web.keys import (
     HTTP_SESSION,
     JOB_QUEUE,
     LINK_SECRET,
+    PRESENCE,
     REDIS,
     RUN_LOG,
     SETTINGS,
     SETUP_STATES,
 )
 from web.pages import CONTENT_SECURITY_POLICY
+from web.paths import STATIC_DIR
+from web.presence import Presence
 from web.sessions import csrf_protect
 from web.viewer_limits import ViewerLimits, viewer_limits
 from web.webhook import MAX_BODY_BYTES
@@ -137,6 +151,13 @@ def demo_context(player: DemoPlayer) -> Context:
     return context
 
 
+async def presence_context(app: web.Application) -> AsyncIterator[None]:
+    """Who watches which run, renewed in Redis for the app's life."""
+    async with Presence(app[REDIS]).running() as presence:
+        app[PRESENCE] = presence
+        yield
+
+
 def create_app(
     services: Services,
     *,
@@ -168,10 +189,13 @@ def create_app(
         app[ARCHIVE] = services.archive
     app.cleanup_ctx.append(fanout_context(services, max_pending))
     app.cleanup_ctx.append(redelivery.redelivery_context(services, redelivery_check_seconds))
+    app.cleanup_ctx.append(presence_context)
     app.on_shutdown.append(end_streams)
     app.add_routes(run_pages.routes)
     app.add_routes(health.routes)
     app.add_routes(webhook.routes)
+    app.add_routes(favicon.routes)
+    app.add_routes(cancel.routes)
     app.add_routes(setup_pages.installed_routes)
     if services.mode == "setup":
         app.add_routes(setup_pages.routes)
@@ -180,5 +204,5 @@ def create_app(
         app.add_routes(demo_pages.routes)
     app.add_routes(signin.routes)
     app.add_routes(history.routes)
-    app.router.add_static("/static", run_pages.STATIC_DIR, append_version=True)
+    app.router.add_static("/static", STATIC_DIR, append_version=True)
     return app

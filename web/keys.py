@@ -15,6 +15,7 @@ from bot.run_log import RunLog
 from bot.settings import Settings
 from web.body import BodyBudget
 from web.fanout import FanOut
+from web.presence import Presence
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
@@ -29,3 +30,4 @@ DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)
 ARCHIVE = web.AppKey("archive", Archive)
 OUTAGES = web.AppKey("outages", OutageNotes)
 BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
+PRESENCE = web.AppKey("presence", Presence)

@@ -8,7 +8,7 @@ from typing import Final
 
 from aiohttp import web
 
-from web.run_pages import STATIC_DIR
+from web.paths import STATIC_DIR
 
 PAGE_FILE: Final = STATIC_DIR / "page.html"
 # Images load from GitHub's image hosts only: any other host would learn who reads a run.

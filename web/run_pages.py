@@ -8,7 +8,6 @@ import logging
 import re
 from functools import cache
 from html import escape
-from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
@@ -19,15 +18,16 @@ from bot.events import TERMINAL_STATUSES
 from bot.links import token_is_valid
 from bot.payloads import REPOSITORY
 from bot.run_log import Event, RunLog, id_order
-from web import sse
-from web.keys import ARCHIVE, FANOUT, LINK_SECRET, RUN_LOG, SETTINGS
+from bot.tombstones import read as read_tombstone
+from web import cancel, errors, sse
+from web.keys import ARCHIVE, FANOUT, LINK_SECRET, PRESENCE, REDIS, RUN_LOG, SETTINGS
+from web.paths import STATIC_DIR
 from web.sessions import current_user
 from web.signin import login_url, reader
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
-STATIC_DIR: Final = Path(__file__).parent / "static"
 # ASCII digits only (\d takes any script's), each part a 64-bit number Redis can take, the
 # sequence one short of the largest so that "after it" is still an id.
 EVENT_ID: Final = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
@@ -35,7 +35,6 @@ MAX_ID_PART: Final = 2**64 - 1
 RETRY_MS: Final = 2000
 KEEPALIVE_SECONDS: Final = 15.0
 SEND_TIMEOUT: Final = 30.0
-EXPIRED_TITLE: Final = "This run's log has expired"
 GITHUB_WEB: Final = "https://github.com"
 
 
@@ -102,39 +101,41 @@ def _issue_url(repository: str | None, number: int | None) -> str | None:
 @routes.get("/runs/{run_id}")
 async def run_page(request: web.Request) -> web.Response:
     """The live page: the answer rendered as it streams."""
-    run_id = _authorized_run_id(request)
+    try:
+        run_id = _authorized_run_id(request)
+    except web.HTTPNotFound:
+        raise errors.not_found() from None
     try:
         meta, _ = await _meta(request, run_id)
     except web.HTTPNotFound:
         if await current_user(request) is None and request.app[SETTINGS].sign_in:
             # Only someone holding the run's link gets here: sign in, then back to the run.
             raise web.HTTPFound(login_url(request.path_qs)) from None
-        raise
+        raise errors.not_found() from None
+    if meta is None:
+        return errors.expired(await read_tombstone(request.app[REDIS], run_id))
     token = request.query["token"]
     config: dict[str, Any] = {
         "run_id": run_id,
         "events_url": f"/runs/{run_id}/events?token={token}",
         "state_url": f"/runs/{run_id}/state?token={token}",
-        "expired": meta is None,
-        "demo": bool(meta and meta.get("workflow") == "demo"),
-        "workflow": (meta or {}).get("workflow", ""),
-        "repository": (meta or {}).get("repository"),
-        "number": _number(meta or {}, "number"),
-        "title": (meta or {}).get("title"),
-        "status": (meta or {}).get("status"),
+        "demo": meta.get("workflow") == "demo",
+        "workflow": meta.get("workflow", ""),
+        "repository": meta.get("repository"),
+        "number": _number(meta, "number"),
+        "title": meta.get("title"),
+        "status": meta.get("status"),
     }
     config["issue_url"] = _issue_url(config["repository"], config["number"])
-    if meta is None:
-        title = EXPIRED_TITLE
-    else:
-        where = f"{config['repository']}#{config['number']}" if config["repository"] else "run"
-        title = f"Livebot · {where}"
+    config.update(cancel.page_config(request, run_id, token))
+    where = f"{config['repository']}#{config['number']}" if config["repository"] else "run"
+    title = f"Livebot · {where}"
     # The JSON sits in a <script type="application/json"> block: no '<' may close it early.
     encoded = (
         json.dumps(config).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     )
     html = page_template().replace("{{config}}", encoded).replace("{{title}}", escape(title))
-    return web.Response(text=html, content_type="text/html", status=410 if meta is None else 200)
+    return web.Response(text=html, content_type="text/html")
 
 
 @routes.get("/runs/{run_id}/state")
@@ -162,6 +163,7 @@ async def run_state(request: web.Request) -> web.Response:
             "finished_at": _float(meta, "finished_at"),
             "comment_url": meta.get("comment_url"),
             "cost_usd": _float(meta, "cost_usd"),
+            "viewers": await request.app[PRESENCE].count(run_id),
         }
     )
 
@@ -214,7 +216,10 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     # is dropped by id, never missed.
     ended = meta["status"] in TERMINAL_STATUSES
     viewer = None if ended else await fanout.subscribe(run_id)
+    watching = None
     try:
+        if not ended:
+            watching = await request.app[PRESENCE].join(run_id)
         history = (
             _after(archived.events, after) if archived else await run_log.history(run_id, after)
         )
@@ -223,7 +228,9 @@ async def run_events(request: web.Request) -> web.StreamResponse:
         async with sse_response(request, ping_interval=KEEPALIVE_SECONDS) as resp:
             last = id_order(history[-1].id) if history else id_order(after or "0-0")
             done = ended or any(e.event == "complete" for e in history)
-            chunk = f"retry: {RETRY_MS}\n\n".encode() + b"".join(sse.encode(e) for e in history)
+            # The count goes first: nothing may follow `complete`.
+            chunk = f"retry: {RETRY_MS}\n\n".encode() + (watching.news() if watching else b"")
+            chunk += b"".join(sse.encode(e) for e in history)
             try:
                 await _write(request, resp, chunk)
                 while viewer and not (done or viewer.overflowed or fanout.closing):
@@ -233,9 +240,11 @@ async def run_events(request: web.Request) -> web.StreamResponse:
                     if not resp.is_connected():
                         break
                     fresh = [item for item in viewer.take() if item.order > last]
+                    news = watching.news() if watching else b""
                     if fresh:
                         last, done = fresh[-1].order, fresh[-1].final
-                        await _write(request, resp, b"".join(item.frame for item in fresh))
+                    if fresh or news:
+                        await _write(request, resp, news + b"".join(item.frame for item in fresh))
                 if viewer is not None and viewer.overflowed and request.transport is not None:
                     # Its socket is full: a graceful close would wait on it forever.
                     request.transport.abort()
@@ -246,3 +255,5 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     finally:
         if viewer is not None:
             fanout.unsubscribe(viewer)
+        if watching is not None:
+            await request.app[PRESENCE].leave(watching)

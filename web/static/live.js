@@ -12,6 +12,9 @@
 //                  "cancelled" | "expired": the one place that names the run's state
 //   #status        the current step's message (empty once the run is over)
 //   #elapsed       time since the run started: ticking while it runs, the total once over
+//   #viewers       data-count: how many pages watch the run now, on every server (while live)
+//   #cancel        button shown while the run is queued or running; data-state="cancelling" once
+//                  pressed (the server's answer, if it refused, in its title and the announcer)
 //   #connection    data-state="open" | "reconnecting" | "closed"; its text is
 //                  "reconnecting…" only while the stream is down
 //   #activity      steps (li[data-step=current|done|failed]), tool calls (li[data-tool]) and errors
@@ -65,6 +68,7 @@
   let answerReplaced = false; // the answer was replaced (not extended) since the last render
   let views = null;
   let runState = "connecting";
+  let cancelledBy = "";     // the message of a `cancelled` error: who stopped the run
 
   // ---------------------------------------------------------------- helpers
 
@@ -77,6 +81,20 @@
     node.dataset.state = state;
     node.textContent = state === "open" ? "Live" : state === "reconnecting" ? "reconnecting…" : "";
     node.hidden = state === "closed";
+  }
+
+  // Sent by the server on connect and whenever the count changes; hidden once the run is over.
+  function setViewers(count) {
+    const node = $("viewers");
+    if (typeof count !== "number" || !(count >= 1) || complete) {
+      node.hidden = true;
+      return;
+    }
+    const n = Math.floor(count);
+    node.dataset.count = String(n);
+    node.replaceChildren(svg("icon icon-eye", ICON_PATHS.eye), n === 1 ? "1 person watching" : n + " people watching");
+    node.title = "Pages open on this run right now";
+    node.hidden = false;
   }
 
   function setStatus(text) {
@@ -193,6 +211,7 @@
     cancelled: ["M8 2.5a5.5 5.5 0 1 0 0 11a5.5 5.5 0 1 0 0-11z", "M4.2 11.8l7.6-7.6"],
     expired: ["M8 2.5a5.5 5.5 0 1 0 0 11a5.5 5.5 0 1 0 0-11z", "M8 5v3.2l2 1.3"],
     queued: ["M8 2.5a5.5 5.5 0 1 0 0 11a5.5 5.5 0 1 0 0-11z", "M8 5v3.2l2 1.3"],
+    eye: ["M1.5 8s2.4-4.5 6.5-4.5S14.5 8 14.5 8s-2.4 4.5-6.5 4.5S1.5 8 1.5 8z", "M8 6.2a1.8 1.8 0 1 0 0 3.6a1.8 1.8 0 1 0 0-3.6z"],
   };
 
   function stateIcon(state) {
@@ -476,6 +495,7 @@
         details.push(n > 0 ? "retrying (retry " + n + ")" : "retrying");
       }
       if (details.length) body.appendChild(el("div", "activity-detail", details.join(" · ")));
+      if (data.code === "cancelled" && /^Cancelled /.test(message)) cancelledBy = message;
       item.dataset.recoverable = data.recoverable ? "true" : "false";
     });
   }
@@ -499,6 +519,45 @@
       source = null;
     }
     setConnection("closed");
+    setViewers(null);
+    $("cancel").hidden = true;
+  }
+
+  // ---------------------------------------------------------------- cancel
+
+  function showCancel() {
+    // A demo run has no worker to stop; a finished one has nothing left to stop.
+    const stoppable = !config.demo && !TERMINAL.has(config.status);
+    $("cancel").hidden = complete || !stoppable || !config.cancel_url || !config.cancel_token;
+  }
+
+  async function requestCancel() {
+    const button = $("cancel");
+    if (button.dataset.state === "cancelling") return;
+    button.dataset.state = "cancelling";
+    button.disabled = true;
+    button.textContent = "Cancelling…";
+    let message = "";
+    try {
+      const response = await fetch(config.cancel_url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-Livebot-CSRF": config.cancel_token },
+      });
+      if (response.status === 202) {
+        announce("Cancelling the run.");
+        return; // the stream's `complete` event ends the page
+      }
+      const body = await response.json().catch(() => ({}));
+      message = typeof body.error === "string" ? body.error : "The server refused (" + response.status + ").";
+    } catch (e) {
+      message = "The server could not be reached.";
+    }
+    delete button.dataset.state;
+    button.disabled = false;
+    button.textContent = "Cancel run";
+    button.title = message;
+    announce("Could not cancel: " + message);
   }
 
   function finish(status, info, endMs) {
@@ -520,7 +579,9 @@
     }
 
     const commentUrl = safeHttpUrl(info && info.comment_url);
-    const sentence = status === "succeeded" && commentUrl ? "The answer is posted on GitHub." : OUTCOME_TEXT[status];
+    let sentence = status === "succeeded" && commentUrl ? "The answer is posted on GitHub." : OUTCOME_TEXT[status];
+    // "Cancelled by @login" or "Cancelled from the run page": the page says who.
+    if (status === "cancelled" && cancelledBy) sentence = "The run was c" + cancelledBy.slice(1) + ".";
     setStateLabel(status);
     setStatus("");
     const elapsed = $("elapsed");
@@ -623,6 +684,16 @@
         handler(data, ev.lastEventId);
       });
     }
+
+    // No id: not a run event, and it must not move the resume point.
+    es.addEventListener("viewers", (ev) => {
+      if (es !== source || complete || !(ev instanceof MessageEvent)) return;
+      try {
+        setViewers(JSON.parse(ev.data).viewers);
+      } catch (e) {
+        // a malformed count is not worth breaking the page for
+      }
+    });
 
     es.onopen = () => {
       if (es !== source || complete) return;
@@ -762,15 +833,13 @@
     runState = null;
     setStateLabel("connecting");
 
-    if (config.expired) {
-      showExpired();
-      return;
-    }
     if (!config.events_url) {
       setStatus("This page is missing its run configuration.");
       return;
     }
     setRunState("connecting");
+    $("cancel").addEventListener("click", requestCancel);
+    showCancel();
     connect();
   }
 
