@@ -186,7 +186,8 @@ async def test_cancel_from_the_page_stops_the_run_and_the_placeholder_says_so(
     assert await button.is_hidden()
     assert len(await page.evaluate("window.livebot.answerText()")) < len("slow " * 2000)
     (comment,) = bot_comments(fake_github)
-    assert comment["body"].startswith("⏹️ Cancelled from the run page.")
+    # The text written before the cancel stays above the note.
+    assert "\n\n---\n\n⏹️ Cancelled from the run page." in comment["body"]
     assert await axe_violations(page) == []
     await page.context.close()
 
