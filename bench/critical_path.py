@@ -44,23 +44,19 @@ ANSWER = "The crash comes from `load()`: it reads the file before the folder exi
 REVIEW = "The change looks right; one finding on the new function. " * 4
 
 
-def model_turns(workflow: str, files: int) -> list[Reply]:
-    """What the fake model answers: straight text, or a review that ends with submit_review."""
+def model(workflow: str) -> Reply:
+    """What the fake model answers: straight text, or a review's text then `submit_review`."""
     if workflow == "answer":
-        return [Reply(text=ANSWER, chunk_size=8)]
-    findings = [
-        {
-            "path": "src/f0.py",
-            "line": 1,
-            "severity": "minor",
-            "title": "Name",
-            "body": "A clearer name would help.",
-        }
-    ]
-    return [
-        Reply(text=REVIEW, chunk_size=8),
-        Reply.calls(ToolCall("submit_review", {"summary": "Looks fine.", "findings": findings})),
-    ]
+        return Reply(text=ANSWER, chunk_size=8)
+    finding = {
+        "path": "src/f0.py",
+        "line": 1,
+        "severity": "minor",
+        "title": "Name",
+        "body": "A clearer name would help.",
+    }
+    submit = ToolCall("submit_review", {"summary": "Looks fine.", "findings": [finding]})
+    return Reply.calls(submit, text=REVIEW, chunk_size=8)
 
 
 async def _placeholder_posted(fake: FakeGitHub, number: int, before: int, started: float) -> float:
@@ -115,10 +111,11 @@ async def one_run(
     }
 
 
-def pull_request_mention(fake: FakeGitHub, files: int) -> tuple[str, dict[str, Any]]:
-    """A `review` mention on a pull request that changes `files` files."""
-    fake.push(OWNER, REPO, "feature", {f"src/f{n}.py": f"value_{n} = {n}\n" for n in range(files)})
-    pr = fake.add_pr(OWNER, REPO, "feature", number=2)
+def pull_request_mention(fake: FakeGitHub, files: int, number: int) -> tuple[str, dict[str, Any]]:
+    """A `review` mention on a new pull request that changes `files` files."""
+    branch = f"feature-{number}"
+    fake.push(OWNER, REPO, branch, {f"src/f{n}.py": f"value_{n} = {n}\n" for n in range(files)})
+    pr = fake.add_pr(OWNER, REPO, branch, number=number)
     data = payload("issue_comment", "created.payload.json", body=f"@{SLUG} review")
     data["issue"].update(number=pr["number"], pull_request={"url": pr["url"]})
     return "issue_comment", data
@@ -134,15 +131,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     async with FakeGitHub() as fake:
         fake.add_repo(OWNER, REPO, files={"README.md": "# hello\n", "app.py": "print(1)\n"})
         fake.add_issue(OWNER, REPO, 1, "It crashes", "It crashes on start.")
-        if args.workflow == "answer":
-            event, data = (
-                "issue_comment",
-                payload(
-                    "issue_comment", "created.payload.json", body=f"@{SLUG} why does it crash?"
-                ),
-            )
-        else:
-            event, data = pull_request_mention(fake, args.files)
+        question = payload(
+            "issue_comment", "created.payload.json", body=f"@{SLUG} why does it crash?"
+        )
         port = free_port()
         env = clean_env(
             GITHUB_APP_ID=str(fake.app_id),
@@ -162,11 +153,18 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         await server.start()
         fake.latency_ms = args.github_ms
+        fake_openai.responder = lambda _: model(args.workflow)
         results = []
         try:
             async with aiohttp.ClientSession() as session:
-                for _ in range(args.runs):
-                    fake_openai.script(*model_turns(args.workflow, args.files))
+                for number in range(2, 2 + args.runs):
+                    # Each review is of a pull request of its own: a second review of the same
+                    # one would be incremental, with nothing new to read.
+                    event, data = (
+                        ("issue_comment", question)
+                        if args.workflow == "answer"
+                        else pull_request_mention(fake, args.files, number)
+                    )
                     results.append(await one_run(session, server.url, fake, event, data))
         finally:
             await server.stop()
