@@ -114,7 +114,10 @@ async def test_a_finished_run_is_archived_listed_and_served_after_its_log_expire
         await expired(redis_client, found.run_id)
         page = await http.get(found.link)
         # The live page from the archive (an expired run gets a 410 page of its own).
-        assert page.status == 200 and '"status": "succeeded"' in await page.text()
+        page_text = await page.text()
+        assert page.status == 200 and '"status": "succeeded"' in page_text
+        # Its footer links the repository's history, where runs are archived.
+        assert f'"history_url": "/repos/{OWNER}/{REPO}/runs"' in page_text
         state = await (await http.get(found.link.replace("?", "/state?", 1))).json()
         assert (state["status"], state["text"]) == ("succeeded", ANSWER)
         async with http.get(found.events_url) as resp:

@@ -127,6 +127,9 @@ async def run_page(request: web.Request) -> web.Response:
         "status": meta.get("status"),
     }
     config["issue_url"] = _issue_url(config["repository"], config["number"])
+    if request.app.get(ARCHIVE) is not None and _issue_url(config["repository"], 1):
+        # The repository's run history exists only where runs are archived.
+        config["history_url"] = f"/repos/{config['repository']}/runs"
     config.update(cancel.page_config(request, run_id, token))
     where = f"{config['repository']}#{config['number']}" if config["repository"] else "run"
     title = f"Livebot · {where}"

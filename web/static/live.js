@@ -794,6 +794,11 @@
     $("run-repo").hidden = !ref;
     $("run-workflow").textContent = workflowLabel(config.workflow);
     $("run-id").textContent = config.run_id || "";
+    if (typeof config.history_url === "string" && config.history_url.startsWith("/repos/")) {
+      $("history-link").href = config.history_url;
+      $("history-link").hidden = false;
+      $("history-sep").hidden = false;
+    }
   }
 
   const WORKFLOWS = {
