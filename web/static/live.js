@@ -173,15 +173,8 @@
     return m + " min " + (s % 60) + " s";
   }
 
-  function safeHttpUrl(value) {
-    if (typeof value !== "string" || !value) return null;
-    try {
-      const url = new URL(value, location.href);
-      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
-    } catch (e) {
-      return null;
-    }
-  }
+  // views.js (loaded first) owns the check of links that come from events and the config.
+  const safeHttpUrl = window.LivebotViews.safeHttpUrl;
 
   function el(tag, className, text) {
     const node = document.createElement(tag);

@@ -1,6 +1,6 @@
 // Livebot: the structured views of workflows on the live page.
 //
-// Defines window.LivebotViews = { create(md) }. Event shapes (the workflows write them):
+// Defines window.LivebotViews = { create(md), safeHttpUrl(value) }. Event shapes (the workflows write them):
 //   review:  tool_call   {name: "submit_review", arguments: {summary, findings: [Finding]}}
 //            tool_result {name: "submit_review", summary, review_url?, findings: [Finding + url?, placement]}
 //            Finding = {path, line, start_line?, side?, severity: blocker|major|minor|nit, title, body, suggestion?}
@@ -286,5 +286,5 @@
     return { reviewSubmitted, reviewPosted, fileTouched, fileChanged, resolveFinished };
   }
 
-  window.LivebotViews = { create };
+  window.LivebotViews = { create, safeHttpUrl };
 })();
