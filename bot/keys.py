@@ -42,6 +42,11 @@ def run_events(run_id: str) -> str:
     return f"livebot:{{run:{run_id}}}:events"
 
 
+def run_bell(run_id: str) -> str:
+    """The Pub/Sub channel on which each of a run's events is published as it is appended."""
+    return f"livebot:{{run:{run_id}}}:bell"
+
+
 def delivery(delivery_id: str) -> str:
     """Marks a webhook delivery as handled."""
     return f"livebot:{{jobs}}:delivery:{delivery_id}"

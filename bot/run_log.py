@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Mapping
@@ -21,31 +22,41 @@ log = logging.getLogger(__name__)
 
 # A safety cap, far above what a coalesced answer needs: trimming would lose text.
 STREAM_MAXLEN: Final = 100_000
-COALESCE_SECONDS: Final = 0.02
-COALESCE_MAX_CHARS: Final = 4096
+# A run appends at most 50 times a second however fast its model writes.
+MIN_APPEND_SECONDS: Final = 0.02
 # Bounds the finished-runs stream if no archiver reads it; the archiver's sweep finds the rest.
 FINISHED_MAXLEN: Final = 100_000
 
 # Status follows the events and `complete` seals the run, atomically with the XADD, so two
 # writers (a worker and the one that claimed its job) can never append after the end; an
 # attempt whose epoch is no longer the run's (another attempt took over) appends nothing.
-# KEYS: meta, events. ARGV: maxlen, ttl, event, data, status or "", epoch or "", then
-# field/value pairs.
+# A writer's append carries its own "<writer>:<seq>": repeated (a retry after a reply was lost
+# to a broken connection), it answers the id it already has instead of appending twice.
+# Each event bumps the run's offset and is published, with it, on the run's bell channel: a
+# live reader delivers it from there and reads the stream only when an offset is missing.
+# KEYS: meta, events. ARGV: maxlen, ttl, event, data, status or "", epoch or "",
+# writer sequence or "", bell channel, then field/value pairs.
 _APPEND_SCRIPT: Final = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('LIVEBOT_NO_RUN') end
 if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[6] then
   return redis.error_reply('LIVEBOT_STALE_ATTEMPT')
 end
+if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'writer_seq') == ARGV[7] then
+  return redis.call('HGET', KEYS[1], 'writer_id')
+end
 if TERMINAL[status] then return redis.error_reply('LIVEBOT_RUN_COMPLETE') end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
                       'event', ARGV[3], 'data', ARGV[4])
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[5]) end
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'writer_seq', ARGV[7], 'writer_id', id) end
+for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[3] == 'complete' then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
+redis.call('PUBLISH', ARGV[8], offset .. '\\n' .. id .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4])
 return id
 """.replace(
     "TERMINAL[status]",
@@ -223,10 +234,17 @@ class RunLog:
         return str(reply[0]), str(reply[1])
 
     async def append(
-        self, run_id: str, event: str, data: Mapping[str, Any], *, epoch: int | None = None
+        self,
+        run_id: str,
+        event: str,
+        data: Mapping[str, Any],
+        *,
+        epoch: int | None = None,
+        writer_seq: str | None = None,
     ) -> str:
         """Append one event and return its id; `complete` ends the run and starts its expiry.
-        With `epoch`, only while that attempt holds the run's lease."""
+        With `epoch`, only while that attempt holds the run's lease; with `writer_seq`, an
+        append repeated with the same sequence answers the first one's id and adds nothing."""
         if event not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event!r}")
         status = ""
@@ -258,6 +276,8 @@ class RunLog:
                     encoded,
                     status,
                     "" if epoch is None else epoch,
+                    writer_seq or "",
+                    keys.run_bell(run_id),
                     *extra,
                 ],
             )
@@ -295,6 +315,15 @@ class RunLog:
         return _events(
             keys.range_entries(await self.redis.xrange(keys.run_events(run_id), min=start))
         )
+
+    async def position(self, run_id: str) -> tuple[int, str]:
+        """The run's offset (events appended so far) and newest event id, read together."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(keys.run_meta(run_id), "offset")
+            pipe.xrevrange(keys.run_events(run_id), count=1)
+            offset, newest = await pipe.execute()
+        entries = keys.range_entries(newest)
+        return int(offset or 0), entries[0][0] if entries else "0-0"
 
     async def last_id(self, run_id: str) -> str:
         """The id of the newest event, or `0-0` when there is none."""
@@ -338,49 +367,50 @@ class RunLog:
         return cast(set[str], await self.redis.smembers(keys.thread_runs(repository, number)))
 
     def writer(self, run_id: str, epoch: int | None = None) -> RunWriter:
-        """A producer for one run that coalesces tokens (fenced by `epoch` when given)."""
+        """A producer for one run that merges tokens (fenced by `epoch` when given)."""
         return RunWriter(self, run_id, epoch=epoch)
 
 
 class RunWriter:
-    """Appends a run's events, coalescing tokens that arrive within a few milliseconds."""
+    """Appends a run's events: a token at once when the writer is idle, tokens that arrive
+    while an append is in flight (or sooner than `min_interval` after it) merged into the
+    next one, so a run costs at most 1 / `min_interval` appends a second."""
 
     def __init__(
         self,
         run_log: RunLog,
         run_id: str,
         *,
-        window: float = COALESCE_SECONDS,
-        max_chars: int = COALESCE_MAX_CHARS,
+        min_interval: float = MIN_APPEND_SECONDS,
         epoch: int | None = None,
     ) -> None:
         self.run_log = run_log
         self.run_id = run_id
         self.epoch = epoch
-        self.window = window
-        self.max_chars = max_chars
+        self.min_interval = min_interval
+        self.appends = 0
         self._pending: list[str] = []
-        self._pending_chars = 0
+        # The token text of an append that was sent but not confirmed: sent again with the same
+        # sequence (never merged into new text), so Redis keeps exactly one copy of it.
+        self._unconfirmed: tuple[str, str] | None = None
+        self._writer = secrets.token_hex(8)
+        self._seq = 0
+        self._last_append = -math.inf
         self._lock = asyncio.Lock()
-        self._timer: asyncio.Task[None] | None = None
+        self._pump: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
 
     def token(self, text: str) -> None:
-        """Buffer a piece of the answer; it is appended within `window` seconds."""
+        """Add a piece of the answer: appended now if the writer is idle, else with the next."""
         self._raise_failure()
         if not text:
             return
         self._pending.append(text)
-        self._pending_chars += len(text)
-        if self._timer is None or self._timer.done():
-            delay = 0.0 if self._pending_chars >= self.max_chars else self.window
-            self._timer = asyncio.create_task(self._flush_later(delay))
-        elif self._pending_chars >= self.max_chars:
-            self._timer.cancel()
-            self._timer = asyncio.create_task(self._flush_later(0.0))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._drain(), name=f"writer:{self.run_id}")
 
     async def flush(self) -> None:
-        """Append the buffered tokens now, as one event."""
+        """Append every buffered token now."""
         async with self._lock:
             await self._flush_locked()
 
@@ -389,7 +419,7 @@ class RunWriter:
         self._raise_failure()
         async with self._lock:
             await self._flush_locked()
-            return await self.run_log.append(self.run_id, event, data, epoch=self.epoch)
+            return await self._append(event, data, self._next_seq())
 
     async def status(self, state: str, message: str) -> str:
         """Say what the run is doing."""
@@ -431,32 +461,41 @@ class RunWriter:
             self.close()
 
     def close(self) -> None:
-        """Stop the flush timer: a cancelled producer must not append behind its successor."""
-        if self._timer is not None:
-            self._timer.cancel()
+        """Stop appending: a cancelled producer must not append behind its successor."""
+        if self._pump is not None:
+            self._pump.cancel()
 
-    async def _flush_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            await self.flush()
+            while self._pending:
+                wait = self._last_append + self.min_interval - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self.flush()
         except Exception as exc:
             # Kept to be raised to the producer at its next call: text must not vanish silently.
             self._failure = exc
-            log.warning("token flush failed", extra={"run_id": self.run_id}, exc_info=True)
+            log.warning("token append failed", extra={"run_id": self.run_id}, exc_info=True)
 
     async def _flush_locked(self) -> None:
-        if not self._pending:
-            return
-        # Take the buffer before awaiting: tokens that arrive during the write wait their turn.
-        text = "".join(self._pending)
-        self._pending.clear()
-        self._pending_chars = 0
-        try:
-            await self.run_log.append(self.run_id, "token", {"text": text}, epoch=self.epoch)
-        except BaseException:
-            self._pending.insert(0, text)
-            self._pending_chars += len(text)
-            raise
+        if self._unconfirmed is None:
+            if not self._pending:
+                return
+            self._unconfirmed = ("".join(self._pending), self._next_seq())
+            self._pending.clear()
+        text, seq = self._unconfirmed
+        await self._append("token", {"text": text}, seq)
+        self._unconfirmed = None
+
+    async def _append(self, event: str, data: Mapping[str, Any], seq: str) -> str:
+        self._last_append = asyncio.get_running_loop().time()
+        self.appends += 1
+        return await self.run_log.append(self.run_id, event, data, epoch=self.epoch, writer_seq=seq)
+
+    def _next_seq(self) -> str:
+        self._seq += 1
+        return f"{self._writer}:{self._seq}"
 
     def _raise_failure(self) -> None:
         if self._failure is not None:

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from bot import keys
 from bot.run_log import (
+    MIN_APPEND_SECONDS,
     RunComplete,
     RunLog,
     RunNotFound,
@@ -17,6 +18,7 @@ from bot.run_log import (
     id_order,
     new_run_id,
 )
+from tests.support import eventually
 
 
 def test_run_ids_are_random_and_long_enough() -> None:
@@ -138,13 +140,65 @@ async def test_coalescing_flushes_within_the_window(run_log: RunLog) -> None:
     assert [e.payload()["text"] for e in await run_log.history(run_id)] == ["soon"]
 
 
-async def test_coalescing_flushes_at_the_size_cap(run_log: RunLog) -> None:
+async def test_an_idle_writer_appends_a_token_at_once(run_log: RunLog) -> None:
     run_id = await run_log.create(workflow="comment")
     writer = run_log.writer(run_id)
-    writer.window = 60.0
-    writer.token("x" * writer.max_chars)
-    await asyncio.sleep(0.1)
-    assert len(await run_log.history(run_id)) == 1
+    writer.min_interval = 60.0
+    writer.token("first")
+    await eventually(lambda: run_log.text(run_id), "the first token appended")
+    assert await run_log.text(run_id) == "first"
+    assert writer.appends == 1
+
+
+async def test_a_fast_model_costs_at_most_one_append_per_interval(run_log: RunLog) -> None:
+    """A token every millisecond: text exact, appends bounded by the minimum interval."""
+    run_id = await run_log.create(workflow="comment")
+    writer = run_log.writer(run_id)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    pieces = [f"t{i} " for i in range(1000)]
+    for piece in pieces:
+        writer.token(piece)
+        await asyncio.sleep(0.001)
+    await writer.complete("succeeded")
+    elapsed = loop.time() - started
+    assert await run_log.text(run_id) == "".join(pieces)
+    tokens = [e for e in await run_log.history(run_id) if e.event == "token"]
+    assert len(tokens) <= elapsed / MIN_APPEND_SECONDS + 2, (len(tokens), elapsed)
+
+
+async def test_a_repeated_append_is_applied_once(run_log: RunLog) -> None:
+    """A retry after a lost reply (same writer sequence) adds nothing and answers the same id."""
+    run_id = await run_log.create(workflow="comment")
+    first = await run_log.append(run_id, "token", {"text": "once"}, writer_seq="w:1")
+    again = await run_log.append(run_id, "token", {"text": "once"}, writer_seq="w:1")
+    assert again == first
+    await run_log.append(run_id, "complete", {"status": "succeeded"}, writer_seq="w:2")
+    assert await run_log.append(run_id, "complete", {"status": "succeeded"}, writer_seq="w:2")
+    assert [e.event for e in await run_log.history(run_id)] == ["token", "complete"]
+
+
+async def test_every_event_is_published_with_its_offset(
+    run_log: RunLog, redis_client: Redis
+) -> None:
+    run_id = await run_log.create(workflow="comment")
+    assert await run_log.position(run_id) == (0, "0-0")
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(keys.run_bell(run_id))
+    await pubsub.get_message(timeout=1)
+    first = await run_log.append(run_id, "token", {"text": "a\nb"})
+    second = await run_log.append(run_id, "status", {"state": "running", "message": "m"})
+    messages = []
+    while len(messages) < 2:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+        if message:
+            messages.append(message["data"])
+    await pubsub.aclose()
+    assert messages == [
+        f'1\n{first}\ntoken\n{{"text":"a\\nb"}}',
+        f'2\n{second}\nstatus\n{{"state":"running","message":"m"}}',
+    ]
+    assert await run_log.position(run_id) == (2, second)
 
 
 async def test_handover_has_no_gap_or_duplicate_under_concurrent_appends(run_log: RunLog) -> None:
