@@ -209,7 +209,12 @@ class Run:
         if cost is not None:
             LLM_COST.labels(workflow=workflow).inc(cost)
         if settings.daily_tokens is not None:
-            await pricing.add_tokens(self.services.redis, self.job.installation_id, usage.total)
+            await pricing.add_tokens(
+                self.services.redis,
+                self.job.installation_id,
+                usage.total,
+                attempt=f"{self.job.run_id}:{self.epoch}",
+            )
         return cost
 
     async def fail(self, message: str, code: str, *, cancelled_by: str | None = None) -> None:

@@ -34,12 +34,16 @@ return count
 """
 # Give a job back to the queue at once (on shutdown, or after Redis was away) instead of
 # waiting for the claim timeout: a fresh entry, so the hand-back costs none of its attempts.
-# Only a job the consumer ARGV[4] (when given) still holds: one taken over stays with its taker.
+# Only a job the consumer ARGV[4] (when given) still holds: one taken over stays with its taker;
+# one already handed back (a retry whose first try landed) is not handed back twice.
 _REQUEUE_SCRIPT: Final = """
-if ARGV[4] ~= '' and #redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1, ARGV[4]) == 0
-then
-  return 0
+local pending
+if ARGV[4] ~= '' then
+  pending = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1, ARGV[4])
+else
+  pending = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1)
 end
+if #pending == 0 then return 0 end
 redis.call('XADD', KEYS[1], '*', 'job', ARGV[2])
 redis.call('XACK', KEYS[1], ARGV[3], ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])

@@ -62,6 +62,11 @@ def daily_tokens(installation_id: int, day: str) -> str:
     return f"livebot:{{budget}}:{installation_id}:{day}"
 
 
+def tokens_counted(attempt: str) -> str:
+    """Marks an attempt's tokens as counted in its installation's day (a retry counts nothing)."""
+    return f"livebot:{{budget}}:counted:{attempt}"
+
+
 def thread_runs(repository: str, number: int) -> str:
     """The set of runs active in one issue or pull request thread."""
     return f"livebot:{{thread:{repository}#{number}}}:runs"

@@ -26,6 +26,13 @@ PRICES: Final[Mapping[str, tuple[float, float]]] = {
     "o3": (2.00, 8.00),
 }
 BUDGET_TTL_SECONDS: Final = 2 * 86400
+# KEYS: the day's counter, the attempt's "counted" mark. ARGV: tokens, ttl.
+_ADD_ONCE_SCRIPT: Final = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) == false then return 0 end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
 
 
 def parse_prices(raw: str) -> dict[str, tuple[float, float]]:
@@ -65,10 +72,13 @@ async def tokens_used_today(redis: Redis, installation_id: int) -> int:
     return int(used or 0)
 
 
-async def add_tokens(redis: Redis, installation_id: int, tokens: int) -> None:
-    """Count a run's tokens against its installation's day."""
-    key = keys.daily_tokens(installation_id, _today())
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incrby(key, tokens)
-        pipe.expire(key, BUDGET_TTL_SECONDS)
-        await pipe.execute()
+async def add_tokens(redis: Redis, installation_id: int, tokens: int, attempt: str) -> None:
+    """Count an attempt's tokens against its installation's day, once however often retried."""
+    await redis.eval(
+        _ADD_ONCE_SCRIPT,
+        2,
+        keys.daily_tokens(installation_id, _today()),
+        keys.tokens_counted(attempt),
+        tokens,
+        BUDGET_TTL_SECONDS,
+    )

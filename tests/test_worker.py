@@ -9,7 +9,7 @@ import socket
 import pytest
 from redis.asyncio import Redis
 
-from bot import comments
+from bot import comments, pricing
 from bot.jobs import JobQueue
 from bot.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
 from bot.registry import COMMAND_ROWS, NOT_BUILT, WORKFLOWS
@@ -356,3 +356,19 @@ async def test_a_new_process_takes_over_what_a_dead_one_on_this_host_left_at_onc
     names = {c["name"] for c in await redis_client.xinfo_consumers(JOB_STREAM, JOB_GROUP)}
     assert dead not in names  # the dead leave the group
     assert f"{socket.gethostname()}-1" in names  # a live process (pid 1) keeps its place
+
+
+async def test_a_repeated_hand_back_or_count_does_nothing_twice(
+    queue: JobQueue, redis_client: Redis
+) -> None:
+    """Retries after a lost reply: one job handed back stays one job; tokens count once."""
+    await queue.ensure_group()
+    await queue.enqueue(make_job(delivery_id="once"))
+    [taken] = await queue.take("one", 10, 100)
+    assert await queue.requeue(taken)
+    assert not await queue.requeue(taken)
+    assert await redis_client.xlen(JOB_STREAM) == 1
+    for _ in range(2):
+        await pricing.add_tokens(redis_client, 7, 500, attempt="run:1")
+    await pricing.add_tokens(redis_client, 7, 20, attempt="run:2")
+    assert await pricing.tokens_used_today(redis_client, 7) == 520
