@@ -82,9 +82,12 @@ class Viewer:
             return  # retry:, keep-alive comments
         self.ids.append(event_id)
         if event == b"token" and data is not None:
-            start = data.find(b'"t=')
-            if start >= 0:
-                self.samples.append((int(data[start + 3 : data.index(b";", start)]), now))
+            # Tokens merged into one append each carry their own publish time.
+            start = data.find(b"t=")
+            while start >= 0:
+                end = data.index(b";", start)
+                self.samples.append((int(data[start + 2 : end]), now))
+                start = data.find(b"t=", end)
         elif event == b"complete":
             self.complete = True
 
