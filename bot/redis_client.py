@@ -22,7 +22,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 
-# A blocking XREAD holds its connection for the whole block; the socket timeout must exceed it.
+# Blocking reads (the workers' XREADGROUP) hold their connection for the whole block; the socket
+# timeout must exceed it.
 BLOCK_MS = 5_000
 SOCKET_TIMEOUT = BLOCK_MS / 1000 + 10
 # A Redis that is away fails fast at connect time instead of holding a webhook past GitHub's 10 s.
@@ -36,11 +37,11 @@ BACKOFF_BASE = 0.1
 BACKOFF_CAP = 1.0
 RETRIED_ERRORS = (RedisConnectionError, RedisTimeoutError)
 # redis-py 8 caps a pool at 100 connections unless told otherwise and then fails commands with
-# "Too many connections". Commands share a pool that waits for a free connection instead; the
-# fan-out's blocking readers hold one connection per active run, so theirs is sized for as many
-# runs as one process may follow (Redis's own default maxclients is 10,000).
-COMMAND_POOL_SIZE = 200
-READER_POOL_SIZE = 10_000
+# "Too many connections". Commands share a pool that waits for a free connection instead. No
+# command of the web tier blocks (the fan-out follows every run on one Pub/Sub connection of its
+# own), so a waiter never waits on a blocked reader: with that connection, a web process holds
+# at most 64 connections to Redis, however many runs and viewers it serves.
+COMMAND_POOL_SIZE = 63
 _PR_SET_PDEATHSIG = 1
 
 

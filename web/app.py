@@ -13,7 +13,6 @@ from redis.exceptions import RedisError
 
 from bot.app_setup import SetupStates
 from bot.demo import DemoPlayer
-from bot.redis_client import READER_POOL_SIZE, connect
 from bot.services import Services
 from web import (
     cancel,
@@ -122,17 +121,15 @@ async def end_streams(app: web.Application) -> None:
 
 
 def fanout_context(services: Services, max_pending: int) -> Context:
-    """The fan-out and its blocking readers, for the app's life."""
+    """The fan-out and its Pub/Sub connection, for the app's life."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        # Blocking reads get their own pool: they hold a connection for the whole block.
-        reader = await connect(services.redis_url, max_connections=READER_POOL_SIZE)
-        app[FANOUT] = FanOut(services.run_log, reader, max_pending=max_pending)
+        app[FANOUT] = FanOut(services.run_log, services.redis, max_pending=max_pending)
+        app[FANOUT].start()
         try:
             yield
         finally:
             await app[FANOUT].close()
-            await reader.aclose()
 
     return context
 

@@ -237,9 +237,9 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             try:
                 await _write(request, resp, chunk)
                 while viewer and not (done or viewer.overflowed or fanout.closing):
-                    # Woken by events, and by the feed at least every BLOCK_MS when the run is
-                    # quiet, to notice a client that has gone: no timer per delivery.
-                    await viewer.wakeup.wait()
+                    # Woken by events, and by the fan-out's sweep every few seconds when the run
+                    # is quiet, to notice a client that has gone: no timer per viewer.
+                    await viewer.wait()
                     if not resp.is_connected():
                         break
                     fresh = [item for item in viewer.take() if item.order > last]
