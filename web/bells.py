@@ -114,12 +114,14 @@ class Bells:
             cls, kwargs = pool.connection_class, pool.connection_kwargs
         options = {
             **kwargs,
+            # RESP2: bells arrive as replies (RESP3 would hand them to a push handler).
+            "protocol": 2,
             "decode_responses": True,
             "health_check_interval": 0,
             "client_name": CLIENT_NAME,
             "retry": Retry(NoBackoff(), 0),
         }
-        return cls(**options)  # type: ignore[no-any-return]
+        return cls(**options)
 
     async def _run(self) -> None:
         delay = RECONNECT_FIRST_SECONDS
@@ -127,7 +129,7 @@ class Bells:
             self._attempt += 1
             connection = self._connection()
             try:
-                await connection.connect()
+                await connection.connect()  # type: ignore[no-untyped-call]
                 delay = RECONNECT_FIRST_SECONDS
                 await self._serve(connection)
             except asyncio.CancelledError:

@@ -299,7 +299,7 @@ class FanOut:
             for feed in feeds:
                 after = f"({feed.cursor}"
                 pipe.xrange(keys.run_events(feed.run_id), min=after, count=CATCH_UP_COUNT)
-            return await pipe.execute()  # type: ignore[no-any-return]
+            return await pipe.execute()
 
     def _deliver_entries(self, feed: RunFeed, entries: list[keys.StreamEntry]) -> None:
         """Events read from the stream: those after the cursor (bells may have overtaken the
