@@ -1,7 +1,8 @@
 """The server under test, in its own process: `python -m bench._server --variant livebot`.
 
 `livebot` is what `livebot web` runs (the real `create_app`, default settings, one process);
-`polling` is the baseline of bench/_polling_server.py.
+`polling` is the baseline of bench/_polling_server.py, `pubsub` the Pub/Sub-per-viewer peer of
+bench/_pubsub_server.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bot import logs
 def main() -> None:
     """Serve until terminated."""
     parser = argparse.ArgumentParser(prog="python -m bench._server")
-    parser.add_argument("--variant", choices=("livebot", "polling"), required=True)
+    parser.add_argument("--variant", choices=("livebot", "polling", "pubsub"), required=True)
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
@@ -31,8 +32,10 @@ def main() -> None:
         asyncio.run(run_mode("web", settings))
     else:
         from bench._polling_server import create_polling_app
+        from bench._pubsub_server import create_pubsub_app
 
-        app = create_polling_app(settings)
+        create = create_polling_app if args.variant == "polling" else create_pubsub_app
+        app = create(settings)
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
 

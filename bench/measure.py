@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -11,6 +12,7 @@ from typing import Any, Final
 
 RESULTS_DIR: Final = Path(__file__).resolve().parent / "results"
 CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
+TCP_ESTABLISHED: Final = "01"
 
 
 def proc_status_kb(pid: int, field: str) -> int:
@@ -135,3 +137,23 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write the results."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def tcp_connections_to(pid: int, port: int) -> int:
+    """Established TCP connections a process holds to `port` (its Redis connections)."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in os.listdir(fd_dir):
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd_dir / fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for table_name in ("tcp", "tcp6"):
+        lines = Path(f"/proc/{pid}/net/{table_name}").read_text().splitlines()[1:]
+        for line in lines:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[3] == TCP_ESTABLISHED and fields[9] in inodes:
+                count += 1
+    return count

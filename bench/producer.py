@@ -140,3 +140,31 @@ class Producer:
         self.child.channel.put(("bye", None))
         await self.child.stop()
         return report
+
+
+class Producers:
+    """Several producer processes sharing the runs, started and stopped together."""
+
+    def __init__(self, producers: list[Producer]) -> None:
+        self.producers = producers
+
+    @property
+    def pids(self) -> list[int]:
+        """The producers' process ids."""
+        return [producer.pid for producer in self.producers]
+
+    async def start(self) -> None:
+        """Start every producer."""
+        await asyncio.gather(*(producer.start() for producer in self.producers))
+
+    async def stop(self) -> dict[str, Any]:
+        """Stop every producer; what they appended, together."""
+        reports = await asyncio.gather(*(producer.stop() for producer in self.producers))
+        appended = sum(report["appended"] for report in reports)
+        seconds = max(report["seconds"] for report in reports)
+        return {
+            "appended": appended,
+            "seconds": seconds,
+            "rate": appended / seconds,
+            "max_late_ms": max(report["max_late_ms"] for report in reports),
+        }
