@@ -236,6 +236,8 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             chunk += b"".join(sse.encode(e) for e in history)
             try:
                 await _write(request, resp, chunk)
+                # An idle stream keeps only what it needs: not the history, nor the metadata.
+                del chunk, history, meta, archived
                 while viewer and not (done or viewer.overflowed or fanout.closing):
                     # Woken by events, and by the fan-out's sweep every few seconds when the run
                     # is quiet, to notice a client that has gone: no timer per viewer.
