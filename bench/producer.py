@@ -13,6 +13,8 @@ from bench.children import Channel, Child
 from bot.redis_client import connect
 from bot.run_log import RunLog
 
+PRODUCER_CONNECTIONS = 256
+
 
 async def create_runs(run_log: RunLog, count: int) -> list[str]:
     """`count` running runs, each with one status event in its history."""
@@ -59,8 +61,9 @@ async def _produce(
     conn: Connection, redis_url: str, run_ids: list[str], rate: float, text_length: int
 ) -> None:
     channel = Channel(conn)
-    # One append in flight per run at most: the pool must hold that many connections.
-    redis = await connect(redis_url, max_connections=len(run_ids) + 10)
+    # One append in flight per run at most; thousands of connections opened at once fail their
+    # handshake on a loaded machine, so the pool stops at PRODUCER_CONNECTIONS (appends are short).
+    redis = await connect(redis_url, max_connections=min(len(run_ids) + 10, PRODUCER_CONNECTIONS))
     run_log = RunLog(redis, ttl_seconds=3600)
     await redis.ping()
     channel.put(("ready", None))
