@@ -63,12 +63,17 @@ async def _produce(
     channel = Channel(conn)
     # One append in flight per run at most; thousands of connections opened at once fail their
     # handshake on a loaded machine, so the pool stops at PRODUCER_CONNECTIONS (appends are short).
-    redis = await connect(redis_url, max_connections=min(len(run_ids) + 10, PRODUCER_CONNECTIONS))
+    connections = min(len(run_ids), PRODUCER_CONNECTIONS)
+    redis = await connect(redis_url, max_connections=connections)
     run_log = RunLog(redis, ttl_seconds=3600)
-    await redis.ping()
+    # Every pooled connection is opened before the clock starts, not in the first burst.
+    await asyncio.gather(*(redis.ping() for _ in range(connections)))
     channel.put(("ready", None))
     await channel.expect("start")
     loop = asyncio.get_running_loop()
+    # Appends wait their turn in order here: redis-py's blocking pool is not fair, and a run
+    # starved of a connection for its whole timeout would fail.
+    gate = asyncio.Semaphore(connections)
     running = True
     counts = dict.fromkeys(run_ids, 0)
     late = [0.0]
@@ -87,7 +92,8 @@ async def _produce(
             if not running:
                 break
             # One append is one event: the benchmark's rate is events per second.
-            await run_log.append(run_id, "token", {"text": token_text(text_length)})
+            async with gate:
+                await run_log.append(run_id, "token", {"text": token_text(text_length)})
             counts[run_id] += 1
             due += period
 

@@ -30,6 +30,7 @@ MAX_PENDING_EVENTS: Final = 1024
 # Every feed is read from its cursor this often (a bell lost any other way is found), and every
 # viewer is woken to notice a client that has gone.
 SWEEP_SECONDS: Final = 5.0
+SWEEP_SLICES: Final = 20
 # A catch-up read takes at most this many events per run; a run further behind is read again.
 CATCH_UP_COUNT: Final = 1000
 CATCH_UP_RETRY_SECONDS: Final = 1.0
@@ -315,13 +316,23 @@ class FanOut:
             self._fall_behind(feed)
 
     async def _sweep_loop(self) -> None:
+        # Each feed once per sweep, in slices spread over it: thousands of feeds cost no pause.
         while True:
-            await asyncio.sleep(self.sweep_seconds)
             self.bells.ping()
-            self._catch_up_all()
-            for feed in self.feeds.values():
-                for viewer in feed.viewers:
-                    viewer.wake()
+            feeds = list(self.feeds.values())
+            for part in range(SWEEP_SLICES):
+                await asyncio.sleep(self.sweep_seconds / SWEEP_SLICES)
+                self._sweep(feeds[part::SWEEP_SLICES])
+
+    def _sweep(self, feeds: list[RunFeed]) -> None:
+        """Read these feeds from their cursors, and let their viewers check their clients."""
+        for feed in feeds:
+            if self.feeds.get(feed.run_id) is not feed or feed.early is not None:
+                continue
+            self._behind.add(feed)
+            for viewer in feed.viewers:
+                viewer.wake()
+        self._catch_up.set()
 
 
 def _fail(feed: RunFeed, exc: Exception) -> None:
