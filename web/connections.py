@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -33,6 +34,11 @@ BODY_SECONDS: Final = 30.0
 # Idle keep-alive connections are closed after this; above nginx's 60 s upstream default, so that
 # a proxy never reuses a connection the server is closing.
 KEEPALIVE_SECONDS: Final = 75.0
+# asyncio accepts up to its backlog at once, before the guard sees any: the reserve covers it.
+ACCEPT_BATCH: Final = 128
+# Connections the kernel queues until accepted: deep enough that a burst of connects (a flood of
+# slow clients) does not drop the SYN of a real one, which would cost it a retransmit (1 s, 3 s).
+LISTEN_BACKLOG: Final = 4096
 REPORT_SECONDS: Final = 60.0
 RETRY_AFTER_SECONDS: Final = 5
 REFUSAL: Final = (
@@ -226,7 +232,7 @@ class GuardedSite(web.BaseSite):
     def __init__(
         self, runner: web.BaseRunner, guard: ConnectionGuard, host: str, port: int
     ) -> None:
-        super().__init__(runner)
+        super().__init__(runner, backlog=ACCEPT_BATCH)
         self._guard = guard
         self._host = host
         self._port = port
@@ -242,3 +248,8 @@ class GuardedSite(web.BaseSite):
         self._server = await asyncio.get_running_loop().create_server(
             self._guard, self._host, self._port, backlog=self._backlog
         )
+        for listening in self._server.sockets:
+            # asyncio listens with the batch size; the kernel's queue may be deeper (a duplicate
+            # descriptor of the same socket changes it).
+            with socket.fromfd(listening.fileno(), listening.family, listening.type) as sock:
+                sock.listen(LISTEN_BACKLOG)
