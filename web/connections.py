@@ -40,6 +40,8 @@ ACCEPT_BATCH: Final = 128
 # slow clients) does not drop the SYN of a real one, which would cost it a retransmit (1 s, 3 s).
 LISTEN_BACKLOG: Final = 4096
 REPORT_SECONDS: Final = 60.0
+# The status of an answer nobody receives (nginx's "client closed request"), for the record only.
+CLIENT_GONE: Final = 499
 RETRY_AFTER_SECONDS: Final = 5
 REFUSAL: Final = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -185,7 +187,7 @@ class ConnectionGuard:
                 if transport is not None and not transport.is_closing():
                     raise
                 # The answer can reach nobody; aiohttp drops it without a word.
-                return web.Response(status=499)
+                return web.Response(status=CLIENT_GONE)
 
         return handle
 
