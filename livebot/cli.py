@@ -132,7 +132,7 @@ async def serving(services: Services, demo_player: DemoPlayer | None = None) -> 
         handle_signals=False,
         access_log=None,
         shutdown_timeout=HTTP_SHUTDOWN_SECONDS,
-        keepalive_timeout=connections.KEEPALIVE_SECONDS,
+        **connections.server_options(),
     )
     await runner.setup()
     assert runner.server is not None

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
@@ -50,6 +51,23 @@ REFUSAL: Final = (
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 RequestFactory = Callable[..., web.BaseRequest]
+
+
+def _not_a_client_fault(record: logging.LogRecord) -> bool:
+    """aiohttp logs a traceback for each request it cannot parse (answered 400): anyone could fill
+    the log with them. Those are the client's fault; our own failures are still logged."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, HttpProcessingError)
+
+
+# The logger aiohttp's server writes through.
+server_log = logging.getLogger("web.server")
+server_log.addFilter(_not_a_client_fault)
+
+
+def server_options() -> dict[str, Any]:
+    """What `web.AppRunner` is given besides the app: keep-alive timeout, the filtered logger."""
+    return {"keepalive_timeout": KEEPALIVE_SECONDS, "logger": server_log}
 
 
 def raise_descriptor_limit() -> int:
