@@ -10,15 +10,30 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+from aiohttp import web
 
 from bench.measure import latency_summary
 from bot.links import run_token
 from bot.redis_client import connect
 from bot.run_log import RunLog
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 from tests.slowloris import attack, limited_web_server
-from tests.support import SLUG, WEBHOOK_SECRET, RedisServer, ServerProcess, eventually, healthz
-from web.connections import raise_descriptor_limit
+from tests.support import (
+    SLUG,
+    WEBHOOK_SECRET,
+    RedisServer,
+    ServerProcess,
+    eventually,
+    free_port,
+    healthz,
+)
+from web.connections import (
+    ConnectionGuard,
+    GuardedSite,
+    connection_cap,
+    raise_descriptor_limit,
+    server_options,
+)
 
 SLOW_CLIENTS: Final = 3_000
 ATTACK_SECONDS: Final = 15.0
@@ -116,3 +131,73 @@ async def test_viewers_that_go_away_leave_no_traceback(
     log = web_server.log()
     assert "Traceback" not in log, log
     assert "Error handling request" not in log, log
+
+
+def test_the_cap_leaves_descriptors_for_everything_else() -> None:
+    assert connection_cap(1024) == 512
+    assert connection_cap(65536) == 65536 - 1024
+    assert connection_cap(1024, configured=100) == 100
+    assert connection_cap(1024, configured=5000) == 512
+    environ = {"LIVEBOT_MAX_CONNECTIONS": "100"}
+    assert load_settings(environ, env_file=Path("/nonexistent")).max_connections == 100
+
+
+async def hello(request: web.Request) -> web.Response:
+    """A route to reach through the guard (it leaves any body unread)."""
+    return web.Response(text="hello")
+
+
+async def echo(request: web.Request) -> web.Response:
+    """A route that reads the whole body first."""
+    return web.Response(body=await request.read())
+
+
+@pytest.fixture
+async def guarded() -> AsyncIterator[tuple[int, ConnectionGuard]]:
+    """A small app behind a guard of 4 connections with short deadlines: its port, the guard."""
+    app = web.Application()
+    app.router.add_route("*", "/", hello)
+    app.router.add_post("/echo", echo)
+    runner = web.AppRunner(app, access_log=None, **server_options())
+    await runner.setup()
+    assert runner.server is not None
+    guard = ConnectionGuard(runner.server, 4, head_seconds=0.3, body_seconds=0.3)
+    port = free_port()
+    await GuardedSite(runner, guard, "127.0.0.1", port).start()
+    yield port, guard
+    await runner.cleanup()
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    return await asyncio.wait_for(reader.read(), 10)
+
+
+async def test_a_head_or_a_body_that_never_ends_is_cut_off(
+    guarded: tuple[int, ConnectionGuard], caplog: pytest.LogCaptureFixture
+) -> None:
+    port, guard = guarded
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    assert await closed_by_server(reader) == b""
+    for path, answer in ((b"/echo", b""), (b"/", b"hello")):
+        # A handler reading the body, and aiohttp draining what a handler left unread.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        assert (await closed_by_server(reader)).endswith(answer)
+    assert guard.cut["head_timeout"] == 1
+    assert guard.cut["body_timeout"] == 2
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+async def test_at_the_cap_the_longest_owing_connection_makes_room(
+    guarded: tuple[int, ConnectionGuard],
+) -> None:
+    port, guard = guarded
+    stalled = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+    await eventually(lambda: len(guard.open) == 4, "four connections held")
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert (await closed_by_server(reader)).endswith(b"hello")
+    assert await closed_by_server(stalled[0][0]) == b""
+    assert guard.cut["evicted"] == 1

@@ -108,6 +108,8 @@ class ConnectionGuard:
         # Connections owing a request head (None) or a body (its stream), the longest-owing first.
         self.owing: OrderedDict[RequestHandler, StreamReader | None] = OrderedDict()
         self.deadlines: dict[RequestHandler, asyncio.TimerHandle] = {}
+        # Connections whose request is in the app's hands (not yet answered).
+        self.handling: set[RequestHandler] = set()
         self.cut: dict[str, int] = dict.fromkeys(
             ("head_timeout", "body_timeout", "evicted", "refused"), 0
         )
@@ -176,9 +178,12 @@ class ConnectionGuard:
         body = self.owing.get(handler)
         self.forget(handler)
         if body is not None:
-            # The handler reading it learns at once that its client is gone (aiohttp would tell
-            # it only at the next loop turn, with a RuntimeError).
-            body.set_exception(ConnectionResetError(f"connection closed: {reason}"))
+            # Whoever reads the body learns at once that its client is gone (aiohttp would tell
+            # it only at the next loop turn, with a RuntimeError): the handler, or else aiohttp
+            # itself, draining what its handler left unread, which takes only a timeout quietly.
+            gone = f"connection closed: {reason}"
+            reading = handler in self.handling
+            body.set_exception(ConnectionResetError(gone) if reading else TimeoutError(gone))
         handler.force_close()
         self._count(reason)
 
@@ -193,11 +198,11 @@ class ConnectionGuard:
             self.cut = dict.fromkeys(self.cut, 0)
             self._reported = now
 
-    @staticmethod
-    def _quiet(handler: Handler) -> Handler:
+    def _quiet(self, handler: Handler) -> Handler:
         """The app's handler, without a logged traceback when its client has gone away."""
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            self.handling.add(request.protocol)
             try:
                 return await handler(request)
             except ConnectionError:
@@ -206,6 +211,8 @@ class ConnectionGuard:
                     raise
                 # The answer can reach nobody; aiohttp drops it without a word.
                 return web.Response(status=CLIENT_GONE)
+            finally:
+                self.handling.discard(request.protocol)
 
         return handle
 
