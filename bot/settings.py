@@ -101,6 +101,8 @@ class Settings:
     metrics_token: str | None = None
     max_viewers_per_address: int = DEFAULT_MAX_VIEWERS_PER_ADDRESS
     max_viewers_per_run: int = DEFAULT_MAX_VIEWERS_PER_RUN
+    # Client connections at once; unset: derived from the open-file limit (never above it).
+    max_connections: int | None = None
     workers: int = 4
     claim_timeout: float = 60.0
     shutdown_grace: float = 30.0
@@ -324,6 +326,7 @@ def load_settings(
         max_viewers_per_run=_parse(
             env, "LIVEBOT_MAX_VIEWERS_PER_RUN", _positive_int, DEFAULT_MAX_VIEWERS_PER_RUN
         ),
+        max_connections=_parse(env, "LIVEBOT_MAX_CONNECTIONS", _positive_int, None),
         workers=_parse(env, "LIVEBOT_WORKERS", _positive_int, 4),
         claim_timeout=_parse(env, "LIVEBOT_CLAIM_TIMEOUT", _positive_float, 60.0),
         shutdown_grace=_parse(env, "LIVEBOT_SHUTDOWN_GRACE", _positive_float, 30.0),

@@ -23,6 +23,7 @@ from bot.redis_client import RedisUnavailable
 from bot.services import Services, github_app, open_services, worker_services
 from bot.settings import Mode, Settings, SettingsError, load_settings
 from bot.worker import running_workers
+from web import connections
 from web.app import create_app
 from web.demo_pages import index_url
 
@@ -125,15 +126,19 @@ def _speed(raw: str) -> float:
 async def serving(services: Services, demo_player: DemoPlayer | None = None) -> AsyncIterator[None]:
     """The web application, listening on HOST:PORT until the block ends."""
     settings = services.settings
+    cap = connections.connection_cap(connections.raise_descriptor_limit(), settings.max_connections)
     runner = web.AppRunner(
         create_app(services, demo_player=demo_player),
         handle_signals=False,
         access_log=None,
         shutdown_timeout=HTTP_SHUTDOWN_SECONDS,
+        **connections.server_options(),
     )
     await runner.setup()
+    assert runner.server is not None
+    guard = connections.ConnectionGuard(runner.server, cap)
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await connections.GuardedSite(runner, guard, settings.host, settings.port).start()
     except OSError as exc:
         await runner.cleanup()
         raise preflight.listen_error(settings, exc) from None

@@ -20,6 +20,7 @@ from bot.payloads import REPOSITORY
 from bot.run_log import Event, RunLog, id_order
 from bot.tombstones import read as read_tombstone
 from web import cancel, errors, sse
+from web.connections import CLIENT_GONE
 from web.keys import ARCHIVE, FANOUT, LINK_SECRET, PRESENCE, REDIS, RUN_LOG, SETTINGS
 from web.paths import STATIC_DIR
 from web.sessions import current_user
@@ -228,6 +229,10 @@ async def run_events(request: web.Request) -> web.StreamResponse:
         )
         if ended and after is not None and not history:
             return web.Response(status=204)
+        if request.transport is None:
+            # Gone while its history was read: aiohttp-sse would fail an assertion (a traceback).
+            log.debug("viewer went away", extra={"run_id": run_id})
+            return web.Response(status=CLIENT_GONE)
         async with sse_response(request, ping_interval=KEEPALIVE_SECONDS) as resp:
             last = id_order(history[-1].id) if history else id_order(after or "0-0")
             done = ended or any(e.event == "complete" for e in history)
