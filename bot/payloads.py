@@ -58,6 +58,9 @@ def parse(body: bytes) -> dict[str, Any]:
         raise PayloadError(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object")
+    # The router looks the action up among the handlers' actions: it must be a string.
+    if not isinstance(data.get("action", ""), str):
+        raise PayloadError("action is not a string")
     return data
 
 
