@@ -476,7 +476,9 @@ class RunWriter:
         except Exception as exc:
             # Kept to be raised to the producer at its next call: text must not vanish silently.
             self._failure = exc
-            log.warning("token append failed", extra={"run_id": self.run_id}, exc_info=True)
+            log.warning(
+                "token append failed", extra={"run_id": self.run_id, "error": str(exc)[:200]}
+            )
 
     async def _flush_locked(self) -> None:
         if self._unconfirmed is None:

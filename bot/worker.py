@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
+from redis.exceptions import RedisError
+
 from bot.execution import REDIS_AWAY, give_up, say_delayed
 from bot.jobs import ClaimedJob, JobQueue, consumer_name
 from bot.metrics import JOBS, JOBS_RUNNING
@@ -105,6 +107,11 @@ class WorkerPool:
                 ) or await self.queue.take(self.consumer, free, TAKE_BLOCK_MS)
             except asyncio.CancelledError:
                 raise
+            except RedisError as exc:
+                # Redis away: one line a second until it is back, not a traceback each time.
+                log.warning("could not take jobs; retrying", extra={"error": str(exc)[:200]})
+                await asyncio.sleep(1)
+                continue
             except Exception:
                 log.exception("could not take jobs; retrying")
                 await asyncio.sleep(1)
