@@ -27,7 +27,7 @@ from web import (
     webhook,
 )
 from web.body import BodyBudget
-from web.fanout import MAX_PENDING_EVENTS, FanOut
+from web.fanout import MAX_PENDING_EVENTS, SWEEP_SECONDS, FanOut
 from web.keys import (
     APP_SLUG,
     ARCHIVE,
@@ -36,18 +36,20 @@ from web.keys import (
     FANOUT,
     HTTP_SESSION,
     JOB_QUEUE,
+    KEEPALIVE,
     LINK_SECRET,
     PRESENCE,
     REDIS,
     RUN_LOG,
     SETTINGS,
     SETUP_STATES,
+    VIEWER_LIMITS,
 )
 from web.pages import CONTENT_SECURITY_POLICY
 from web.paths import STATIC_DIR
 from web.presence import Presence
 from web.sessions import csrf_protect
-from web.viewer_limits import ViewerLimits, viewer_limits
+from web.viewer_limits import ViewerLimits
 from web.webhook import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
-async def redis_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Redis down: a clear 503 (nothing was queued or changed, so a retry loses nothing)."""
+async def unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Redis or PostgreSQL down: a clear 503 (nothing was queued or changed, so a retry loses
+    nothing; live runs in Redis are served without the archive all the same). One middleware
+    for both: each is a frame held for the life of every event stream."""
     try:
         return await handler(request)
     except RedisError as exc:
@@ -86,13 +90,6 @@ async def redis_unavailable(request: web.Request, handler: Handler) -> web.Strea
             {"error": "Redis is unavailable; try again later (GitHub deliveries: redeliver)"},
             status=503,
         )
-
-
-@web.middleware
-async def archive_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """PostgreSQL down: a clear 503; live runs in Redis are served all the same."""
-    try:
-        return await handler(request)
     except (psycopg.Error, PoolTimeout) as exc:
         log.error("archive unavailable", extra={"path": request.path, "error": repr(exc)})
         return web.json_response(
@@ -120,11 +117,13 @@ async def end_streams(app: web.Application) -> None:
         app[FANOUT].end_streams()
 
 
-def fanout_context(services: Services, max_pending: int) -> Context:
+def fanout_context(services: Services, max_pending: int, sweep_seconds: float) -> Context:
     """The fan-out and its Pub/Sub connection, for the app's life."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        app[FANOUT] = FanOut(services.run_log, services.redis, max_pending=max_pending)
+        app[FANOUT] = FanOut(
+            services.run_log, services.redis, max_pending=max_pending, sweep_seconds=sweep_seconds
+        )
         app[FANOUT].start()
         try:
             yield
@@ -159,19 +158,19 @@ def create_app(
     services: Services,
     *,
     max_pending: int = MAX_PENDING_EVENTS,
+    sweep_seconds: float = SWEEP_SECONDS,
+    keepalive_seconds: float = run_pages.KEEPALIVE_SECONDS,
     demo_player: DemoPlayer | None = None,
     redelivery_check_seconds: float = redelivery.CHECK_SECONDS,
 ) -> web.Application:
     """The web application over the process's services."""
-    limits = ViewerLimits(
-        services.settings.max_viewers_per_address, services.settings.max_viewers_per_run
-    )
-    app = web.Application(
-        client_max_size=MAX_BODY_BYTES,
-        middlewares=[redis_unavailable, archive_unavailable, csrf_protect, viewer_limits(limits)],
-    )
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[unavailable, csrf_protect])
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = services.settings
+    app[VIEWER_LIMITS] = ViewerLimits(
+        services.settings.max_viewers_per_address, services.settings.max_viewers_per_run
+    )
+    app[KEEPALIVE] = keepalive_seconds
     app[BODY_BUDGET] = BodyBudget(BODY_BUDGET_BYTES)
     if services.settings.private_runs == "signin" and not services.settings.sign_in:
         log.warning(PRIVATE_RUNS_REFUSED)
@@ -184,7 +183,7 @@ def create_app(
     app[SETUP_STATES] = SetupStates()
     if services.archive is not None:
         app[ARCHIVE] = services.archive
-    app.cleanup_ctx.append(fanout_context(services, max_pending))
+    app.cleanup_ctx.append(fanout_context(services, max_pending, sweep_seconds))
     app.cleanup_ctx.append(redelivery.redelivery_context(services, redelivery_check_seconds))
     app.cleanup_ctx.append(presence_context)
     app.on_shutdown.append(end_streams)

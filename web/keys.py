@@ -16,6 +16,7 @@ from bot.settings import Settings
 from web.body import BodyBudget
 from web.fanout import FanOut
 from web.presence import Presence
+from web.viewer_limits import ViewerLimits
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
@@ -31,3 +32,6 @@ ARCHIVE = web.AppKey("archive", Archive)
 OUTAGES = web.AppKey("outages", OutageNotes)
 BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
 PRESENCE = web.AppKey("presence", Presence)
+VIEWER_LIMITS = web.AppKey("viewer_limits", ViewerLimits)
+# Seconds of silence on an event stream before its handler writes a keep-alive comment.
+KEEPALIVE = web.AppKey("keepalive_seconds", float)

@@ -11,7 +11,6 @@ from html import escape
 from typing import Any, Final
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse, sse_response
 
 from bot.archive.store import FinishedRun
 from bot.events import TERMINAL_STATUSES
@@ -21,7 +20,17 @@ from bot.run_log import Event, RunLog, id_order
 from bot.tombstones import read as read_tombstone
 from web import cancel, errors, sse
 from web.connections import CLIENT_GONE
-from web.keys import ARCHIVE, FANOUT, LINK_SECRET, PRESENCE, REDIS, RUN_LOG, SETTINGS
+from web.keys import (
+    ARCHIVE,
+    FANOUT,
+    KEEPALIVE,
+    LINK_SECRET,
+    PRESENCE,
+    REDIS,
+    RUN_LOG,
+    SETTINGS,
+    VIEWER_LIMITS,
+)
 from web.paths import STATIC_DIR
 from web.sessions import current_user
 from web.signin import login_url, reader
@@ -189,7 +198,7 @@ def _resume_point(request: web.Request) -> str | None:
     return after
 
 
-async def _write(request: web.Request, resp: EventSourceResponse, chunk: bytes) -> None:
+async def _write(request: web.Request, resp: web.StreamResponse, chunk: bytes) -> None:
     """Write pre-encoded events; a viewer that cannot take them in time is dropped."""
     transport = request.transport
     if transport is not None and not transport.get_write_buffer_size() and len(chunk) < 0x10000:
@@ -208,20 +217,26 @@ async def _write(request: web.Request, resp: EventSourceResponse, chunk: bytes) 
 
 @routes.get("/runs/{run_id}/events")
 async def run_events(request: web.Request) -> web.StreamResponse:
-    """History, then live events, with no gap and no duplicate between the two."""
-    run_id = _authorized_run_id(request)
-    after = _resume_point(request)
-    run_log: RunLog = request.app[RUN_LOG]
-    meta, archived = await _meta(request, run_id)
-    if meta is None:
-        raise web.HTTPNotFound(text="No such run.")
+    """History, then live events, with no gap and no duplicate between the two.
+
+    One coroutine per viewer and nothing else (no keep-alive task, no middleware frame, no
+    context manager): thousands of idle viewers are what a web process holds most of."""
+    limits = request.app[VIEWER_LIMITS]
+    address = request.remote or ""
+    limits.admit(address, request.match_info["run_id"])
+    viewer = watching = None
     fanout = request.app[FANOUT]
-    # Subscribe before reading history: whatever is appended in between arrives twice and
-    # is dropped by id, never missed.
-    ended = meta["status"] in TERMINAL_STATUSES
-    viewer = None if ended else await fanout.subscribe(run_id)
-    watching = None
     try:
+        run_id = _authorized_run_id(request)
+        after = _resume_point(request)
+        run_log: RunLog = request.app[RUN_LOG]
+        meta, archived = await _meta(request, run_id)
+        if meta is None:
+            raise web.HTTPNotFound(text="No such run.")
+        # Subscribe before reading history: whatever is appended in between arrives twice and
+        # is dropped by id, never missed.
+        ended = meta["status"] in TERMINAL_STATUSES
+        viewer = None if ended else await fanout.subscribe(run_id)
         if not ended:
             watching = await request.app[PRESENCE].join(run_id)
         history = (
@@ -230,39 +245,48 @@ async def run_events(request: web.Request) -> web.StreamResponse:
         if ended and after is not None and not history:
             return web.Response(status=204)
         if request.transport is None:
-            # Gone while its history was read: aiohttp-sse would fail an assertion (a traceback).
+            # Gone while its history was read: nothing to stream to (a traceback otherwise).
             log.debug("viewer went away", extra={"run_id": run_id})
             return web.Response(status=CLIENT_GONE)
-        async with sse_response(request, ping_interval=KEEPALIVE_SECONDS) as resp:
-            last = id_order(history[-1].id) if history else id_order(after or "0-0")
-            done = ended or any(e.event == "complete" for e in history)
-            # The count goes first: nothing may follow `complete`.
-            chunk = f"retry: {RETRY_MS}\n\n".encode() + (watching.news() if watching else b"")
-            chunk += b"".join(sse.encode(e) for e in history)
-            try:
-                await _write(request, resp, chunk)
-                # An idle stream keeps only what it needs: not the history, nor the metadata.
-                del chunk, history, meta, archived
-                while viewer and not (done or viewer.overflowed or fanout.closing):
-                    # Woken by events, and by the fan-out's sweep every few seconds when the run
-                    # is quiet, to notice a client that has gone: no timer per viewer.
-                    await viewer.wait()
-                    if not resp.is_connected():
-                        break
-                    fresh = [item for item in viewer.take() if item.order > last]
-                    news = watching.news() if watching else b""
-                    if fresh:
-                        last, done = fresh[-1].order, fresh[-1].final
-                    if fresh or news:
-                        await _write(request, resp, news + b"".join(item.frame for item in fresh))
-                if viewer is not None and viewer.overflowed and request.transport is not None:
-                    # Its socket is full: a graceful close would wait on it forever.
-                    request.transport.abort()
-                    log.info("slow viewer cut off", extra={"run_id": run_id})
-            except ConnectionResetError:
-                log.debug("viewer went away", extra={"run_id": run_id})
+        resp = await sse.open_stream(request)
+        last = id_order(history[-1].id) if history else id_order(after or "0-0")
+        done = ended or any(e.event == "complete" for e in history)
+        # The count goes first: nothing may follow `complete`.
+        chunk = f"retry: {RETRY_MS}\n\n".encode() + (watching.news() if watching else b"")
+        chunk += b"".join(sse.encode(e) for e in history)
+        keepalive = request.app[KEEPALIVE]
+        loop = asyncio.get_running_loop()
+        try:
+            await _write(request, resp, chunk)
+            written = loop.time()
+            # An idle stream keeps only what it needs: not the history, nor the metadata.
+            del chunk, history, meta, archived
+            while viewer and not (done or viewer.overflowed or fanout.closing):
+                # Woken by events, and by the fan-out's sweep every few seconds when the run is
+                # quiet, to notice a client that has gone and to keep the stream alive: no timer
+                # and no task per viewer.
+                await viewer.wait()
+                if request.transport is None:
+                    break
+                fresh = [item for item in viewer.take() if item.order > last]
+                out = watching.news() if watching else b""
+                if fresh:
+                    last, done = fresh[-1].order, fresh[-1].final
+                    out += b"".join(item.frame for item in fresh)
+                if not out and loop.time() - written >= keepalive:
+                    out = sse.KEEPALIVE
+                if out:
+                    await _write(request, resp, out)
+                    written = loop.time()
+            if viewer is not None and viewer.overflowed and request.transport is not None:
+                # Its socket is full: a graceful close would wait on it forever.
+                request.transport.abort()
+                log.info("slow viewer cut off", extra={"run_id": run_id})
+        except ConnectionResetError:
+            log.debug("viewer went away", extra={"run_id": run_id})
         return resp
     finally:
+        limits.release(address, request.match_info["run_id"])
         if viewer is not None:
             fanout.unsubscribe(viewer)
         if watching is not None:
