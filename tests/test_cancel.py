@@ -61,6 +61,7 @@ async def test_forged_or_cross_site_requests_are_refused(
     refused = [
         browser_headers(client, run_id, **{CSRF_HEADER: ""}),
         browser_headers(client, run_id, **{CSRF_HEADER: "0" * 32}),
+        browser_headers(client, run_id, **{CSRF_HEADER: "é" * 32}),  # not comparable: a 403
         browser_headers(client, run_id, Origin="https://evil.example"),
         browser_headers(client, run_id, **{"Sec-Fetch-Site": "cross-site"}),
         {CSRF_HEADER: csrf_token(client.server.app[LINK_SECRET], run_id)},  # no origin at all

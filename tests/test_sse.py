@@ -18,6 +18,7 @@ from tests.conftest import WebClient
 from tests.sse import answer, read_events
 from web.app import CONTENT_SECURITY_POLICY
 from web.keys import FANOUT, LINK_SECRET, RUN_LOG
+from web.sse import KEEPALIVE
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 
@@ -189,6 +190,25 @@ async def test_slow_viewer_is_cut_off_while_others_keep_pace(
             received += len(chunk)
     slow.close()
     assert received < len(big) * 60
+
+
+async def test_a_quiet_stream_gets_keep_alive_comments_and_then_its_events(
+    web_client: WebClient, settings: Settings
+) -> None:
+    client = await web_client(settings, sweep_seconds=0.05, keepalive_seconds=0.1)
+    run_log = client.server.app[RUN_LOG]
+    run_id = await run_log.create(workflow="comment")
+    _, events_url, _ = links(client, run_id)
+    async with client.get(events_url) as resp:
+        assert resp.status == 200
+        received = b""
+        async with asyncio.timeout(20):  # a hang guard, not a timed assertion
+            while received.count(KEEPALIVE) < 2:
+                received += await resp.content.readany()
+        assert received.startswith(b"retry: ")
+        await run_log.append(run_id, "token", {"text": "still here"})
+        await run_log.append(run_id, "complete", {"status": "succeeded", "usage": {}})
+        assert answer(await read_events(resp)) == "still here"
 
 
 async def test_state_reports_the_run(client: TestClient) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
 from typing import Final
 
@@ -52,6 +53,16 @@ class LiveEvent:
     final: bool
 
 
+class _Awake:
+    """An awaitable that is done at once."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield from ()
+
+
+AWAKE: Final = _Awake()
+
+
 class Viewer:
     """One connected client's bounded queue of encoded events."""
 
@@ -59,7 +70,7 @@ class Viewer:
 
     def __init__(self, feed: RunFeed) -> None:
         self.feed = feed
-        # No container and no future while idle: thousands of idle viewers cost little each.
+        # No container while idle, a future only while waiting: thousands cost little each.
         self.pending: list[LiveEvent] | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.woken = False
@@ -80,20 +91,20 @@ class Viewer:
 
     def wake(self) -> None:
         """There is news (events, or a reason to check that the client is still there)."""
-        self.woken = True
-        waiter = self.waiter
+        waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        else:
+            self.woken = True
 
-    async def wait(self) -> None:
-        """Until `wake`, unless it was called since the last wait."""
-        if not self.woken:
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-        self.woken = False
+    def wait(self) -> Awaitable[None]:
+        """Until `wake`, unless it was called since the last wait. A future to await, not a
+        coroutine: an idle viewer holds no frame of its own."""
+        if self.woken:
+            self.woken = False
+            return AWAKE
+        self.waiter = asyncio.get_running_loop().create_future()
+        return self.waiter
 
     def take(self) -> list[LiveEvent]:
         """Everything queued so far."""
