@@ -25,7 +25,7 @@ from bench.servers import bench_redis, bench_server, bench_settings, raise_fd_li
 from bot.redis_client import connect
 from bot.run_log import RunLog
 
-BAR_KB: float = 25.0
+BAR_KB: float = 12.0
 SETTLE_SECONDS: float = 2.0
 
 
