@@ -12,10 +12,15 @@ def run_token(secret: bytes, run_id: str) -> str:
     return hmac.new(secret, run_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def same_secret(offered: str, expected: str) -> bool:
+    """Whether an outsider's text equals a secret, in constant time; any text is just wrong."""
+    # compare_digest refuses non-ASCII text with a TypeError (a 500 anyone could cause).
+    return offered.isascii() and hmac.compare_digest(offered, expected)
+
+
 def token_is_valid(secret: bytes, run_id: str, token: str) -> bool:
     """Whether `token` is the run's token (constant-time)."""
-    # compare_digest refuses non-ASCII text with a TypeError; such a token is simply wrong.
-    return token.isascii() and hmac.compare_digest(run_token(secret, run_id), token)
+    return same_secret(token, run_token(secret, run_id))
 
 
 def run_url(base_url: str, secret: bytes, run_id: str) -> str:

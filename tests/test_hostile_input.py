@@ -181,3 +181,20 @@ def test_a_short_link_secret_is_refused_at_start(tmp_path: Path) -> None:
     assert "LIVEBOT_LINK_SECRET is too short (31 bytes)" in str(info.value)
     assert "x" * 31 not in str(info.value)
     assert load_settings({"LIVEBOT_LINK_SECRET": "x" * 32}, no_file).link_secret == b"x" * 32
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /login/callback?state=%C3%A9&code=c HTTP/1.1\r\nCookie: livebot_oauth=\xc3\xa9\r\n",
+        b"POST /logout HTTP/1.1\r\nCookie: livebot_session=s.\xc3\xa9\r\n"
+        b"X-CSRF-Token: \xc3\xa9\r\nOrigin: http://127.0.0.1\r\n",
+        b"GET /repos/o/r/runs HTTP/1.1\r\nCookie: livebot_session=s.\xc3\xa9\r\n",
+    ],
+)
+async def test_secrets_that_are_not_ascii_are_refused_not_500(
+    client: TestClient, head: bytes
+) -> None:
+    """Cookies, CSRF tokens and OAuth states are compared in constant time, which refuses
+    non-ASCII text: such text is simply wrong."""
+    assert 400 <= await raw_request(client, head + b"Host: 127.0.0.1\r\n") < 500

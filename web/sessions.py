@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot import keys
+from bot.links import same_secret
 from web.keys import LINK_SECRET, REDIS, SETTINGS
 
 COOKIE: Final = "livebot_session"
@@ -90,7 +91,7 @@ async def start_session(
 async def current_user(request: web.Request) -> SignedIn | None:
     """The signed-in user of the request, if its cookie is genuine and its session alive."""
     session_id, _, signature = request.cookies.get(COOKIE, "").partition(".")
-    if not session_id or not hmac.compare_digest(_sign(request, session_id), signature):
+    if not session_id or not same_secret(signature, _sign(request, session_id)):
         return None
     fields = cast(dict[str, str], await request.app[REDIS].hgetall(keys.session(session_id)))
     if not {"login", "token", "csrf"} <= fields.keys():
@@ -147,7 +148,7 @@ async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse
         # What acts on a signed-in session also proves it came from a page of that session.
         user = await current_user(request)
         sent = request.headers.get(CSRF_HEADER) or str((await request.post()).get(CSRF_FIELD, ""))
-        if user is None or not hmac.compare_digest(sent.encode(), user.csrf.encode()):
+        if user is None or not same_secret(sent, user.csrf):
             raise web.HTTPForbidden(
                 text="Missing or wrong CSRF token; reload the page and try again."
             )

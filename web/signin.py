@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
@@ -14,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import keys
+from bot.links import same_secret
 from web.keys import HTTP_SESSION, REDIS, SETTINGS
 from web.sessions import CSRF_FIELD, SignedIn, current_user, end_session, set_cookie, start_session
 
@@ -131,12 +131,7 @@ async def login_callback(request: web.Request) -> web.Response:
     state = request.query.get("state", "")
     code = request.query.get("code", "")
     cookie = request.cookies.get(STATE_COOKIE, "")
-    if (
-        not state
-        or not code
-        or len(code) > 512
-        or not hmac.compare_digest(state.encode(), cookie.encode())
-    ):
+    if not state or not code or len(code) > 512 or not same_secret(state, cookie):
         raise web.HTTPBadRequest(text="This sign-in link is not valid here; please sign in again.")
     next_path = cast(str | None, await request.app[REDIS].getdel(keys.oauth_state(state)))
     if next_path is None:
