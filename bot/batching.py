@@ -20,7 +20,8 @@ class Batcher(Generic[Item, Result]):
     The first item of a batch schedules its sending for the loop's next turn; whatever is
     submitted before then joins it. Nobody waits for a batch to fill: an item submitted alone is
     sent alone, one loop turn later. Each caller gets its own item's result, or the call's error;
-    a caller that stops waiting (a timeout) leaves its item in the batch.
+    a caller that stops waiting (a timeout) leaves its item in the batch. Batches do not wait
+    for each other: two may reach the other end in either order.
     """
 
     def __init__(
