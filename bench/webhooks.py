@@ -51,7 +51,14 @@ from typing import Any, Final
 import aiohttp
 
 from bench.http_client import Connection, encode_post
-from bench.measure import RESULTS_DIR, CpuMeter, latency_summary, table, write_json
+from bench.measure import (
+    RESULTS_DIR,
+    CpuMeter,
+    cpu_seconds,
+    latency_summary,
+    table,
+    write_json,
+)
 from bench.servers import WEBHOOK_SECRET, bench_redis
 from bot import keys
 from bot.keys import JOB_STREAM
@@ -356,7 +363,9 @@ async def phase(
         pids = {"server": [server.pid], "redis": [redis_server.pid], "client": [os.getpid()]}
         meter = CpuMeter(pids)
         meter.start()
+        server_cpu = cpu_seconds(server.pid)
         sent = await burst(senders, items, rate)
+        server_cpu = cpu_seconds(server.pid) - server_cpu
         cpu = meter.stop()
         after_burst = await redis.xlen(JOB_STREAM)
         again = random.Random(len(items)).sample(items, min(args.resend, len(items)))
@@ -372,6 +381,8 @@ async def phase(
         "all_202_queued": all(s == 202 for s in sent.status)
         and all(o == "queued" for o in sent.outcome),
         "cpu_percent": cpu,
+        # What a delivery costs the server, whatever else the machine is doing.
+        "server_cpu_us_per_delivery": round(server_cpu / max(sent.count, 1) * 1e6),
         "disturbed": cpu["others"] > BUSY_OTHERS_PERCENT,
     }
     result.update(await check_queue(redis, before, [i.delivery_id for i in items]))
@@ -498,6 +509,7 @@ def report(results: dict[str, Any]) -> tuple[str, bool]:
                 cpu["redis"],
                 cpu["client"],
                 cpu["others"],
+                p["server_cpu_us_per_delivery"],
             ]
         )
         rows.append(
@@ -514,6 +526,7 @@ def report(results: dict[str, Any]) -> tuple[str, bool]:
                 r["send_lag_max_ms"],
                 _answers(r["answers"]),
                 f"+{r['entries_added']} entries" + ("" if r["ok"] else " FAIL"),
+                None,
                 None,
                 None,
                 None,
@@ -538,11 +551,13 @@ def report(results: dict[str, Any]) -> tuple[str, bool]:
         "redis%",
         "client%",
         "others%",
+        "srv us/dlv",
     ]
     lines = [table(header, rows), ""]
     lines.append(
         f"latency: from the due time (paced) or the send (max); svc: send to answer; lag max: "
-        f"due to send. cpu: % of one core during the burst; {results['cpus']} cores."
+        f"due to send. cpu: % of one core during the burst; {results['cpus']} cores; "
+        "srv us/dlv: the server's CPU time per delivery."
     )
     lines.append(
         f"job stream: {results['stream_total']} entries in all (warm-ups included): "
