@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -22,6 +23,7 @@ class Command:
     text: str
 
 
+@functools.cache
 def mention_pattern(slug: str) -> re.Pattern[str]:
     """`@slug` on a word boundary, case-insensitive (`@slug-bot` or `a@slug` are not it)."""
     return re.compile(rf"(?<![\w@/.-])@{re.escape(slug)}(?![\w-])", re.I)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -10,21 +9,32 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bot import keys
+from bot.batching import Batcher
 from bot.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
 
 log = logging.getLogger(__name__)
 
 DELIVERY_TTL_SECONDS: Final = 7 * 86400
 
-# KEYS: stream, delivery key. ARGV: job, ttl. The dedupe and the enqueue are one atomic step.
+# KEYS: stream, then each job's delivery key. ARGV: ttl, then the jobs. Answers 1 for each job
+# queued, 0 for each whose delivery was queued before: each job's dedupe and enqueue are one
+# atomic step, and the jobs of a burst of webhooks share one round trip.
 _ENQUEUE_SCRIPT: Final = """
-if redis.call('SET', KEYS[2], 'queued', 'NX', 'EX', ARGV[2]) == false then return 0 end
-redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])
-return 1
+local queued = {}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], 'queued', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', 'job', ARGV[i])
+    queued[i - 1] = 1
+  else
+    queued[i - 1] = 0
+  end
+end
+return queued
 """
 # KEYS: counter. ARGV: window seconds. Counts an occurrence in a fixed window.
 _COUNT_SCRIPT: Final = """
@@ -146,12 +156,12 @@ class Job:
     def encode(self) -> str:
         """The job as JSON."""
         # Every field is JSON-ready; asdict's recursive deep copy would cost four times the dump.
-        return json.dumps(self.__dict__, separators=(",", ":"))
+        return orjson.dumps(self.__dict__).decode()
 
     @classmethod
     def decode(cls, raw: str) -> Job:
         """A job from its JSON."""
-        fields: dict[str, Any] = json.loads(raw)
+        fields: dict[str, Any] = orjson.loads(raw)
         return cls(**fields)
 
 
@@ -173,6 +183,7 @@ class JobQueue:
         self._requeue = redis.register_script(_REQUEUE_SCRIPT)
         self._count = redis.register_script(_COUNT_SCRIPT)
         self._renew = redis.register_script(_RENEW_SCRIPT)
+        self._enqueues = Batcher(self._enqueue_many)
 
     async def ensure_group(self) -> None:
         """Create the stream and the consumer group if they do not exist."""
@@ -183,12 +194,15 @@ class JobQueue:
                 raise
 
     async def enqueue(self, job: Job) -> bool:
-        """Queue a job unless its delivery was queued before."""
-        result = await self._enqueue(
-            keys=[JOB_STREAM, keys.delivery(job.delivery_id)],
-            args=[job.encode(), DELIVERY_TTL_SECONDS],
+        """Queue a job unless its delivery was queued before (with the jobs of the same moment)."""
+        return await self._enqueues.submit(job)
+
+    async def _enqueue_many(self, jobs: list[Job]) -> list[bool]:
+        queued = await self._enqueue(
+            keys=[JOB_STREAM, *(keys.delivery(job.delivery_id) for job in jobs)],
+            args=[DELIVERY_TTL_SECONDS, *(job.encode() for job in jobs)],
         )
-        return bool(result == 1)
+        return [flag == 1 for flag in queued]
 
     async def first_time(self, name: str, ttl_seconds: int) -> bool:
         """Whether `name` happens now for the first time within `ttl_seconds`."""

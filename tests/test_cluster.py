@@ -115,7 +115,19 @@ async def test_job_queue_on_a_cluster(cluster: Redis) -> None:
     )
     assert await queue.enqueue(job)
     assert not await queue.enqueue(job)
-    [delivery] = await queue.take("one", 10, 100)
+    # Deliveries of the same moment share one script call: its keys all live in one slot.
+    others = [dataclasses.replace(job, delivery_id=new_run_id()) for _ in range(3)]
+    assert await asyncio.gather(*(queue.enqueue(other) for other in [*others, job])) == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    taken = await queue.take("one", 10, 100)
+    assert [claimed.job for claimed in taken] == [job, *others]
+    for claimed in taken[1:]:
+        await queue.ack(claimed.message_id)
+    delivery = taken[0]
     await queue.renew("one", [delivery.message_id])
     await queue.requeue(delivery)
     [again] = await queue.take("two", 10, 100)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import functools
 import hmac
 import logging
 import re
 import time
 from typing import Final
 
+import orjson
 from aiohttp import web
 from gidgethub import sansio
+from prometheus_client import Counter
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.intake import Intake
@@ -39,14 +41,24 @@ def signature_is_valid(secret: str, body: bytes, header: str) -> bool:
     """Whether `header` is GitHub's `sha256=` HMAC of the exact body bytes (constant-time)."""
     if not SIGNATURE.fullmatch(header):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    expected = hmac.digest(secret.encode(), body, "sha256").hex()
     return hmac.compare_digest(header[len(SIGNATURE_PREFIX) :].encode(), expected.encode())
 
 
+@functools.cache
+def _counter(event: str, outcome: str) -> Counter:
+    """One series of the deliveries counter (few: `event_label` names a fixed set of events)."""
+    return WEBHOOKS.labels(event=event, outcome=outcome)
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _answer(status: int, event: str, outcome: str, started: float, **extra: object) -> web.Response:
-    WEBHOOKS.labels(event=event_label(event), outcome=outcome).inc()
+    _counter(event_label(event), outcome).inc()
     WEBHOOK_SECONDS.observe(time.perf_counter() - started)
-    return web.json_response({"outcome": outcome, **extra}, status=status)
+    return web.json_response({"outcome": outcome, **extra}, status=status, dumps=_json)
 
 
 def _refused(event_name: str, started: float) -> web.Response:
