@@ -12,6 +12,27 @@ LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+class Summary:
+    """Something outsiders can make happen at will, logged at most once per `seconds` with how
+    many times it happened: the log cannot be grown by sending it."""
+
+    def __init__(self, logger: logging.Logger, message: str, seconds: float = 60.0) -> None:
+        self.logger = logger
+        self.message = message
+        self.seconds = seconds
+        self.counts: dict[str, int] = {}
+        self._logged = -seconds
+
+    def count(self, kind: str = "times", **extra: object) -> None:
+        """One more; logged (with `extra` of this one) if the last line is old enough."""
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        now = time.monotonic()
+        if now - self._logged >= self.seconds:
+            self.logger.warning(self.message, extra={**self.counts, **extra})
+            self.counts = {}
+            self._logged = now
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record and its `extra` fields as one JSON line."""
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import resource
 import socket
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -23,6 +23,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
+
+from bot.logs import Summary
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +112,10 @@ class ConnectionGuard:
         self.deadlines: dict[RequestHandler, asyncio.TimerHandle] = {}
         # Connections whose request is in the app's hands (not yet answered).
         self.handling: set[RequestHandler] = set()
-        self.cut: dict[str, int] = dict.fromkeys(
-            ("head_timeout", "body_timeout", "evicted", "refused"), 0
-        )
+        # Connections closed since start, by reason; logged once a minute at most.
+        self.cut: Counter[str] = Counter()
+        self._cuts = Summary(log, "slow or surplus connections closed", REPORT_SECONDS)
         self._loop = asyncio.get_running_loop()
-        self._reported = self._loop.time()
         server.request_factory = self._on_head(server.request_factory)
         server.request_handler = self._quiet(server.request_handler)
 
@@ -189,14 +190,7 @@ class ConnectionGuard:
 
     def _count(self, reason: str) -> None:
         self.cut[reason] += 1
-        now = self._loop.time()
-        if now - self._reported >= REPORT_SECONDS:
-            log.warning(
-                "slow or surplus connections closed",
-                extra={**self.cut, "open": len(self.open), "cap": self.cap},
-            )
-            self.cut = dict.fromkeys(self.cut, 0)
-            self._reported = now
+        self._cuts.count(reason, open=len(self.open), cap=self.cap)
 
     def _quiet(self, handler: Handler) -> Handler:
         """The app's handler, without a logged traceback when its client has gone away."""

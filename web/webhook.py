@@ -17,6 +17,7 @@ from prometheus_client import Counter
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.intake import Intake
+from bot.logs import Summary
 from bot.metrics import WEBHOOK_SECONDS, WEBHOOKS, event_label
 from bot.payloads import PayloadError, parse
 from bot.router import router
@@ -24,6 +25,8 @@ from web.body import read_body
 from web.keys import APP_SLUG, BODY_BUDGET, JOB_QUEUE, SETTINGS
 
 log = logging.getLogger(__name__)
+# Anyone can send a wrong signature: one line a minute says how many.
+REFUSED_SIGNATURES: Final = Summary(log, "webhook signatures refused")
 routes = web.RouteTableDef()
 
 SIGNATURE_PREFIX: Final = "sha256="
@@ -82,7 +85,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         request, limit=MAX_BODY_BYTES, seconds=BODY_SECONDS, budget=request.app[BODY_BUDGET]
     )
     if not signature_is_valid(secret, body, signature):
-        log.warning("webhook signature refused", extra={"delivery_id": delivery_id[:100]})
+        REFUSED_SIGNATURES.count(delivery_id=delivery_id[:100])
         return _refused(event_name, started)
     if not event_name or not delivery_id:
         return _answer(
