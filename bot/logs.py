@@ -8,8 +8,19 @@ import sys
 import time
 from typing import Final
 
+from redis.exceptions import RedisError
+
 LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def warn_failure(logger: logging.Logger, message: str, exc: BaseException, **extra: object) -> None:
+    """A warning that something failed and will be tried again: one line when a service is
+    merely away (Redis, the network), with the traceback only for anything else."""
+    away = isinstance(exc, RedisError | OSError)
+    logger.warning(
+        message, extra={**extra, "error": str(exc)[:200]}, exc_info=None if away else exc
+    )
 
 
 class Summary:

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bot import keys, tombstones
 from bot.events import EVENT_TYPES, TERMINAL_STATUSES, CompleteData, UsageData
+from bot.logs import warn_failure
 
 log = logging.getLogger(__name__)
 
@@ -302,11 +303,9 @@ class RunLog:
             await self.redis.xadd(
                 keys.FINISHED_STREAM, {"run": run_id}, maxlen=FINISHED_MAXLEN, approximate=True
             )
-        except RedisError:
-            log.warning(
-                "finished run not announced; the sweep will archive it",
-                extra={"run_id": run_id},
-                exc_info=True,
+        except RedisError as exc:
+            warn_failure(
+                log, "finished run not announced; the sweep will archive it", exc, run_id=run_id
             )
 
     async def history(self, run_id: str, after: str | None = None) -> list[Event]:
@@ -476,9 +475,7 @@ class RunWriter:
         except Exception as exc:
             # Kept to be raised to the producer at its next call: text must not vanish silently.
             self._failure = exc
-            log.warning(
-                "token append failed", extra={"run_id": self.run_id, "error": str(exc)[:200]}
-            )
+            warn_failure(log, "token append failed", exc, run_id=self.run_id)
 
     async def _flush_locked(self) -> None:
         if self._unconfirmed is None:

@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
-from redis.exceptions import RedisError
-
 from bot.execution import REDIS_AWAY, give_up, say_delayed
 from bot.jobs import ClaimedJob, JobQueue, consumer_name
+from bot.logs import warn_failure
 from bot.metrics import JOBS, JOBS_RUNNING
 from bot.redis_client import connect
 from bot.registry import HANDLERS, WORKFLOW_NAMES
@@ -107,13 +106,8 @@ class WorkerPool:
                 ) or await self.queue.take(self.consumer, free, TAKE_BLOCK_MS)
             except asyncio.CancelledError:
                 raise
-            except RedisError as exc:
-                # Redis away: one line a second until it is back, not a traceback each time.
-                log.warning("could not take jobs; retrying", extra={"error": str(exc)[:200]})
-                await asyncio.sleep(1)
-                continue
-            except Exception:
-                log.exception("could not take jobs; retrying")
+            except Exception as exc:
+                warn_failure(log, "could not take jobs; retrying", exc)
                 await asyncio.sleep(1)
                 continue
             self._start_all(claimed_jobs)
@@ -188,8 +182,8 @@ class WorkerPool:
                 lost = set(
                     await self.queue.renew(self.consumer, [c.message_id for c in running.values()])
                 )
-            except Exception:
-                log.warning("could not renew job claims", exc_info=True)
+            except Exception as exc:
+                warn_failure(log, "could not renew job claims", exc)
                 continue
             for task, claimed in running.items():
                 if claimed.message_id in lost and not task.done():

@@ -20,6 +20,7 @@ from typing import Final
 from redis.asyncio import Redis
 
 from bot import keys
+from bot.logs import warn_failure
 from bot.metrics import SSE_EVENTS_DELIVERED, SSE_SLOW_VIEWERS_CUT, SSE_VIEWERS
 from bot.run_log import Event, RunLog, id_order
 from web import sse
@@ -296,8 +297,8 @@ class FanOut:
                 batch = feeds[start : start + CATCH_UP_BATCH]
                 try:
                     replies = await self._read_from_cursors(batch)
-                except Exception:
-                    log.warning("catching up failed; retrying", exc_info=True)
+                except Exception as exc:
+                    warn_failure(log, "catching up failed; retrying", exc)
                     self._behind.update(feeds[start:])
                     await asyncio.sleep(CATCH_UP_RETRY_SECONDS)
                     self._catch_up.set()

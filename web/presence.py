@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot import keys
+from bot.logs import warn_failure
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,8 @@ class Presence:
             for run_id in list(self.members):
                 try:
                     await self._renew(run_id, set(self.members.get(run_id, ())))
-                except RedisError:
-                    log.warning("presence renewal failed", extra={"run_id": run_id}, exc_info=True)
+                except RedisError as exc:
+                    warn_failure(log, "presence renewal failed", exc, run_id=run_id)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Presence]:
