@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
+from livebot.cli import GC_THRESHOLDS
+
 _SPAWN = multiprocessing.get_context("spawn")
+
+
+def _run_child(target: Callable[..., None], *args: Any) -> None:
+    """A child's entry: the collector tuned as the server's is (livebot.cli.GC_THRESHOLDS), so
+    the load generator's own pauses do not count as the server's latency."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    target(*args)
 
 
 class Channel:
@@ -61,7 +71,9 @@ class Child:
 
     def __init__(self, target: Callable[..., None], *args: Any) -> None:
         parent_end, child_end = _SPAWN.Pipe()
-        self.process = _SPAWN.Process(target=target, args=(child_end, *args), daemon=True)
+        self.process = _SPAWN.Process(
+            target=_run_child, args=(target, child_end, *args), daemon=True
+        )
         self.process.start()
         child_end.close()
         self.channel = Channel(parent_end)
