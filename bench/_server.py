@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 
 from aiohttp import web
 
 from bench.servers import bench_settings, raise_fd_limit
 from bot import logs
+from livebot.cli import GC_THRESHOLDS
 
 
 def main() -> None:
@@ -36,6 +38,8 @@ def main() -> None:
 
         create = create_polling_app if args.variant == "polling" else create_pubsub_app
         app = create(settings)
+        # The peers get livebot's collector settings: the comparison is of designs, not of GC.
+        gc.set_threshold(*GC_THRESHOLDS)
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
 
