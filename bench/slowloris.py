@@ -3,7 +3,7 @@
 Starts a throw-away `redis-server` and `livebot web` under `ulimit -n 1024` (soft and hard), then
 holds `--connections` slow clients against it for `--seconds` (half trickle a request head that
 never ends, half a webhook body a byte a second; what the server closes is opened again a second
-later) while /healthz is probed on a new connection every 200 ms from a thread of its own.
+later) while /healthz is probed on a new connection every 200 ms from a process of its own.
 Reports /healthz latency, how many probes answered 200, the most descriptors the server held, and
 the size of its log. Bar: every probe 200, p99 <= 100 ms, no "Too many open files", log < 1 MB.
 """
