@@ -11,15 +11,13 @@ import asyncio
 import multiprocessing
 import os
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Final
 
-from tests.support import ServerProcess, clean_env, free_port, livebot_command
+from tests.support import ServerProcess, clean_env, free_port, healthz, livebot_command
 
 DESCRIPTOR_LIMIT: Final = 1024
 TRICKLE_SECONDS: Final = 1.0
@@ -85,18 +83,6 @@ async def slow_client(
         await asyncio.sleep(TRICKLE_SECONDS)
 
 
-def answer_status(url: str) -> int:
-    """The status of GET `url`, however long it takes to come (0: no answer at all)."""
-    try:
-        with urllib.request.urlopen(url, timeout=PATIENCE_SECONDS) as resp:
-            status: int = resp.status
-            return status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
-
-
 def probe_health(url: str, seconds: float) -> list[tuple[int, float]]:
     """GET /healthz on a new connection every PROBE_SECONDS for `seconds`: (status or 0,
     milliseconds) each.
@@ -108,7 +94,7 @@ def probe_health(url: str, seconds: float) -> list[tuple[int, float]]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         began = time.perf_counter()
-        status = answer_status(f"{url}/healthz")
+        status = healthz(url, timeout=PATIENCE_SECONDS)
         results.append((status, (time.perf_counter() - began) * 1000))
         time.sleep(PROBE_SECONDS)
     return results

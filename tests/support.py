@@ -73,10 +73,10 @@ class ServerFailed(RuntimeError):
     """A server exited at start or never became healthy."""
 
 
-def healthz(url: str) -> int:
-    """The status of GET <url>/healthz, or 0 when nothing answers."""
+def healthz(url: str, timeout: float = PROBE_SECONDS) -> int:
+    """The status of GET <url>/healthz, or 0 when nothing answers within `timeout`."""
     try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=PROBE_SECONDS) as resp:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=timeout) as resp:
             status: int = resp.status
             return status
     except urllib.error.HTTPError as exc:
