@@ -30,10 +30,9 @@ from tests.support import (
     OWNER,
     REPO,
     SLUG,
-    WEBHOOK_SECRET,
     RedisServer,
-    clean_env,
     delivery,
+    fakes_env,
     free_port,
     livebot_process,
     payload,
@@ -135,18 +134,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "issue_comment", "created.payload.json", body=f"@{SLUG} why does it crash?"
         )
         port = free_port()
-        env = clean_env(
-            GITHUB_APP_ID=str(fake.app_id),
-            GITHUB_PRIVATE_KEY=fake.private_key_pem,
-            GITHUB_API_URL=fake.url,
-            GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        env = fakes_env(
+            fake,
+            fake_openai,
+            redis_url=redis.url,
+            port=port,
+            folder=folder,
+            link_secret=LINK_SECRET,
             GITHUB_APP_SLUG=SLUG,
-            OPENAI_API_KEY=fake_openai.api_key,
-            OPENAI_BASE_URL=fake_openai.url,
-            REDIS_URL=redis.url,
-            PUBLIC_URL=f"http://127.0.0.1:{port}",
-            LIVEBOT_LINK_SECRET=LINK_SECRET,
-            LIVEBOT_DATA_DIR=str(folder / "data"),
         )
         server = livebot_process(
             "serve", port=port, env=env, log_path=folder / "serve.log", cwd=folder

@@ -39,12 +39,11 @@ from tests.support import (
     OWNER,
     REPO,
     SLUG,
-    WEBHOOK_SECRET,
     RedisServer,
     ServerProcess,
-    clean_env,
     delivery,
     eventually,
+    fakes_env,
     free_port,
     livebot_process,
     payload,
@@ -187,17 +186,13 @@ async def soak_run(args: argparse.Namespace) -> dict[str, Any]:
         fake.add_file(OWNER, REPO, "README.md", "# hello-world\n")
         fake.add_issue(OWNER, REPO, ISSUE, "Why does it crash?", "It crashes on start.")
         port = free_port()
-        env = clean_env(
-            GITHUB_APP_ID=str(fake.app_id),
-            GITHUB_PRIVATE_KEY=fake.private_key_pem,
-            GITHUB_API_URL=fake.url,
-            GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            OPENAI_API_KEY=fake_openai.api_key,
-            OPENAI_BASE_URL=fake_openai.url,
-            REDIS_URL=redis.url,
-            PUBLIC_URL=f"http://127.0.0.1:{port}",
-            LIVEBOT_LINK_SECRET=LINK_SECRET,
-            LIVEBOT_DATA_DIR=str(folder / "data"),
+        env = fakes_env(
+            fake,
+            fake_openai,
+            redis_url=redis.url,
+            port=port,
+            folder=folder,
+            link_secret=LINK_SECRET,
             LIVEBOT_WORKERS="4",
             LIVEBOT_LOG_FORMAT="json",
         )

@@ -25,13 +25,17 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from bot.redis_client import die_with_parent, redis_server_binary
+
+if TYPE_CHECKING:
+    from tests.fake_github import FakeGitHub
+    from tests.fake_openai import FakeOpenAI
 
 FIXTURES: Final = Path(__file__).resolve().parent / "fixtures" / "github-webhooks"
 WEBHOOK_SECRET: Final = "test-webhook-secret"
@@ -247,6 +251,35 @@ def clean_env(**settings: str) -> dict[str, str]:
     }
     env.update(settings)
     return env
+
+
+def fakes_env(
+    github: FakeGitHub,
+    openai: FakeOpenAI,
+    *,
+    redis_url: str,
+    port: int,
+    folder: Path,
+    link_secret: str,
+    **settings: str,
+) -> dict[str, str]:
+    """The environment of a `livebot` process on `port` that talks to the fakes and keeps its
+    files in `folder`; `settings` add to it or override it."""
+    return clean_env(
+        **{
+            "GITHUB_APP_ID": str(github.app_id),
+            "GITHUB_PRIVATE_KEY": github.private_key_pem,
+            "GITHUB_API_URL": github.url,
+            "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "OPENAI_API_KEY": openai.api_key,
+            "OPENAI_BASE_URL": openai.url,
+            "REDIS_URL": redis_url,
+            "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "LIVEBOT_LINK_SECRET": link_secret,
+            "LIVEBOT_DATA_DIR": str(folder / "data"),
+            **settings,
+        }
+    )
 
 
 def livebot_process(

@@ -32,11 +32,10 @@ from tests.support import (
     OWNER,
     REPO,
     SLUG,
-    WEBHOOK_SECRET,
     ServerProcess,
-    clean_env,
     delivery,
     eventually,
+    fakes_env,
     free_port,
     livebot_process,
     payload,
@@ -81,18 +80,14 @@ async def livebot(
 
     async def start(command: str = "serve", **overrides: str) -> ServerProcess:
         port = free_port()
-        env = clean_env(
-            GITHUB_APP_ID=str(fake_github.app_id),
-            GITHUB_PRIVATE_KEY=fake_github.private_key_pem,
-            GITHUB_API_URL=fake_github.url,
-            GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            OPENAI_API_KEY=fake_openai.api_key,
-            OPENAI_BASE_URL=fake_openai.url,
+        env = fakes_env(
+            fake_github,
+            fake_openai,
+            redis_url=redis_url,
+            port=port,
+            folder=tmp_path,
+            link_secret=LINK_SECRET,
             LIVEBOT_MODEL=MODEL,
-            REDIS_URL=redis_url,
-            PUBLIC_URL=f"http://127.0.0.1:{port}",
-            LIVEBOT_LINK_SECRET=LINK_SECRET,
-            LIVEBOT_DATA_DIR=str(tmp_path / "data"),
             LIVEBOT_WORKERS="2",
             LIVEBOT_SHUTDOWN_GRACE="1",
         )
