@@ -12,6 +12,7 @@ from typing import Any, Final, cast
 from bot import keys
 from bot.events import TERMINAL_STATUSES, UsageData
 from bot.run_log import RunLog, RunWriter
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,5 @@ class DemoPlayer:
 
     async def close(self) -> None:
         """Stop playing and end what was playing."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         await self.end_unfinished()

@@ -32,6 +32,7 @@ from bot.repo_config import (
 from bot.run_log import RunWriter, StaleAttempt
 from bot.services import WorkerServices
 from bot.settings import RunLimits
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -414,9 +415,7 @@ async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
             if work in done or watch in done:
                 break
     finally:
-        for task in (work, watch):
-            task.cancel()
-        await asyncio.gather(work, watch, return_exceptions=True)
+        await cancel_and_wait([work, watch])
     if work.cancelled():
         who = watch.result()
         await run.fail(f"Cancelled {comments.cancelled_by(who)}", "cancelled", cancelled_by=who)

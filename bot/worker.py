@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from bot.redis_client import connect
 from bot.registry import HANDLERS, WORKFLOW_NAMES
 from bot.run_log import StaleAttempt
 from bot.services import WorkerServices
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -71,24 +71,18 @@ class WorkerPool:
         """Stop taking jobs, let running ones finish within the grace period, hand back the rest."""
         self._stopping.set()
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await cancel_and_wait([self._loop_task])
         if self.running:
             await asyncio.wait(self.running, timeout=self.services.settings.shutdown_grace)
         unfinished = dict(self.running)
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
+        await cancel_and_wait(unfinished)
         for task, claimed in unfinished.items():
             if task in self._lost:
                 continue
             if await self.queue.requeue(claimed, self.consumer):
                 log.info("job handed back", extra={"run_id": claimed.job.run_id})
         if self._renew_task is not None:
-            self._renew_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renew_task
+            await cancel_and_wait([self._renew_task])
 
     async def _take_jobs(self) -> None:
         await self.queue.ensure_group()

@@ -21,6 +21,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from bot.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 CLIENT_NAME: Final = "livebot-bells"
@@ -70,9 +72,7 @@ class Bells:
     async def close(self) -> None:
         """Drop the connection for good."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
 
     async def subscribe(self, channel: str) -> None:
         """Subscribe to a channel; returns once Redis has confirmed it."""
@@ -164,9 +164,7 @@ class Bells:
             for task in done:
                 task.result()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
 
     async def _write(self, connection: AbstractConnection) -> None:
         while True:

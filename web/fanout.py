@@ -11,7 +11,6 @@ to leave unsubscribes at once. See docs/fanout.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from bot import keys
 from bot.logs import warn_failure
 from bot.metrics import SSE_EVENTS_DELIVERED, SSE_SLOW_VIEWERS_CUT, SSE_VIEWERS
 from bot.run_log import Event, RunLog, id_order
+from bot.tasks import cancel_and_wait
 from web import sse
 from web.bells import Bells, BellsUnavailable
 
@@ -199,11 +199,7 @@ class FanOut:
         """Stop every feed and the Pub/Sub link."""
         for feed in list(self.feeds.values()):
             self._discard(feed)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self.bells.close()
 
     async def _start(self, feed: RunFeed) -> None:

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from bot import keys
 from bot.logs import warn_failure
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,4 @@ class Presence:
         try:
             yield self
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])

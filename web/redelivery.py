@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +12,7 @@ from aiohttp import web
 
 from bot.redelivery import WINDOW_MARGIN_SECONDS, OutageNotes, redeliver_failed
 from bot.services import Services, github_app
+from bot.tasks import cancel_and_wait
 from web.keys import OUTAGES
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,7 @@ def redelivery_context(
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
 
     return context
 

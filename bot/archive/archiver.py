@@ -24,6 +24,7 @@ from bot import keys
 from bot.archive.store import Archive, FinishedRun
 from bot.events import TERMINAL_STATUSES
 from bot.run_log import RunLog, RunNotFound
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,4 @@ async def running_archiver(
     try:
         yield archiver
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
