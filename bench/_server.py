@@ -8,9 +8,9 @@ bench/_pubsub_server.py.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 
+import uvloop
 from aiohttp import web
 
 from bench.servers import bench_settings, raise_fd_limit
@@ -31,16 +31,23 @@ def main() -> None:
     if args.variant == "livebot":
         from livebot.cli import run_mode
 
-        asyncio.run(run_mode("web", settings))
+        uvloop.run(run_mode("web", settings))
     else:
         from bench._polling_server import create_polling_app
         from bench._pubsub_server import create_pubsub_app
 
         create = create_polling_app if args.variant == "polling" else create_pubsub_app
         app = create(settings)
-        # The peers get livebot's collector settings: the comparison is of designs, not of GC.
+        # The peers get livebot's loop and collector settings: the comparison is of designs.
         gc.set_threshold(*GC_THRESHOLDS)
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log=None,
+            loop=uvloop.new_event_loop(),
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Final, NoReturn
 
 import aiohttp
+import uvloop
 from aiohttp import web
 from gidgethub import GitHubException
 
@@ -204,15 +205,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "check":
         logs.configure("ERROR")
-        sys.exit(asyncio.run(check.main()))
+        sys.exit(uvloop.run(check.main()))
     try:
         settings = load_settings()
         logs.configure(args.log_level, settings.log_format)
         if args.command == "redeliver":
-            asyncio.run(redeliver_mode(settings, args.since))
+            uvloop.run(redeliver_mode(settings, args.since))
             return
         speed = {"speed": args.speed} if args.command == "demo" else {}
-        asyncio.run(run_mode(args.command, settings, **speed))
+        # libuv's loop: a connection costs a fraction of asyncio's, and leaves no reference cycle
+        # behind (asyncio's socket transport holds its own bound method until collected).
+        uvloop.run(run_mode(args.command, settings, **speed))
     except (SettingsError, RedisUnavailable) as exc:
         print(f"livebot: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -188,6 +189,28 @@ async def test_a_head_or_a_body_that_never_ends_is_cut_off(
     assert guard.cut["head_timeout"] == 1
     assert guard.cut["body_timeout"] == 2
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+async def test_a_cut_connection_leaves_no_cycle_for_the_collector(
+    guarded: tuple[int, ConnectionGuard],
+) -> None:
+    port, guard = guarded
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        assert await closed_by_server(reader) == b""
+        writer.close()
+        gc.collect()
+        # The error the handler met, kept alive by its own traceback (error -> frames -> the
+        # body's stream -> error), would cost every cut connection a collection.
+        kept = [o for o in gc.garbage if isinstance(o, ConnectionResetError)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert guard.cut["body_timeout"] == 1
+    assert kept == []
 
 
 async def test_at_the_cap_the_longest_owing_connection_makes_room(
