@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable
 from typing import Any, Final
-
-log = logging.getLogger(__name__)
 
 # How long a cancelled task gets before it is cancelled again.
 RECANCEL_SECONDS: Final = 0.5
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    """Cancel `tasks` and return once every one has ended; a failure is logged, not raised.
+    """Cancel `tasks` and return once every one has ended; what they raised is theirs to read.
 
     A task that runs on is cancelled again: Python 3.11's `asyncio.wait_for` (inside redis-py's
     socket writes) drops a cancellation that arrives as its call completes, and a loop around such
@@ -27,6 +24,6 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
     for task in tasks:
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            log.error("task failed while stopping", extra={"task": task.get_name()}, exc_info=error)
+        if not task.cancelled():
+            # Read, so that asyncio does not log it as never retrieved.
+            task.exception()
