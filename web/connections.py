@@ -223,6 +223,7 @@ class _Guarded(asyncio.Protocol):
         self.admitted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports have asyncio.Transport's methods but not its class.
         self.admitted = self.guard.admit(self.handler, cast(asyncio.Transport, transport))
         if self.admitted:
             self.handler.connection_made(transport)
