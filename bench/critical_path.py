@@ -32,9 +32,7 @@ from tests.support import (
     SLUG,
     RedisServer,
     delivery,
-    fakes_env,
-    free_port,
-    livebot_process,
+    livebot_against_fakes,
     payload,
 )
 
@@ -133,18 +131,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         question = payload(
             "issue_comment", "created.payload.json", body=f"@{SLUG} why does it crash?"
         )
-        port = free_port()
-        env = fakes_env(
+        server = livebot_against_fakes(
+            "serve",
             fake,
             fake_openai,
             redis_url=redis.url,
-            port=port,
             folder=folder,
             link_secret=LINK_SECRET,
+            log_path=folder / "serve.log",
             GITHUB_APP_SLUG=SLUG,
-        )
-        server = livebot_process(
-            "serve", port=port, env=env, log_path=folder / "serve.log", cwd=folder
         )
         await server.start()
         fake.latency_ms = args.github_ms

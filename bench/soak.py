@@ -43,9 +43,7 @@ from tests.support import (
     ServerProcess,
     delivery,
     eventually,
-    fakes_env,
-    free_port,
-    livebot_process,
+    livebot_against_fakes,
     payload,
 )
 
@@ -185,19 +183,16 @@ async def soak_run(args: argparse.Namespace) -> dict[str, Any]:
         fake.add_repo(OWNER, REPO, description="A soak repository")
         fake.add_file(OWNER, REPO, "README.md", "# hello-world\n")
         fake.add_issue(OWNER, REPO, ISSUE, "Why does it crash?", "It crashes on start.")
-        port = free_port()
-        env = fakes_env(
+        server = livebot_against_fakes(
+            "serve",
             fake,
             fake_openai,
             redis_url=redis.url,
-            port=port,
             folder=folder,
             link_secret=LINK_SECRET,
+            log_path=folder / "serve.log",
             LIVEBOT_WORKERS="4",
             LIVEBOT_LOG_FORMAT="json",
-        )
-        server = livebot_process(
-            "serve", port=port, env=env, log_path=folder / "serve.log", cwd=folder
         )
         await server.start()
         try:

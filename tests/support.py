@@ -253,19 +253,21 @@ def clean_env(**settings: str) -> dict[str, str]:
     return env
 
 
-def fakes_env(
+def livebot_against_fakes(
+    command: str,
     github: FakeGitHub,
     openai: FakeOpenAI,
     *,
     redis_url: str,
-    port: int,
     folder: Path,
     link_secret: str,
+    log_path: Path,
     **settings: str,
-) -> dict[str, str]:
-    """The environment of a `livebot` process on `port` that talks to the fakes and keeps its
-    files in `folder`; `settings` add to it or override it."""
-    return clean_env(
+) -> ServerProcess:
+    """`livebot <command>` on a free port, talking to the fakes and keeping its files in
+    `folder`; `settings` add to its environment or override it."""
+    port = free_port()
+    env = clean_env(
         **{
             "GITHUB_APP_ID": str(github.app_id),
             "GITHUB_PRIVATE_KEY": github.private_key_pem,
@@ -280,6 +282,7 @@ def fakes_env(
             **settings,
         }
     )
+    return livebot_process(command, port=port, env=env, log_path=log_path, cwd=folder)
 
 
 def livebot_process(

@@ -35,9 +35,7 @@ from tests.support import (
     ServerProcess,
     delivery,
     eventually,
-    fakes_env,
-    free_port,
-    livebot_process,
+    livebot_against_fakes,
     payload,
 )
 
@@ -79,21 +77,21 @@ async def livebot(
     servers: list[ServerProcess] = []
 
     async def start(command: str = "serve", **overrides: str) -> ServerProcess:
-        port = free_port()
-        env = fakes_env(
+        server = livebot_against_fakes(
+            command,
             fake_github,
             fake_openai,
             redis_url=redis_url,
-            port=port,
             folder=tmp_path,
             link_secret=LINK_SECRET,
-            LIVEBOT_MODEL=MODEL,
-            LIVEBOT_WORKERS="2",
-            LIVEBOT_SHUTDOWN_GRACE="1",
+            log_path=tmp_path / f"serve-{len(servers)}.log",
+            **{
+                "LIVEBOT_MODEL": MODEL,
+                "LIVEBOT_WORKERS": "2",
+                "LIVEBOT_SHUTDOWN_GRACE": "1",
+                **overrides,
+            },
         )
-        env.update(overrides)
-        log_path = tmp_path / f"serve-{len(servers)}.log"
-        server = livebot_process(command, port=port, env=env, log_path=log_path, cwd=tmp_path)
         servers.append(server)
         if command == "worker":  # a worker serves no HTTP
             server.spawn()
