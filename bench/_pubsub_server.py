@@ -9,26 +9,20 @@ reader task per viewer against livebot's one shared connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Final
 
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from bench._peers import KEEPALIVE_SECONDS, RETRY_MS, peer_app, watched_run
 from bot import keys
-from bot.links import token_is_valid
-from bot.redis_client import connect
-from bot.run_log import Event, RunLog, id_order
+from bot.run_log import Event, id_order
 from bot.settings import Settings
-from web import health, sse
-from web.keys import LINK_SECRET, REDIS, RUN_LOG, SETTINGS
+from web import sse
+from web.keys import REDIS
 
-RETRY_MS: Final = 2000
-KEEPALIVE_SECONDS: Final = 15.0
 # A quiet stream checks this often that its client is still there.
 WAKE_SECONDS: Final = 5.0
-# One connection per viewer, held for the stream's life.
-POOL_SIZE: Final = 20_000
 
 routes = web.RouteTableDef()
 
@@ -36,12 +30,7 @@ routes = web.RouteTableDef()
 @routes.get("/runs/{run_id}/events")
 async def pubsub_events(request: web.Request) -> web.StreamResponse:
     """Subscribe, send the history, then relay the run's messages."""
-    run_id = request.match_info["run_id"]
-    if not token_is_valid(request.app[LINK_SECRET], run_id, request.query.get("token", "")):
-        raise web.HTTPNotFound(text="No such run.")
-    run_log: RunLog = request.app[RUN_LOG]
-    if await run_log.meta(run_id) is None:
-        raise web.HTTPNotFound(text="No such run.")
+    run_id, run_log = await watched_run(request)
     pubsub = request.app[REDIS].pubsub()
     try:
         await pubsub.subscribe(keys.run_bell(run_id))
@@ -72,18 +61,4 @@ async def pubsub_events(request: web.Request) -> web.StreamResponse:
 
 def create_pubsub_app(settings: Settings) -> web.Application:
     """The peer server: health and the Pub/Sub-per-viewer event stream."""
-
-    async def redis_context(app: web.Application) -> AsyncIterator[None]:
-        redis = await connect(settings.redis_url or "", max_connections=POOL_SIZE)
-        app[REDIS] = redis
-        app[RUN_LOG] = RunLog(redis, ttl_seconds=settings.run_ttl_seconds)
-        yield
-        await redis.aclose()
-
-    app = web.Application()
-    app[SETTINGS] = settings
-    app[LINK_SECRET] = settings.link_secret
-    app.cleanup_ctx.append(redis_context)
-    app.add_routes(routes)
-    app.add_routes(health.routes)
-    return app
+    return peer_app(settings, routes)
