@@ -110,10 +110,16 @@ def with_link_secret(settings: Settings) -> Settings:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, mode: Mode) -> AsyncIterator[Services]:
-    """Every mode's services, checked and started; stopped in reverse order on exit."""
+async def open_services(
+    settings: Settings, mode: Mode, *, will_listen: bool = False
+) -> AsyncIterator[Services]:
+    """Every mode's services, checked and started; stopped in reverse order on exit.
+
+    `will_listen`: the process binds HOST:PORT itself, so a busy port is said before anything
+    starts (the in-process test server listens elsewhere and leaves it False).
+    """
     settings.require_mode(mode)
-    if mode in preflight.SERVING_MODES:
+    if will_listen and mode in preflight.SERVING_MODES:
         preflight.check_port(settings)
     if settings.redis_url is None or mode in APPLESS_MODES:
         preflight.check_data_dir(settings)

@@ -174,7 +174,10 @@ def _announce(mode: Mode, services: Services) -> None:
 
 async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> None:
     """Build the services `mode` needs, run them until a signal, stop them in order."""
-    async with open_services(settings, mode) as services, AsyncExitStack() as stack:
+    async with (
+        open_services(settings, mode, will_listen=True) as services,
+        AsyncExitStack() as stack,
+    ):
         if mode in ("serve", "worker"):
             if services.archive is not None:
                 await stack.enter_async_context(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -30,6 +31,30 @@ from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer
 from web.app import create_app
 
 WebClient = Callable[..., Awaitable[TestClient]]
+# The ports a developer's other apps most often hold; the suite must pass with them taken.
+COMMON_PORTS = (3000, 8080)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def common_ports_taken() -> Iterator[list[int]]:
+    """Hold 3000 and 8080 on every address for the whole suite (those not already held).
+
+    No test may depend on a fixed port being free; a test that does fails here as it would on
+    a developer's machine.
+    """
+    held: list[socket.socket] = []
+    for port in COMMON_PORTS:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind(("0.0.0.0", port))
+            probe.listen()
+        except OSError:
+            probe.close()  # someone else holds it already: the condition holds anyway
+            continue
+        held.append(probe)
+    yield [s.getsockname()[1] for s in held]
+    for probe in held:
+        probe.close()
 
 
 @pytest.fixture(scope="session")

@@ -322,3 +322,10 @@ def test_log_format_is_chosen(tmp_path: Path, log_format: str, json_lines: bool)
     logged = [line for line in server.log().splitlines() if "embedded redis started" in line]
     assert len(logged) == 1
     assert logged[0].startswith("{") is json_lines
+
+
+def test_the_suite_runs_with_the_common_ports_taken(common_ports_taken: list[int]) -> None:
+    """3000 and 8080 are busy for every test (held by the suite, or by something else)."""
+    for port in (3000, 8080):
+        with socket.socket() as probe, pytest.raises(OSError):
+            probe.bind(("0.0.0.0", port))
