@@ -487,16 +487,19 @@ class RunWriter:
             warn_failure(log, "token append failed", exc, run_id=self.run_id)
 
     async def _flush_locked(self) -> None:
-        while self._unconfirmed is not None or self._pending:
+        # Only what is buffered now: text that arrives during these appends waits for the next.
+        waiting = len(self._pending)
+        while self._unconfirmed is not None or waiting:
             if self._unconfirmed is None:
                 # The leading pieces of one kind become one event.
                 event = self._pending[0][0]
                 run = next(
-                    (n for n, (kind, _) in enumerate(self._pending) if kind != event),
-                    len(self._pending),
+                    (n for n, (kind, _) in enumerate(self._pending[:waiting]) if kind != event),
+                    waiting,
                 )
                 text = "".join(piece for _, piece in self._pending[:run])
                 del self._pending[:run]
+                waiting -= run
                 self._unconfirmed = (event, text, self._next_seq())
             event, text, seq = self._unconfirmed
             await self._append(event, {"text": text}, seq)
