@@ -20,6 +20,7 @@ DELAYED: Final = (
 )
 FOOTER: Final = "<sub>[Run log]({url}) · {model} · {tokens} tokens{cost} · {duration}</sub>"
 COST: Final = " · ${cost:.4f}"
+ESTIMATED_TOKENS: Final = "~{tokens:,} (estimated)"
 OVER_BUDGET: Final = (
     "Sorry @{author}, this installation of @{slug} has used today's token budget "
     "({budget:,} tokens). It renews at midnight UTC."
@@ -70,11 +71,21 @@ def with_partial(partial: str, note: str) -> str:
     return f"{shown}\n\n---\n\n{note}"
 
 
-def footer(url: str, model: str, tokens: int, seconds: float, cost: float | None = None) -> str:
-    """The small line under a final answer: run link, model, tokens, estimated cost, time."""
+def footer(
+    url: str,
+    model: str,
+    tokens: int,
+    seconds: float,
+    cost: float | None = None,
+    *,
+    estimated: bool = False,
+) -> str:
+    """The small line under a final answer: run link, model, tokens (`estimated` when the
+    server counted none), estimated cost, time."""
     shown_cost = COST.format(cost=cost) if cost is not None else ""
+    shown_tokens = ESTIMATED_TOKENS.format(tokens=tokens) if estimated else f"{tokens:,}"
     return FOOTER.format(
-        url=url, model=model, tokens=f"{tokens:,}", cost=shown_cost, duration=duration(seconds)
+        url=url, model=model, tokens=shown_tokens, cost=shown_cost, duration=duration(seconds)
     )
 
 

@@ -11,13 +11,13 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from openai.types.chat import ChatCompletionMessageParam, ChatCompletionMessageToolCallParam
+from openai.types.chat import ChatCompletionMessageParam
 
 from bot import prompts
 from bot.execution import Run
-from bot.llm import LLMError, LLMTimeouts, ToolCall, Usage, stream_turn
+from bot.llm import LLMError, LLMTimeouts, ToolCall, Turn, Usage, stream_turn
 from bot.tools import Tool, ToolError, ToolResult
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,11 @@ ACTIVITIES: Final = {
     "write_file": "Writing {path}",
     "delete_file": "Deleting {path}",
     "finish": "Committing the change",
+}
+# A reply the server cut (its finish_reason) ends the run with the text so far and says why.
+CUT_NOTES: Final = {
+    "length": "The answer stops here: the model reached its limit of output tokens.",
+    "content_filter": "The answer stops here: the model provider's content filter stopped it.",
 }
 NOT_RUN: Final = "error: not run: the run's limit of tool calls is reached"
 WRAP_UP: Final = (
@@ -170,6 +175,7 @@ async def converse(
                     messages=chat,
                     tools=schemas if offer_tools else None,
                     on_token=transcript.token,
+                    on_thinking=run.writer.thinking,
                     timeouts=timeouts,
                     on_retry=on_retry,
                 )
@@ -177,9 +183,14 @@ async def converse(
             outcome.limit_note = LIMIT_NOTES["seconds"].format(value=limits.max_seconds)
             break
         outcome.usage += turn.usage
+        cut = CUT_NOTES.get(turn.finish_reason or "")
+        if cut is not None:
+            # A cut call's arguments are cut too: nothing is run.
+            outcome.limit_note = cut
+            break
         if not turn.tool_calls or not offer_tools:
             break
-        chat.append(_assistant_message(turn.text, turn.tool_calls))
+        chat.append(_assistant_message(turn))
         closing = None
         for call in turn.tool_calls:
             if outcome.tool_calls >= limits.max_tool_calls:
@@ -226,13 +237,23 @@ async def write(run: Run, system: str, data: dict[str, Any], tools: list[Tool]) 
     return await converse(run, prompts.chat(system, data, partial), tools, written=partial)
 
 
-def _assistant_message(text: str, calls: tuple[ToolCall, ...]) -> ChatCompletionMessageParam:
-    tool_calls: list[ChatCompletionMessageToolCallParam] = [
+def _assistant_message(turn: Turn) -> ChatCompletionMessageParam:
+    """The turn as the model wrote it, with whatever its provider attached (reasoning that
+    DeepSeek wants back, Gemini's thought signatures) sent back unchanged."""
+    tool_calls = [
         {
+            **call.extra,
             "id": call.id,
             "type": "function",
             "function": {"name": call.name, "arguments": call.arguments},
         }
-        for call in calls
+        for call in turn.tool_calls
     ]
-    return {"role": "assistant", "content": text or None, "tool_calls": tool_calls}
+    message = {
+        **turn.message_extra,
+        "role": "assistant",
+        "content": turn.text or None,
+        "tool_calls": tool_calls,
+    }
+    # Provider fields are not in the client's TypedDict; it sends them as they are.
+    return cast(ChatCompletionMessageParam, message)

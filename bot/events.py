@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
-EventType = Literal["status", "token", "tool_call", "tool_result", "error", "complete"]
+EventType = Literal["status", "token", "thinking", "tool_call", "tool_result", "error", "complete"]
 EVENT_TYPES: Final[frozenset[str]] = frozenset(
-    {"status", "token", "tool_call", "tool_result", "error", "complete"}
+    {"status", "token", "thinking", "tool_call", "tool_result", "error", "complete"}
 )
 # Written once here (and once in web/static/live.js): the run log's script is built from it.
 TERMINAL_STATUSES: Final[frozenset[str]] = frozenset({"succeeded", "failed", "cancelled"})
@@ -21,6 +21,12 @@ class StatusData(TypedDict):
 
 class TokenData(TypedDict):
     """`token`: the next piece of the answer."""
+
+    text: str
+
+
+class ThinkingData(TypedDict):
+    """`thinking`: the next piece of a reasoning model's thinking (never in the answer)."""
 
     text: str
 
@@ -53,6 +59,8 @@ class UsageData(TypedDict):
 
     prompt_tokens: int
     completion_tokens: int
+    reasoning_tokens: NotRequired[int]
+    estimated: NotRequired[bool]
 
 
 class CompleteData(TypedDict):

@@ -193,12 +193,18 @@ class Run:
         await self.guard()
         cost = await self.count(usage)
         seconds = time.time() - self.created_at
-        footer = comments.footer(self.url, self.model, usage.total, seconds, cost)
+        footer = comments.footer(
+            self.url, self.model, usage.total, seconds, cost, estimated=usage.estimated
+        )
         body = f"{answer}\n\n{footer}\n\n{comments.marker(self.job.run_id)}"
         counted: UsageData = {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
         }
+        if usage.reasoning_tokens:
+            counted["reasoning_tokens"] = usage.reasoning_tokens
+        if usage.estimated:
+            counted["estimated"] = True
         await self.publish("succeeded", body, counted, cost)
 
     async def count(self, usage: Usage) -> float | None:

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
+from openai import AsyncStream
+from openai.types.chat import (
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
 
+from bot.chunks import Assembler, ToolCall
+from bot.llm_errors import provider_message, refuses_stream_options, tool_refusal
 from bot.redact import redact
+
+__all__ = ["LLMError", "LLMTimeouts", "ToolCall", "Turn", "Usage", "make_client", "stream_turn"]
 
 # Seconds; the n-th retry waits RETRY_BACKOFF * n. Tests set it to 0.
 RETRY_BACKOFF = 0.5
@@ -20,14 +29,23 @@ RETRY_BACKOFF = 0.5
 MAX_RETRY_AFTER = 20.0
 # Local OpenAI-compatible servers (Ollama, vLLM, llama.cpp) ignore the key; the client needs one.
 PLACEHOLDER_KEY = "not-needed"
+# Characters per token, to estimate usage when the server reports none.
+CHARS_PER_TOKEN = 4
+# (endpoint, model) pairs that refused `stream_options` in this process (Mistral: 422): learnt
+# once, then never sent to them again.
+NO_STREAM_OPTIONS: set[tuple[str, str]] = set()
+OnText = Callable[[str], Awaitable[None]] | Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens counted by the server."""
+    """Tokens counted by the server (`estimated`: from characters, the server sent none);
+    `reasoning_tokens` are the part of the completion tokens the model spent thinking."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
 
     @property
     def total(self) -> int:
@@ -38,49 +56,21 @@ class Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            self.estimated or other.estimated,
         )
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A call of a tool by the model: `arguments` is the JSON text it wrote (maybe invalid)."""
-
-    id: str
-    name: str
-    arguments: str
 
 
 @dataclass(frozen=True)
 class Turn:
-    """One streamed reply of the model: its text, the tools it called, the tokens it cost."""
+    """One streamed reply of the model: its text, the tools it called, the tokens it cost, why
+    it stopped, and the provider's fields to send back with it (`message_extra`)."""
 
     text: str
     tool_calls: tuple[ToolCall, ...]
     usage: Usage
-
-
-class _ToolCallParts:
-    """Assembles the tool calls of a streamed reply from their deltas (split arguments)."""
-
-    def __init__(self) -> None:
-        self.parts: dict[int, dict[str, str]] = {}
-
-    def add(self, deltas: list[ChoiceDeltaToolCall]) -> None:
-        for delta in deltas:
-            part = self.parts.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-            if delta.id:
-                part["id"] = delta.id
-            if delta.function is not None:
-                if delta.function.name:
-                    part["name"] += delta.function.name
-                if delta.function.arguments:
-                    part["arguments"] += delta.function.arguments
-
-    def calls(self) -> tuple[ToolCall, ...]:
-        return tuple(
-            ToolCall(part["id"] or f"call_{index}", part["name"], part["arguments"])
-            for index, part in sorted(self.parts.items())
-        )
+    finish_reason: str | None = None
+    message_extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class LLMError(Exception):
@@ -129,11 +119,14 @@ def _classify(exc: BaseException) -> LLMError:
         return LLMError("The model did not answer in time", code="llm_timeout", recoverable=True)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        retryable = status == 429 or status >= 500
+        refusal = tool_refusal(status, exc.body)
+        if refusal is not None:
+            return LLMError(refusal, code="llm_error", recoverable=False)
+        said = provider_message(exc.body) or "no message"
         err = LLMError(
-            f"The model API answered {status}: {exc.message}",
+            f"The model API answered {status}: {said}",
             code="llm_error",
-            recoverable=retryable,
+            recoverable=status == 429 or status >= 500,
         )
         if status == 429:
             try:
@@ -151,64 +144,116 @@ def _classify(exc: BaseException) -> LLMError:
     return LLMError(f"The model client failed: {exc}", code="llm_error", recoverable=False)
 
 
+async def _open(
+    client: openai.AsyncOpenAI,
+    model: str,
+    messages: list[ChatCompletionMessageParam],
+    tools: list[ChatCompletionToolParam],
+) -> AsyncStream[ChatCompletionChunk]:
+    """Start the stream; an endpoint that refuses `stream_options` is asked again at once
+    without it, and never asked with it again in this process."""
+    endpoint = (str(client.base_url), model)
+    while True:
+        learnt = endpoint in NO_STREAM_OPTIONS
+        try:
+            return await client.chat.completions.create(
+                model=model,
+                messages=messages,
+                stream=True,
+                stream_options=openai.omit if learnt else {"include_usage": True},
+                tools=tools or openai.omit,
+            )
+        except openai.APIStatusError as exc:
+            if learnt or not refuses_stream_options(exc.status_code, exc.body):
+                raise
+            NO_STREAM_OPTIONS.add(endpoint)
+
+
+async def _emit(callback: OnText, text: str) -> None:
+    result = callback(text)
+    if inspect.isawaitable(result):
+        await result
+
+
+def _usage(raw: Mapping[str, Any] | None, estimate: Callable[[], Usage]) -> Usage:
+    """The server's usage, with its reasoning tokens; estimated when it sent none."""
+    if raw is None:
+        return estimate()
+    details = raw.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
+    return Usage(
+        int(raw.get("prompt_tokens") or 0),
+        int(raw.get("completion_tokens") or 0),
+        int(reasoning or 0),
+    )
+
+
+def _estimate(messages: list[ChatCompletionMessageParam], reply: Assembler) -> Usage:
+    """Tokens from characters, for a server whose stream carries no usage."""
+    prompt = len(json.dumps(messages, default=str))
+    written = sum(map(len, reply.text)) + sum(map(len, reply.reasoning))
+    written += sum(len(call.arguments) + len(call.name) for call in reply.calls())
+    return Usage(
+        prompt // CHARS_PER_TOKEN,
+        -(-written // CHARS_PER_TOKEN),
+        -(-sum(map(len, reply.reasoning)) // CHARS_PER_TOKEN),
+        estimated=True,
+    )
+
+
 async def _attempt(
     client: openai.AsyncOpenAI,
     model: str,
     messages: list[ChatCompletionMessageParam],
     tools: list[ChatCompletionToolParam],
-    on_token: Callable[[str], Any],
+    on_token: OnText,
+    on_thinking: OnText | None,
     timeouts: LLMTimeouts,
     delivered: list[bool],
 ) -> Turn:
-    """Run one streaming request; `delivered[0]` turns True once a token reached on_token."""
+    """Run one streaming request; `delivered[0]` turns True once a token reached on_token.
+
+    Until the model shows life (text, thinking or a tool call) the first-token deadline holds;
+    after, each chunk must come within `between_chunks`: a model that thinks for minutes but
+    keeps streaming its thinking is alive.
+    """
     loop = asyncio.get_running_loop()
     first_deadline = loop.time() + timeouts.first_token
     stream = None
-    usage = Usage()
-    finished = False
-    text: list[str] = []
-    calls = _ToolCallParts()
+    alive = False
+    reply = Assembler()
     try:
         async with asyncio.timeout_at(first_deadline):
-            stream = await client.chat.completions.create(
-                model=model,
-                messages=messages,
-                stream=True,
-                stream_options={"include_usage": True},
-                tools=tools or openai.omit,
-            )
+            stream = await _open(client, model, messages, tools)
         chunks = stream.__aiter__()
         while True:
-            deadline = (loop.time() + timeouts.between_chunks) if delivered[0] else first_deadline
+            deadline = (loop.time() + timeouts.between_chunks) if alive else first_deadline
             async with asyncio.timeout_at(deadline):
                 try:
                     chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
-            # vLLM may send usage on every chunk; the last one is the total.
-            if chunk.usage is not None:
-                usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
-            # Azure sends chunks without choices (content filter results) before the answer.
-            if not chunk.choices:
-                continue
-            delta = chunk.choices[0].delta
-            finished = finished or bool(chunk.choices[0].finish_reason)
-            if delta.tool_calls:
-                calls.add(delta.tool_calls)
-            if delta.content:
+            piece = reply.add(chunk.to_dict())
+            alive = alive or piece.alive
+            if piece.thinking and on_thinking is not None:
+                await _emit(on_thinking, piece.thinking)
+            if piece.text:
                 delivered[0] = True
-                text.append(delta.content)
-                result = on_token(delta.content)
-                if inspect.isawaitable(result):
-                    await result
-        if not finished:
+                await _emit(on_token, piece.text)
+        if reply.finish_reason is None:
             # The openai client treats a body that just stops as a normal end of stream.
             raise LLMError(
                 "The model stream ended before the answer was finished",
                 code="llm_error",
                 recoverable=True,
             )
-        return Turn("".join(text), calls.calls(), usage)
+        return Turn(
+            "".join(reply.text),
+            reply.calls(),
+            _usage(reply.usage, lambda: _estimate(messages, reply)),
+            reply.finish_reason,
+            reply.message_extra(),
+        )
     finally:
         if stream is not None:
             await stream.close()
@@ -219,14 +264,15 @@ async def stream_turn(
     *,
     model: str,
     messages: list[ChatCompletionMessageParam],
-    on_token: Callable[[str], Awaitable[None]] | Callable[[str], None],
+    on_token: OnText,
+    on_thinking: OnText | None = None,
     tools: list[ChatCompletionToolParam] | None = None,
     timeouts: LLMTimeouts = LLMTimeouts(),
     attempts: int = 3,
     on_retry: Callable[[LLMError, int], Awaitable[None]] | None = None,
 ) -> Turn:
-    """Stream one reply's text into on_token (sync, or async and awaited) and collect its tool
-    calls; retry only before any text.
+    """Stream one reply's text into on_token and its thinking into on_thinking (sync, or async
+    and awaited) and collect its tool calls; retry only before any text.
 
     on_retry(error, n) is awaited before retry n (1-based, so also the number of the failed
     attempt). Raises LLMError; exceptions raised by on_token propagate unchanged.
@@ -237,7 +283,14 @@ async def stream_turn(
             for attempt in range(1, max(1, attempts) + 1):
                 try:
                     return await _attempt(
-                        client, model, messages, tools or [], on_token, timeouts, delivered
+                        client,
+                        model,
+                        messages,
+                        tools or [],
+                        on_token,
+                        on_thinking,
+                        timeouts,
+                        delivered,
                     )
                 except (LLMError, openai.OpenAIError, TimeoutError) as exc:
                     err = _to_llm_error(exc, client.api_key)

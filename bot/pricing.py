@@ -55,7 +55,8 @@ def parse_prices(raw: str) -> dict[str, tuple[float, float]]:
 def cost_usd(
     model: str, usage: Usage, overrides: Mapping[str, tuple[float, float]] | None = None
 ) -> float | None:
-    """The estimated cost of `usage` on `model`, or None when its price is unknown."""
+    """The estimated cost of `usage` on `model`, or None when its price is unknown; reasoning
+    tokens are part of the completion tokens (as OpenAI and DeepSeek count them), priced so."""
     price = (overrides or {}).get(model) or PRICES.get(model)
     if price is None:
         return None

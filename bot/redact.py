@@ -18,6 +18,11 @@ KEY_LIKE: Final = re.compile(
     r"|(?=[A-Za-z0-9+/_\-]*[0-9])[A-Za-z0-9+/_\-]{32,}=*",
     re.IGNORECASE,
 )
+# Credentials a URL carries: `https://user:secret@host`, `?key=…` (Gemini), `&token=…`.
+URL_CREDENTIALS: Final = re.compile(
+    r"(?<=://)[^\s/@]+(?=@)|(?<=[?&])(?:key|api[_-]?key|token|access_token|sig|password)=[^&\s\"']+",
+    re.IGNORECASE,
+)
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -25,6 +30,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
+    text = URL_CREDENTIALS.sub(REDACTED, text)
     text = KEY_LIKE.sub(REDACTED, text)
     if len(text) > MAX_PUBLISHED_CHARS:
         text = text[: MAX_PUBLISHED_CHARS - 1] + "…"

@@ -373,7 +373,8 @@ class RunLog:
 class RunWriter:
     """Appends a run's events: a token at once when the writer is idle, tokens that arrive
     while an append is in flight (or sooner than `min_interval` after it) merged into the
-    next one, so a run costs at most 1 / `min_interval` appends a second."""
+    next one, so a run costs at most 1 / `min_interval` appends a second. Thinking is merged
+    the same way, apart from tokens: text and thinking keep their order."""
 
     def __init__(
         self,
@@ -388,10 +389,11 @@ class RunWriter:
         self.epoch = epoch
         self.min_interval = min_interval
         self.appends = 0
-        self._pending: list[str] = []
-        # The token text of an append that was sent but not confirmed: sent again with the same
-        # sequence (never merged into new text), so Redis keeps exactly one copy of it.
-        self._unconfirmed: tuple[str, str] | None = None
+        # (event, text) pieces not yet appended, in order.
+        self._pending: list[tuple[str, str]] = []
+        # The event, text and sequence of an append that was sent but not confirmed: sent again
+        # with the same sequence (never merged into new text), so Redis keeps exactly one copy.
+        self._unconfirmed: tuple[str, str, str] | None = None
         self._writer = secrets.token_hex(8)
         self._seq = 0
         self._last_append = -math.inf
@@ -401,10 +403,17 @@ class RunWriter:
 
     def token(self, text: str) -> None:
         """Add a piece of the answer: appended now if the writer is idle, else with the next."""
+        self._add("token", text)
+
+    def thinking(self, text: str) -> None:
+        """Add a piece of the model's thinking, merged like tokens; never part of the answer."""
+        self._add("thinking", text)
+
+    def _add(self, event: str, text: str) -> None:
         self._raise_failure()
         if not text:
             return
-        self._pending.append(text)
+        self._pending.append((event, text))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._drain(), name=f"writer:{self.run_id}")
 
@@ -478,14 +487,23 @@ class RunWriter:
             warn_failure(log, "token append failed", exc, run_id=self.run_id)
 
     async def _flush_locked(self) -> None:
-        if self._unconfirmed is None:
-            if not self._pending:
-                return
-            self._unconfirmed = ("".join(self._pending), self._next_seq())
-            self._pending.clear()
-        text, seq = self._unconfirmed
-        await self._append("token", {"text": text}, seq)
-        self._unconfirmed = None
+        # Only what is buffered now: text that arrives during these appends waits for the next.
+        waiting = len(self._pending)
+        while self._unconfirmed is not None or waiting:
+            if self._unconfirmed is None:
+                # The leading pieces of one kind become one event.
+                event = self._pending[0][0]
+                run = next(
+                    (n for n, (kind, _) in enumerate(self._pending[:waiting]) if kind != event),
+                    waiting,
+                )
+                text = "".join(piece for _, piece in self._pending[:run])
+                del self._pending[:run]
+                waiting -= run
+                self._unconfirmed = (event, text, self._next_seq())
+            event, text, seq = self._unconfirmed
+            await self._append(event, {"text": text}, seq)
+            self._unconfirmed = None
 
     async def _append(self, event: str, data: Mapping[str, Any], seq: str) -> str:
         self._last_append = asyncio.get_running_loop().time()

@@ -7,7 +7,10 @@ reply carries text and/or tool calls, streamed as OpenAI streams them: the call'
 in its first delta, the arguments split across later ones, `finish_reason: "tool_calls"`.
 Like a real model asked to continue an interrupted answer, a request whose messages hold an
 assistant message that is a non-empty prefix of the reply's text gets only the rest of that
-text (see `Reply`). Standalone:
+text (see `Reply`). A reply may instead replay a server's recorded stream verbatim (`recording`,
+see tests/fixtures/llm-streams/), and `checks` refuse requests as a given server does (Gemini 3
+without its thought signatures, DeepSeek without its reasoning, Mistral's `stream_options`).
+Standalone:
 `python -m tests.fake_openai --port 8001 --delay 0.02`.
 """
 
@@ -71,6 +74,7 @@ class Reply:
     """
 
     text: str = "Hello from the fake model."
+    thinking: str = ""  # streamed first as `reasoning_content` deltas (DeepSeek, vLLM, llama.cpp)
     chunk_size: int = 4  # characters per content delta
     delay: float = 0.0  # seconds between chunks
     status: int = 200  # anything else: an OpenAI error JSON with that status
@@ -80,6 +84,8 @@ class Reply:
     prompt_tokens: int = 0  # 0: estimated as the request's message characters // 4
     completion_tokens: int = 0  # 0: the number of content and argument chunks sent
     tool_calls: list[ToolCall] = field(default_factory=list)  # streamed after the text
+    recording: bytes | None = None  # a server's whole SSE body, replayed as it was recorded
+    error_json: Any = None  # with `status`: the body a server sends instead of OpenAI's
 
     @classmethod
     def calls(cls, *calls: ToolCall, text: str = "", **kw: Any) -> Reply:
@@ -88,6 +94,8 @@ class Reply:
 
 
 Script = Reply | Callable[[dict[str, Any]], Reply]  # a queued reply, or one made from the body
+# A server's rule about requests: the refusal (a reply with its status and body) or None.
+Check = Callable[[dict[str, Any]], Reply | None]
 
 
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
@@ -115,6 +123,7 @@ class FakeOpenAI:
     replies: list[Script] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     responder: Callable[[dict[str, Any]], Reply | None] | None = None
+    checks: list[Check] = field(default_factory=list)  # a refusal consumes no scripted reply
     first_token_delay: float = 0.0  # seconds added to every reply's `first_delay` (benchmarks)
     # GET /models lists these; None: the route is missing, as on some compatible servers.
     models: list[str] | None = field(default_factory=lambda: ["gpt-4o-mini", "gpt-4o"])
@@ -200,15 +209,19 @@ class FakeOpenAI:
         self.requests.append(body)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response(error_body(401), status=401)
-        reply = self._next_reply(body)
+        refusal = next(filter(None, (check(body) for check in self.checks)), None)
+        reply = refusal or self._next_reply(body)
         delay = reply.first_delay + self.first_token_delay
         if delay and await self._pause(delay):
             return web.json_response(error_body(503), status=503)
         if reply.status != 200:
             headers = {"retry-after": "0"} if reply.status == 429 else {}
-            return web.json_response(
-                error_body(reply.status, reply.error_message), status=reply.status, headers=headers
-            )
+            sent = reply.error_json
+            if sent is None:
+                sent = error_body(reply.status, reply.error_message)
+            return web.json_response(sent, status=reply.status, headers=headers)
+        if reply.recording is not None:
+            return await self._replay(request, reply.recording)
         text = _remainder(reply.text, body.get("messages"))
         pieces = _pieces(text, reply.chunk_size)
         chars = sum(len(str(m.get("content") or "")) for m in body.get("messages") or [])
@@ -256,6 +269,18 @@ class FakeOpenAI:
             )
         return await self._stream(request, body, reply, pieces, base, prompt_tokens)
 
+    async def _replay(self, request: web.Request, recording: bytes) -> web.StreamResponse:
+        """Send a recorded SSE body as it is, in the pieces it was recorded in (one per line)."""
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        await resp.prepare(request)
+        try:
+            for line in recording.splitlines(keepends=True):
+                await resp.write(line)
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client went away
+        return resp
+
     async def _stream(
         self,
         request: web.Request,
@@ -289,7 +314,11 @@ class FakeOpenAI:
             text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
             await resp.write(f"data: {text}\n\n".encode())
 
-        deltas: list[dict[str, Any]] = [{"content": piece} for piece in pieces]
+        deltas: list[dict[str, Any]] = [
+            {"content": None, "reasoning_content": piece}
+            for piece in _pieces(reply.thinking, reply.chunk_size)
+        ]
+        deltas += [{"content": piece} for piece in pieces]
         for index, call in enumerate(reply.tool_calls):
             deltas.append(
                 {

@@ -76,3 +76,25 @@ async def test_the_page_text_is_the_model_text(
     proxy.lose_next_reply = False
     await writer.complete("succeeded")
     assert await run_log.text(run_id) == "".join(text for text, _, _ in pieces)
+
+
+async def test_thinking_is_merged_like_tokens_but_never_into_the_answer(run_log: RunLog) -> None:
+    run_id = await run_log.create(workflow="answer")
+    writer = run_log.writer(run_id, await run_log.begin_attempt(run_id))
+    await writer.status("running", "Thinking")
+    # All buffered at once (nothing awaited in between): each run of one kind is one event.
+    for piece in ["The user ", "asks why."]:
+        writer.thinking(piece)
+    for piece in ["It crashes ", "because"]:
+        writer.token(piece)
+    writer.thinking("Check count.")
+    writer.token(" count is 0.")
+    await writer.complete("succeeded")
+    events = [(e.event, e.payload().get("text")) for e in await run_log.history(run_id)]
+    assert events[1:-1] == [
+        ("thinking", "The user asks why."),
+        ("token", "It crashes because"),
+        ("thinking", "Check count."),
+        ("token", " count is 0."),
+    ]
+    assert await run_log.text(run_id) == "It crashes because count is 0."
