@@ -415,6 +415,27 @@ async def test_review_inline_comments_must_sit_on_the_diff(
     assert [r["event"] for r in fake_github.reviews_on(OWNER, REPO, n)] == ["COMMENT", "APPROVE"]
 
 
+async def test_requests_outside_githubs_description_are_refused_as_github_does(
+    fake_github: FakeGitHub, gh: GitHubAPI
+) -> None:
+    repo = f"/repos/{OWNER}/{REPO}"
+    for method, path in (("GET", f"{repo}/tarball"), ("PUT", f"{repo}/issues/1")):
+        status, _, body = await gh._request(method, f"{fake_github.url}{path}", {})
+        assert status == 404, (method, path)
+        assert json.loads(body) == {
+            "message": "Not Found",
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "404",
+        }
+    with pytest.raises(gidgethub.BadRequest) as err:
+        await gh.post(f"{repo}/git/refs", data={"ref": "refs/heads/x"})
+    assert err.value.status_code == 422
+    assert err.value.args[0] == 'Invalid request.\n\n"sha" wasn\'t supplied.'
+    with pytest.raises(gidgethub.BadRequest) as err:
+        await gh.post(f"{repo}/git/commits", data={})
+    assert err.value.args[0] == 'Invalid request.\n\n"message", "tree" weren\'t supplied.'
+
+
 async def test_review_thread_replies_edits_reactions(
     fake_github: FakeGitHub, gh: GitHubAPI
 ) -> None:
