@@ -46,7 +46,7 @@ async def edit(
         return None
     # The placeholder was never posted: the final text becomes the reply (once).
     found = await placeholder.find(gh, job, services.slug, created_at or time.time() - 3600)
-    posted = found or await gh.post(job.reply_path, data=data)
+    posted = found or await gh.post(job.reply_path, data=job.reply_data(data["body"]))
     if found is not None:
         await gh.patch(job.comment_path(int(found["id"])), data=data)
     url = str(posted["html_url"])

@@ -73,6 +73,7 @@ class Intake:
             is_pull_request=is_pull_request,
             comment_id=data[target]["id"] if comment_kind is not None else None,
             comment_kind=comment_kind,
+            in_reply_to_id=payloads.optional_id(data, f"{target}.in_reply_to_id"),
             request=command.text,
             command=command.name,
             private=bool(data["repository"].get("private", False)),

@@ -113,6 +113,9 @@ class Job:
     comment_id: int | None = None
     # "issue_comment" or "review_comment": where the triggering comment lives, for the 👀.
     comment_kind: str | None = None
+    # A review comment that replies in a thread: the thread's first comment, the only one GitHub
+    # lets a reply answer ("replies to replies are not supported").
+    in_reply_to_id: int | None = None
     request: str = ""
     # What the mention asked for; differs from `kind` when the author was refused.
     command: str = ""
@@ -143,10 +146,16 @@ class Job:
 
     @property
     def reply_path(self) -> str:
-        """Where a reply to the mention is posted: in its review thread, else in the issue."""
-        if self.in_review_thread:
-            return f"{self.thread_comments_path}/{self.comment_id}/replies"
+        """Where a reply to the mention is posted: its review thread's list, else the issue's."""
         return self.thread_comments_path
+
+    def reply_data(self, body: str) -> dict[str, Any]:
+        """The JSON that posts `body` as a reply to the mention."""
+        if self.in_review_thread:
+            # `in_reply_to` on the PR's comments, not `/comments/{id}/replies`: GitHub's REST
+            # description does not enable that endpoint for GitHub Apps.
+            return {"body": body, "in_reply_to": self.in_reply_to_id or self.comment_id}
+        return {"body": body}
 
     def comment_path(self, comment_id: int) -> str:
         """The REST path of one of the bot's replies, to edit it."""

@@ -99,3 +99,17 @@ def check(data: dict[str, Any], checks: dict[str, Check], *, common: bool = True
     for path, (expected, is_valid) in ((COMMON if common else {}) | checks).items():
         if not is_valid(field(data, path)):
             raise PayloadError(f"`{path}` must be {expected}")
+
+
+def optional_id(data: dict[str, Any], path: str) -> int | None:
+    """The id at a dotted path, None when it is absent or null; PayloadError when malformed."""
+    try:
+        value = field(data, path)
+    except PayloadError:
+        return None
+    if value is None:
+        return None
+    if not _is_id(value):
+        raise PayloadError(f"`{path}` must be {ID[0]} or absent")
+    found: int = value
+    return found

@@ -55,7 +55,7 @@ async def post(
     body = comments.PLACEHOLDER.format(url=url, marker=comments.marker(job.run_id))
     for attempt in range(1, POST_ATTEMPTS + 1):
         try:
-            posted: dict[str, Any] = await gh.post(job.reply_path, data={"body": body})
+            posted: dict[str, Any] = await gh.post(job.reply_path, data=job.reply_data(body))
             return posted
         except (GitHubBroken, aiohttp.ClientError, TimeoutError):
             if attempt == POST_ATTEMPTS:

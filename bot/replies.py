@@ -10,7 +10,7 @@ from bot.services import WorkerServices
 
 async def post_reply(services: WorkerServices, job: Job, body: str) -> None:
     """Post one comment in the job's thread."""
-    await services.github.api(job.installation_id).post(job.reply_path, data={"body": body})
+    await services.github.api(job.installation_id).post(job.reply_path, data=job.reply_data(body))
 
 
 async def request_cancel(services: WorkerServices, claimed: ClaimedJob) -> None:

@@ -152,6 +152,7 @@ async def test_a_mention_in_a_review_thread_is_answered_in_that_thread(
             "is_pull_request": True,
             "comment_id": mention["id"],
             "comment_kind": "review_comment",
+            "in_reply_to_id": first["id"],  # the mention's own, as the webhook carries it
         },
     )
     assert events[-1].payload()["status"] == "succeeded"

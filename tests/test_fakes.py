@@ -239,7 +239,7 @@ async def test_empty_repository_answers_as_github_does(
     fake_github: FakeGitHub, gh: GitHubAPI
 ) -> None:
     fake_github.add_repo(OWNER, "empty")
-    for path, status in (("commits/HEAD", 409), ("tarball", 409), ("contents/README.md", 404)):
+    for path, status in (("commits/HEAD", 409), ("tarball/HEAD", 409), ("contents/README.md", 404)):
         with pytest.raises(gidgethub.BadRequest) as err:
             await gh.getitem(f"/repos/{OWNER}/empty/{path}")
         assert err.value.status_code == status
@@ -415,6 +415,27 @@ async def test_review_inline_comments_must_sit_on_the_diff(
     assert [r["event"] for r in fake_github.reviews_on(OWNER, REPO, n)] == ["COMMENT", "APPROVE"]
 
 
+async def test_requests_outside_githubs_description_are_refused_as_github_does(
+    fake_github: FakeGitHub, gh: GitHubAPI
+) -> None:
+    repo = f"/repos/{OWNER}/{REPO}"
+    for method, path in (("GET", f"{repo}/tarball"), ("PUT", f"{repo}/issues/1")):
+        status, _, body = await gh._request(method, f"{fake_github.url}{path}", {})
+        assert status == 404, (method, path)
+        assert json.loads(body) == {
+            "message": "Not Found",
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "404",
+        }
+    with pytest.raises(gidgethub.BadRequest) as err:
+        await gh.post(f"{repo}/git/refs", data={"ref": "refs/heads/x"})
+    assert err.value.status_code == 422
+    assert err.value.args[0] == 'Invalid request.\n\n"sha" wasn\'t supplied.'
+    with pytest.raises(gidgethub.BadRequest) as err:
+        await gh.post(f"{repo}/git/commits", data={})
+    assert err.value.args[0] == 'Invalid request.\n\n"message", "tree" weren\'t supplied.'
+
+
 async def test_review_thread_replies_edits_reactions(
     fake_github: FakeGitHub, gh: GitHubAPI
 ) -> None:
@@ -422,18 +443,33 @@ async def test_review_thread_replies_edits_reactions(
     n = pr["number"]
     root = fake_github.add_review_comment(OWNER, REPO, n, "bot/router.py", 20, "@livebot why?")
     base = f"/repos/{OWNER}/{REPO}/pulls"
-    reply = await gh.post(f"{base}/{n}/comments/{root['id']}/replies", data={"body": "Because."})
+    thread = f"{base}/{n}/comments"
+    reply = await gh.post(thread, data={"body": "Because.", "in_reply_to": root["id"]})
     assert reply["in_reply_to_id"] == root["id"] and reply["user"]["login"].endswith("[bot]")
     assert reply["diff_hunk"] == root["diff_hunk"] and reply["path"] == "bot/router.py"
-    second = await gh.post(f"{base}/{n}/comments/{reply['id']}/replies", data={"body": "More."})
-    assert second["in_reply_to_id"] == root["id"]
+    with pytest.raises(gidgethub.InvalidField) as invalid:  # replies to replies are not supported
+        await gh.post(thread, data={"body": "More.", "in_reply_to": reply["id"]})
+    assert invalid.value.errors == [  # type: ignore[attr-defined]
+        {
+            "resource": "PullRequestReviewComment",
+            "code": "invalid",
+            "field": "in_reply_to",
+            "message": "Replies to replies are not supported.",
+        }
+    ]
+    # The /replies endpoint is not enabled for GitHub Apps: an installation token gets a 403.
+    with pytest.raises(gidgethub.BadRequest) as err:
+        await gh.post(f"{thread}/{root['id']}/replies", data={"body": "More."})
+    assert err.value.status_code == 403
+    assert err.value.args[0] == "Resource not accessible by integration"
+    assert len(fake_github.review_comments_on(OWNER, REPO, n)) == 2
     edited = await gh.patch(f"{base}/comments/{reply['id']}", data={"body": "Edited."})
     assert edited["body"] == "Edited."
     assert (await gh.getitem(f"{base}/comments/{reply['id']}"))["body"] == "Edited."
     await gh.post(f"{base}/comments/{root['id']}/reactions", data={"content": "eyes"})
     assert [r["content"] for r in fake_github.review_comment_reactions[root["id"]]] == ["eyes"]
     with pytest.raises(gidgethub.BadRequest) as err:
-        await gh.post(f"{base}/{n}/comments/999/replies", data={"body": "x"})
+        await gh.post(thread, data={"body": "x", "in_reply_to": 999})
     assert err.value.status_code == 404
 
 

@@ -241,6 +241,21 @@ async def test_review_comment_mention_on_a_pull_request(
     [job] = await queued_jobs(redis_client)
     assert (job.kind, job.is_pull_request, job.comment_kind) == ("review", True, "review_comment")
     assert job.number == data["pull_request"]["number"]
+    assert job.in_reply_to_id is None  # a thread's first comment: the reply answers it
+
+
+async def test_a_mention_replying_in_a_review_thread_carries_the_threads_first_comment(
+    client: TestClient, redis_client: Redis
+) -> None:
+    data = payload("pull_request_review_comment", "created.payload.json", body=f"@{SLUG} why?")
+    data["comment"]["in_reply_to_id"] = 426899381  # GitHub's field on a reply in a thread
+    assert (await post(client, "pull_request_review_comment", data)).status == 202
+    [job] = await queued_jobs(redis_client)
+    assert (job.comment_id, job.in_reply_to_id) == (data["comment"]["id"], 426899381)
+    assert job.reply_data("x") == {"body": "x", "in_reply_to": 426899381}
+    data["comment"]["in_reply_to_id"] = "426899381"  # not an id: refused, never sent to GitHub
+    resp = await post(client, "pull_request_review_comment", data)
+    assert resp.status == 400 and "in_reply_to_id" in await resp.text()
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@ REVIEW_EVENTS = {
 }
 THREAD = "Pull request review thread "
 THREAD_FIELD = "pull_request_review_thread"
+# GitHub's wording is not published; this is the sentence of its REST description.
+REPLY_TO_REPLY = "Replies to replies are not supported."
 REVIEW_DOCS = "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"
 
 
@@ -621,7 +623,15 @@ class Pulls:
         if parent is None or self._review_comment_pr[cid] != (owner, name, number):
             raise not_found()
         body = self._comment_body(data if data is not None else await request.json())
-        root = parent.get("in_reply_to_id", cid)
+        if "in_reply_to_id" in parent:
+            # The REST description: "This must be the ID of a top-level review comment, not a
+            # reply to that comment. Replies to replies are not supported."
+            raise validation_failed(
+                "PullRequestReviewComment",
+                "invalid",
+                "in_reply_to",
+                message=REPLY_TO_REPLY,
+            )
         reply = self._new_review_comment(
             owner,
             name,
@@ -632,7 +642,7 @@ class Pulls:
             | {"body": body},
             self.bot_login,
             "NONE",
-            root,
+            cid,
         )
         reply["diff_hunk"] = parent["diff_hunk"]
         return web.json_response(reply, status=201)

@@ -30,6 +30,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.fake_github import contract
 from tests.fake_github.common import DOCS, Reply, iso, not_found, paginate
 from tests.fake_github.gitmodel import GitStore
 from tests.fake_github.hooks import AppHooks
@@ -72,6 +73,7 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     json: Any
+    status: int = 0  # the answer's status, once answered (0: none, the connection dropped)
 
 
 @dataclass
@@ -414,15 +416,14 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        self.requests.append(
-            RecordedRequest(
-                request.method,
-                request.path,
-                dict(request.query),
-                {k.lower(): v for k, v in request.headers.items()},
-                body,
-            )
+        recorded = RecordedRequest(
+            request.method,
+            request.path,
+            dict(request.query),
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
         )
+        self.requests.append(recorded)
         rid = ":".join(secrets.token_hex(n).upper() for n in (2, 3, 4, 4, 4))
         self._used += 1
         rl = {
@@ -448,6 +449,7 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
             if fault is None:
                 if raw and body is None and request.content_type != FORM_TYPE:
                     raise Reply(400, "Problems parsing JSON")
+                self._check_contract(request, body)
                 response = await handler(request)
             elif fault.kind == "status":
                 response = web.json_response(
@@ -475,6 +477,7 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
         response.headers["x-github-request-id"] = rid
         response.headers["x-github-api-version-selected"] = "2022-11-28"
         response.headers["x-github-media-type"] = "github.v3; format=json"
+        recorded.status = response.status
         return response
 
     @staticmethod
@@ -497,6 +500,26 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
         if self.workflows_write:
             perms["workflows"] = "write"
         return perms
+
+    def _check_contract(self, request: web.Request, body: Any) -> None:
+        """Answer as GitHub does a request its REST description does not allow."""
+        if contract.WEB_PAGES.match(request.path):
+            return
+        op = contract.match(request.method, request.path)
+        if op is None:
+            raise not_found()
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        entry = self.tokens.get(token) if scheme.lower() in ("token", "bearer") else None
+        installation = entry is not None and entry[1] > time.time()
+        if installation and not op.enabled_for_apps and not op.jwt:
+            raise Reply(
+                403,
+                "Resource not accessible by integration",
+                documentation_url=op.documentation_url,
+            )
+        missing = op.missing_body(body)
+        if missing:
+            raise Reply(422, contract.not_supplied(missing), documentation_url=op.documentation_url)
 
     def _check_jwt(self, request: web.Request) -> None:
         """Refuse the request unless it carries a valid app JWT."""
