@@ -115,7 +115,8 @@ async def test_thinking_grows_folded_above_the_answer_and_stays_out_of_it(
     assert_clean(page)
 
     # Replayed from the start on a phone: folded again, whole, and still apart from the answer.
-    phone = await open_page(browser, link(web_server, run_id), viewport=PHONE, dark=scheme == "dark")
+    url = link(web_server, run_id)
+    phone = await open_page(browser, url, viewport=PHONE, dark=scheme == "dark")
     await phone.wait_for_selector("body[data-run-state=complete]")
     assert await thinking_text(phone) == thoughts
     assert await answer_text(phone) == ANSWER
