@@ -105,6 +105,7 @@ async def test_thinking_grows_folded_above_the_answer_and_stays_out_of_it(
     rendered = await page.inner_text("#answer")
     assert "IndexError" not in rendered and "The user asks" not in rendered, rendered
     assert await answer_text(page) == ANSWER
+    await shoot(page, f"thinking-answered-desktop-{scheme}")
     await run_log.append(
         run_id,
         "complete",
