@@ -6,14 +6,14 @@ import asyncio
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Final, TextIO
 
 import aiohttp
 import openai
 from gidgethub import GitHubException
 
-from bot import manifest, preflight
+from bot import capabilities, manifest, preflight
+from bot.check_lines import Line, failed, passed
 from bot.github_app import GitHubApp
 from bot.llm import make_client
 from bot.redis_client import EmbeddedRedis, RedisUnavailable, connect, redis_server_binary
@@ -25,26 +25,6 @@ MAX_INSTALLATIONS: Final = 20
 RECENT_DELIVERIES: Final = 50
 PERMISSION_RANK: Final = {"none": 0, "read": 1, "write": 2, "admin": 3}
 APP_SETTINGS_FIX: Final = "run `livebot setup`, or set GITHUB_APP_ID and GITHUB_PRIVATE_KEY_PATH"
-
-
-@dataclass(frozen=True)
-class Line:
-    """One row of the table."""
-
-    ok: bool
-    name: str
-    detail: str
-    fix: str = ""
-
-
-def passed(name: str, detail: str) -> Line:
-    """A ✓ row."""
-    return Line(True, name, detail)
-
-
-def failed(name: str, detail: str, fix: str) -> Line:
-    """A ✗ row with what to do."""
-    return Line(False, name, detail, fix)
 
 
 def offline(settings: Settings) -> list[Line]:
@@ -308,22 +288,26 @@ async def run(settings: Settings) -> list[Line]:
 
         lines += await _bounded("GitHub App", github_lines(settings, session))
         lines += await _bounded("Redis", one(lambda: redis_line(settings)))
-        lines += await _bounded("model", one(lambda: model_line(settings)))
+        model = await _bounded("model", one(lambda: model_line(settings)))
+        lines += model
+        if model[0].ok:
+            # What the endpoint can do: only worth asking once it answers for this model.
+            lines += await capabilities.lines(settings)
         lines += await _bounded("public URL", one(lambda: public_url_line(settings, session)))
     return lines
 
 
 def render(lines: list[Line], out: TextIO) -> None:
-    """The table: one row per check, the fix under each ✗."""
+    """The table: one row per check, the fix under each ✗ and each –."""
     width = max(len(line.name) for line in lines)
     for line in lines:
-        print(f"{'✓' if line.ok else '✗'} {line.name:<{width}}  {line.detail}", file=out)
-        if not line.ok:
+        print(f"{line.mark} {line.name:<{width}}  {line.detail}", file=out)
+        if line.fix:
             print(f"  {'':<{width}}  fix: {line.fix}", file=out)
 
 
 async def main() -> int:
-    """Print the table; 0 when every row is ✓, else 1."""
+    """Print the table; 0 when no row is ✗, else 1."""
     try:
         settings = load_settings()
     except SettingsError as exc:

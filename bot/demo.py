@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from bot import keys
-from bot.events import TERMINAL_STATUSES, UsageData
+from bot.events import EVENT_TYPES, TERMINAL_STATUSES, UsageData
 from bot.run_log import RunLog, RunWriter
 from bot.tasks import cancel_and_wait
 
@@ -82,6 +82,12 @@ Reviewed **3 files** of this pull request: two findings to fix before merging, o
 See the inline comments on `app/config.py`.
 """
 FAILURE_TEXT: Final = "Looking at the failing job, the first error is in"
+# What a reasoning model thinks before it answers: the page folds it above the answer.
+DEMO_THINKING: Final = (
+    "The user says parse_config crashes on an empty file. yaml.safe_load returns None for an "
+    "empty document, not {}, so the .get() on the next line would raise AttributeError. "
+    "I should read app/config.py to be sure that is the line, then suggest `or {}` and a test."
+)
 
 
 def demo_tokens(text: str) -> list[str]:
@@ -95,10 +101,21 @@ async def _stream(writer: RunWriter, text: str, speed: float) -> None:
         await asyncio.sleep(TOKEN_SECONDS / speed)
 
 
+async def _think(writer: RunWriter, text: str, speed: float) -> None:
+    # Until the run log knows `thinking` events (they come with the model client's reasoning
+    # support), the recording plays without them.
+    if "thinking" not in EVENT_TYPES:
+        return
+    for piece in demo_tokens(text):
+        await writer.emit("thinking", {"text": piece})
+        await asyncio.sleep(TOKEN_SECONDS / speed)
+
+
 async def play_answer(writer: RunWriter, speed: float) -> None:
-    """An answer to a question, after reading a file."""
+    """An answer to a question by a model that thinks first, after reading a file."""
     await writer.status("running", "Reading the issue and its comments")
     await asyncio.sleep(0.8 / speed)
+    await _think(writer, DEMO_THINKING, speed)
     await writer.emit("tool_call", {"name": "read_file", "arguments": {"path": "app/config.py"}})
     await asyncio.sleep(0.6 / speed)
     await writer.emit("tool_result", {"name": "read_file", "summary": "48 lines of app/config.py"})

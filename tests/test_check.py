@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import io
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,8 +15,8 @@ from bot import check
 from bot.settings import Settings
 from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub, generate_private_key_pem
-from tests.fake_openai import FakeOpenAI
-from tests.support import WEBHOOK_SECRET, clean_env
+from tests.fake_openai import FakeOpenAI, Reply, ToolCall
+from tests.support import WEBHOOK_SECRET, clean_env, free_port
 
 
 def app_env(fake: FakeGitHub, key_path: Path) -> dict[str, str]:
@@ -26,6 +29,47 @@ def app_env(fake: FakeGitHub, key_path: Path) -> dict[str, str]:
     }
 
 
+def calls_the_tools(body: dict[str, Any]) -> Reply | None:
+    """A tool-capable model: it calls get_weather once per city the question names."""
+    if not body.get("tools"):
+        return None
+    question = body["messages"][-1]["content"]
+    cities = [city for city in ("Paris", "Tokyo") if city in question]
+    return Reply.calls(*(ToolCall("get_weather", {"city": city}) for city in cities))
+
+
+def refusing(words: str, status: int = 400) -> Any:
+    """A server that refuses every request holding `words` with `message` (else: capable)."""
+
+    def respond(body: dict[str, Any]) -> Reply | None:
+        if words == "tools" and body.get("tools"):
+            return Reply(status=status, error_message=MESSAGES[words, status])
+        if words == "stream_options" and body.get("stream_options"):
+            return Reply(status=status, error_message=MESSAGES[words, status])
+        return calls_the_tools(body)
+
+    return respond
+
+
+# The refusals as these servers word them (vLLM's serving_chat.py, llama.cpp's server,
+# Ollama's 400, Mistral's pydantic 422).
+VLLM_REFUSAL = (
+    '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+)
+LLAMA_CPP_REFUSAL = "tools param requires --jinja flag"
+OLLAMA_REFUSAL = "registry.ollama.ai/library/llama3:latest does not support tools"
+MISTRAL_REFUSAL = (
+    "{'detail': [{'type': 'extra_forbidden', 'loc': ['body', 'stream_options', 'include_usage'],"
+    " 'msg': 'Extra inputs are not permitted', 'input': True}]}"
+)
+MESSAGES = {
+    ("tools", 400): VLLM_REFUSAL,
+    ("tools", 500): LLAMA_CPP_REFUSAL,
+    ("tools", 404): OLLAMA_REFUSAL,
+    ("stream_options", 422): MISTRAL_REFUSAL,
+}
+
+
 @pytest.fixture
 async def healthy(
     tmp_path: Path,
@@ -35,11 +79,13 @@ async def healthy(
     web_client: WebClient,
 ) -> Settings:
     """Everything right: an installed app whose webhook points at a running livebot."""
-    client = await web_client(settings)
+    # A free port: the preflight check refuses a busy one (the default 3000 may well be).
+    client = await web_client(dataclasses.replace(settings, port=free_port()))
     public_url = str(client.make_url("")).rstrip("/")
     fake_github.add_installation(7)
     fake_github.hook_url = f"{public_url}/webhook"
     fake_github.add_delivery(status_code=202)
+    fake_openai.responder = calls_the_tools
     return Settings(
         github_app_id=fake_github.app_id,
         github_private_key=fake_github.private_key_pem,
@@ -64,6 +110,73 @@ async def test_everything_right_is_all_ticks(healthy: Settings) -> None:
     assert "1, reaching 1 repositories" in table["installations"].detail
     assert "embedded" in table["Redis"].detail
     assert table["model"].detail.startswith("gpt-4o-mini")
+    assert table["streaming"].mark == "✓"
+    assert table["tools"].detail == "the model called get_weather"
+    assert table["parallel tool calls"].detail == "2 calls in one reply"
+    assert table["usage in the stream"].mark == "✓"
+    # The fake is no reasoning model: a –, with what would show a reasoning model's thinking.
+    assert table["reasoning"].mark == "–" and "--reasoning-parser" in table["reasoning"].fix
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal", "fix"),
+    [
+        (400, VLLM_REFUSAL, "--enable-auto-tool-choice --tool-call-parser"),
+        (500, LLAMA_CPP_REFUSAL, "llama-server with `--jinja`"),
+        (404, OLLAMA_REFUSAL, "tool-capable model"),
+    ],
+)
+async def test_a_server_refusing_tools_is_a_cross_naming_its_setting(
+    healthy: Settings, fake_openai: FakeOpenAI, status: int, refusal: str, fix: str
+) -> None:
+    fake_openai.responder = refusing("tools", status)
+    lines = await check.run(healthy)
+    table = rows(lines)
+    assert table["streaming"].ok and table["usage in the stream"].mark == "✓"
+    assert not table["tools"].ok
+    assert refusal in table["tools"].detail, "the server's own words are shown"
+    assert fix in table["tools"].fix
+    assert table["parallel tool calls"].mark == "–"
+    out = io.StringIO()
+    check.render(lines, out)
+    assert f"fix: {table['tools'].fix}" in out.getvalue()
+
+
+async def test_a_model_that_never_calls_the_tool_is_a_cross(
+    healthy: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.responder = None
+    table = rows(await check.run(healthy))
+    assert not table["tools"].ok and "without calling the tool" in table["tools"].detail
+    assert "--tool-call-parser" in table["tools"].fix
+    offered = [fake_openai.tools_offered(i) for i in range(len(fake_openai.requests))]
+    assert ["get_weather"] in offered, "the probe offers the tool"
+
+
+async def test_mistral_refusing_stream_options_is_a_dash_not_a_cross(
+    healthy: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.responder = refusing("stream_options", 422)
+    lines = await check.run(healthy)
+    assert [line for line in lines if not line.ok] == []
+    usage = rows(lines)["usage in the stream"]
+    assert usage.mark == "–" and "refuses stream_options" in usage.detail
+    assert "estimates" in usage.fix
+    out = io.StringIO()
+    check.render(lines, out)
+    assert "– usage in the stream" in out.getvalue()
+    # One request each: streaming, tools, parallel calls, usage (and reasoning, none seen).
+    chats = [r for r in fake_openai.requests if r.get("stream")]
+    assert len(chats) == 5, chats
+
+
+async def test_capabilities_are_not_probed_without_the_model(
+    healthy: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.models = ["llama3"]
+    table = rows(await check.run(healthy))
+    assert not table["model"].ok
+    assert "tools" not in table and fake_openai.requests == []
 
 
 async def test_each_problem_is_a_cross_with_its_fix(
@@ -103,7 +216,7 @@ async def test_a_server_without_a_model_list_gets_a_tiny_completion(
     fake_openai.models = None
     table = rows(await check.run(healthy))
     assert table["model"].ok
-    assert fake_openai.requests[-1]["max_tokens"] == 1
+    assert [r["max_tokens"] for r in fake_openai.requests if "max_tokens" in r] == [1]
 
 
 async def livebot_check(env: dict[str, str], cwd: Path) -> tuple[int, str, str]:

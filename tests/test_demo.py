@@ -8,7 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.demo import MAX_PLAYING, REVIEW_FINDINGS
+from bot.demo import DEMO_THINKING, MAX_PLAYING, REVIEW_FINDINGS
+from bot.events import EVENT_TYPES
 from tests.sse import SseEvent, read_events
 from tests.support import ServerProcess, clean_env, eventually, free_port, livebot_process
 from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (a fixture)
@@ -83,6 +84,7 @@ async def test_every_recording_plays_again_from_the_index(
         await page.wait_for_url("**/runs/**")
         assert page.url != first
         review = await events_of(pages["review"])
+        answer = await events_of(pages["answer"])
         failure = await events_of(pages["failure"])
     finally:
         await server.stop()
@@ -98,6 +100,11 @@ async def test_every_recording_plays_again_from_the_index(
     )
     assert {f["placement"] for f in result["findings"]} == {"inline"} and result["summary"]
     assert [e.data["recoverable"] for e in failure if e.event == "error"] == [True, False]
+    # The answer's model thinks first (once the run log takes `thinking` events), apart from
+    # the answer.
+    thought = "".join(e.data["text"] for e in answer if e.event == "thinking")
+    assert thought == (DEMO_THINKING if "thinking" in EVENT_TYPES else "")
+    assert DEMO_THINKING not in "".join(e.data["text"] for e in answer if e.event == "token")
     assert failure[-1].event == "complete" and failure[-1].data["status"] == "failed"
 
 

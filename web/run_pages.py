@@ -159,6 +159,7 @@ async def run_state(request: web.Request) -> web.Response:
     meta, archived = await _meta(request, run_id)
     if meta is None:
         raise web.HTTPNotFound(text="No such run.")
+    events = archived.events if archived else await run_log.history(run_id)
     return web.json_response(
         {
             "run_id": run_id,
@@ -166,7 +167,9 @@ async def run_state(request: web.Request) -> web.Response:
             "workflow": meta.get("workflow"),
             "repository": meta.get("repository"),
             "number": _number(meta, "number"),
-            "text": archived.text if archived else await run_log.text(run_id),
+            "text": texts_of(events, "token"),
+            # A page that missed events reads the thinking here, as it reads the answer.
+            "thinking": texts_of(events, "thinking"),
             "usage": {
                 "prompt_tokens": _number(meta, "prompt_tokens") or 0,
                 "completion_tokens": _number(meta, "completion_tokens") or 0,
@@ -179,6 +182,11 @@ async def run_state(request: web.Request) -> web.Response:
             "viewers": await request.app[PRESENCE].count(run_id),
         }
     )
+
+
+def texts_of(events: list[Event], kind: str) -> str:
+    """The concatenated text of the events of one kind (`token`: the answer so far)."""
+    return "".join(e.payload()["text"] for e in events if e.event == kind)
 
 
 def _after(events: list[Event], after: str | None) -> list[Event]:

@@ -8,6 +8,10 @@
 //
 // Contract for browser tests (see run.html):
 //   #answer        rendered Markdown of the answer so far; aria-busy="false" once all of it is
+//   #thinking      <details>, collapsed unless opened: the model's thinking (`thinking` events),
+//                  shown once there is some; data-state="thinking" while the model thinks, "done"
+//                  after; #thinking-label says which ("Thinking…" / "Thought for 12 s"), and
+//                  #thinking-text holds the raw text, never rendered and never in the answer
 //   #state-label   data-state="connecting" | "queued" | "running" | "succeeded" | "failed" |
 //                  "cancelled" | "expired": the one place that names the run's state
 //   #status        the current step's message (empty once the run is over)
@@ -26,6 +30,7 @@
 //   #demo-banner   shown for a demo run
 //   body[data-run-state] = "connecting" | "streaming" | "complete" | "expired"
 //   window.livebot.answerText()  the raw answer text (concatenation of every token)
+//   window.livebot.thinkingText() the raw thinking text (concatenation of every `thinking`)
 //   window.livebot.lastEventId() the id of the last event processed ("" if none)
 //   window.livebot.renderFull()  the answer rendered in one piece (to check the incremental render)
 (function () {
@@ -51,6 +56,9 @@
 
   let config = {};
   let answer = "";          // the raw answer: every token's text, in order, once
+  let thinking = "";        // the raw thinking: every `thinking` event's text, in order, once
+  let thinkingSince = null; // when the current stretch of thinking began (event time, ms)
+  let thoughtMs = 0;        // how long the finished stretches of thinking took together
   let renderedText = null;  // the text #answer currently shows
   let renderTimer = null;   // a pending render (frame or pause)
   let renderCostMs = 0;
@@ -413,6 +421,58 @@
     scheduleRender();
   }
 
+  // ---------------------------------------------------------------- thinking
+
+  // Plain text in one Text node: a reasoning model's notes are read, not rendered, and
+  // appendData keeps a long stream of them cheap.
+  function thinkingNode() {
+    const box = $("thinking-text");
+    if (!box.firstChild) box.appendChild(document.createTextNode(""));
+    return box.firstChild;
+  }
+
+  function setThinkingLabel() {
+    const details = $("thinking");
+    const live = thinkingSince !== null && !complete;
+    details.dataset.state = live ? "thinking" : "done";
+    const seconds = Math.round(thoughtMs / 1000);
+    $("thinking-label").textContent = live ? "Thinking…" : seconds >= 1 ? "Thought for " + formatDuration(thoughtMs) : "Thoughts";
+  }
+
+  function onThinking(data, id) {
+    if (typeof data.text !== "string" || !data.text) return;
+    const details = $("thinking");
+    const box = $("thinking-text");
+    // Someone reading it with the section open follows it as it grows, like the activity list.
+    const follow = details.open && box.scrollHeight - box.scrollTop - box.clientHeight < 24;
+    const first = thinking === "";
+    thinking += data.text;
+    thinkingNode().appendData(data.text);
+    details.hidden = false;
+    if (follow) box.scrollTop = box.scrollHeight;
+    if (thinkingSince === null) thinkingSince = timeOf(id).getTime();
+    if (!complete) {
+      startClock(timeOf(id).getTime());
+      if (runState !== "running") setStateLabel("running");
+      if (first) announce("Livebot is thinking.");
+    }
+    setThinkingLabel();
+  }
+
+  // Any other event ends a stretch of thinking: the model answers, calls a tool, or stops.
+  function stopThinking(endMs) {
+    if (thinkingSince === null) return;
+    if (endMs !== null && endMs >= thinkingSince) thoughtMs += endMs - thinkingSince;
+    thinkingSince = null;
+    setThinkingLabel();
+  }
+
+  function replaceThinking(text) {
+    thinking = text;
+    thinkingNode().data = text;
+    $("thinking").hidden = !text;
+  }
+
   const pendingCalls = new Map(); // activity item -> view state (a review's group of findings)
 
   function onToolCall(data, id) {
@@ -561,7 +621,8 @@
     $("answer").classList.remove("streaming");
     renderedText = null;
     renderNow();
-    if (!answer) $("answer-section").hidden = status !== "succeeded";
+    if (!answer) $("answer-section").hidden = status !== "succeeded" && !thinking;
+    stopThinking(endMs || null);
 
     for (const item of document.querySelectorAll('#activity li[data-step="current"]')) {
       item.dataset.step = status === "failed" ? "failed" : "done";
@@ -641,6 +702,7 @@
   const HANDLERS = {
     status: onStatus,
     token: onToken,
+    thinking: onThinking,
     tool_call: onToolCall,
     tool_result: onToolResult,
     error: onError,
@@ -674,6 +736,7 @@
         }
         if (!data || typeof data !== "object") return;
         if (document.body.dataset.runState === "connecting") setRunState("streaming");
+        if (type !== "thinking") stopThinking(timeOf(ev.lastEventId).getTime());
         handler(data, ev.lastEventId);
       });
     }
@@ -753,6 +816,7 @@
           answer = state.text;
           answerReplaced = true;
         }
+        if (typeof state.thinking === "string" && state.thinking !== thinking) replaceThinking(state.thinking);
         const end = typeof state.finished_at === "number" ? state.finished_at * 1000 : null;
         finish(state.status, state, end);
         return;
@@ -822,6 +886,7 @@
     views = window.LivebotViews ? window.LivebotViews.create(md) : null;
     window.livebot = {
       answerText: () => answer,
+      thinkingText: () => thinking,
       lastEventId: () => lastId,
       renderFull: () => (md ? md.render(answer) : null),
     };
