@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from bot import keys
-from bot.events import EVENT_TYPES, TERMINAL_STATUSES, UsageData
+from bot.events import TERMINAL_STATUSES, UsageData
 from bot.run_log import RunLog, RunWriter
 from bot.tasks import cancel_and_wait
 
@@ -102,12 +102,8 @@ async def _stream(writer: RunWriter, text: str, speed: float) -> None:
 
 
 async def _think(writer: RunWriter, text: str, speed: float) -> None:
-    # Until the run log knows `thinking` events (they come with the model client's reasoning
-    # support), the recording plays without them.
-    if "thinking" not in EVENT_TYPES:
-        return
     for piece in demo_tokens(text):
-        await writer.emit("thinking", {"text": piece})
+        writer.thinking(piece)
         await asyncio.sleep(TOKEN_SECONDS / speed)
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.events import EVENT_TYPES
 from bot.run_log import RunLog
 from tests.support import ServerProcess
 from tests.test_browser import (  # noqa: F401 (the fixtures browser and web_server)
@@ -25,12 +24,6 @@ from tests.test_browser import (  # noqa: F401 (the fixtures browser and web_ser
     web_server,
 )
 from tests.test_page import PHONE, assert_clean, new_run, open_page, shoot
-
-# The run log refuses event types it does not know; `thinking` comes with the model client's
-# reasoning support (bot/events.py), and these tests run as soon as it is there.
-pytestmark = pytest.mark.skipif(
-    "thinking" not in EVENT_TYPES, reason="the run log does not know `thinking` events yet"
-)
 
 THOUGHTS = (
     "The user asks why the loop crashes. ",
