@@ -56,7 +56,9 @@ def _iprefix(text: str, index: int, word: str) -> bool:
     """Whether `text` has `word` at `index`, ASCII letters compared case-insensitively
     (strncasecmp: no Unicode case folding, so `K` (Kelvin) is not `k`)."""
     part = text[index : index + len(word)]
-    return len(part) == len(word) and all(c in (w, w.upper()) for c, w in zip(part, word))
+    if len(part) != len(word):
+        return False
+    return all(c in (w, w.upper()) for c, w in zip(part, word, strict=True))
 
 
 def is_ntfs_dotgit(name: str) -> bool:

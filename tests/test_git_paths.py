@@ -90,7 +90,7 @@ ALLOWED = [
     "gitmod~5",
     "gi7eba~0",
     "gi7ebb~1",
-    f".gi\u0130t/config",  # a dotted capital I is not an ASCII `i`
+    ".gi\u0130t/config",  # a dotted capital I is not an ASCII `i`
     "\u212a.txt",  # KELVIN SIGN folds to `k` only under Unicode rules, which git does not use
     ".hidden/file",
     "...",
