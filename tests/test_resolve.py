@@ -9,16 +9,16 @@ from redis.asyncio import Redis
 
 from bot import comments, keys, own_branches
 from bot.jobs import Job, JobQueue
+from bot.protected_paths import DROPPED, REFUSED
 from bot.publish import BRANCH, COMMIT, PULL_NUMBER, recorded
 from bot.run_log import RunLog
 from bot.services import WorkerServices
-from bot.protected_paths import DROPPED, REFUSED
 from bot.workflows.resolve import NO_CHANGE, NOT_OURS
 from bot.working_set import GIT_REFUSED, WORKFLOWS_REFUSED
-from tests.test_git_paths import REFUSED as GIT_VARIANTS
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import ISSUE, OWNER, REPO, eventually
+from tests.test_git_paths import REFUSED as GIT_VARIANTS
 from tests.workers import make_job, run_status, running
 
 BRANCH_NAME = "livebot/issue-1-why-does-it-crash"
