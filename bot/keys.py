@@ -98,3 +98,10 @@ def run_tombstone(run_id: str) -> str:
 def run_viewers(run_id: str) -> str:
     """The sorted set of a run's open live pages: one member per stream, scored by expiry."""
     return f"livebot:{{run:{run_id}}}:viewers"
+
+
+def own_branches(repository: str) -> str:
+    """The hash of the `livebot/…` branches Livebot created in a repository: name → who made it.
+
+    Kept without expiry: it is what lets `resolve` push to a branch again, weeks later."""
+    return f"livebot:{{branches:{repository.lower()}}}"

@@ -15,8 +15,9 @@ from typing import Any, Final, NoReturn
 import aiohttp
 from gidgethub import BadRequest, GitHubBroken, GitHubException
 
-from bot import git_commit
+from bot import git_commit, own_branches
 from bot.execution import Run
+from bot.protected_paths import dropped_note
 
 MAX_SUFFIX: Final = 20
 SLUG_CHARS: Final = 40
@@ -35,11 +36,12 @@ Fixes #{number}
 
 > [!NOTE]
 > Livebot wrote this change but did not run the code or its tests. Review and test it before \
-merging.
+merging.{warning}
 
 Requested by @{author} in #{number} · [Run log]({url})"""
 FILE_ROW: Final = "- `{path}` ({status}, +{additions} \u2212{deletions})"
 OPENED: Final = "Opened draft pull request #{number}: [{title}]({url}) ({files})."
+WARNING: Final = "\n\n> [!WARNING]\n> {note}"
 PUSHED: Final = "Pushed [`{short}`]({url}) to `{branch}` in #{number}: {title} ({files})."
 
 
@@ -183,9 +185,16 @@ def pr_body(run: Run, change: Change) -> str:
         number=run.job.number,
         summary=change.summary,
         files=rows,
+        warning=dropped_warning(run),
         author=run.job.author,
         url=run.url,
     )
+
+
+def dropped_warning(run: Run) -> str:
+    """A warning naming the protected paths the repository's settings dropped, or ""."""
+    note = dropped_note(run.config.resolve.dropped)
+    return WARNING.format(note=note) if note else ""
 
 
 def opened_note(change: Change, pull: dict[str, Any]) -> str:
@@ -209,27 +218,39 @@ def pushed_note(change: Change, pull: dict[str, Any], sha: str) -> str:
 
 async def _new_branch(run: Run, sha: str, base: str) -> str:
     """The first free name of `base`, `base-2`, … now pointing at `sha` (or one that already
-    does, made before a crash); each name is recorded before it is tried."""
+    does, made before a crash); each name is recorded before it is tried, and claimed for this
+    attempt in the repository's record of Livebot's branches before it is created."""
     gh, job = run.gh, run.job
+    redis, epoch = run.services.redis, run.epoch
     await run.guard()  # a stale attempt makes no branch
     for number in range(1, MAX_SUFFIX + 1):
         name = base if number == 1 else f"{base}-{number}"
         await run.services.run_log.update(job.run_id, **{BRANCH: name, BRANCH_BASE: base})
+        if not await own_branches.claim(redis, job.repository, name, job.run_id, epoch):
+            # Another run's name: this run's only if it holds this run's commit.
+            if await git_commit.branch_head(gh, job.repository, name) == sha:
+                await own_branches.made(redis, job.repository, name, job.run_id)
+                return name
+            continue
         try:
             await git_commit.create_branch(gh, job.repository, name, sha)
-            return name
         except git_commit.BranchTaken:
-            if await git_commit.branch_head(gh, job.repository, name) == sha:
-                return name
+            if await git_commit.branch_head(gh, job.repository, name) != sha:
+                # Someone else's branch: never recorded as Livebot's.
+                await own_branches.release(redis, job.repository, name, job.run_id, epoch)
+                continue
         except BadRequest as exc:
+            await own_branches.release(redis, job.repository, name, job.run_id, epoch)
             if exc.status_code == FORBIDDEN:
                 raise NoPermission(str(exc)) from None
             raise
         except (GitHubBroken, aiohttp.ClientError, TimeoutError):
-            # The answer was lost, not necessarily the write: look before trying again.
-            if await git_commit.branch_head(gh, job.repository, name) == sha:
-                return name
-            raise
+            # The answer was lost, not necessarily the write: look before trying again. The
+            # claim stays: a later attempt that finds this commit there records it as made.
+            if await git_commit.branch_head(gh, job.repository, name) != sha:
+                raise
+        await own_branches.made(redis, job.repository, name, job.run_id)
+        return name
     raise PublishFailed(f"every branch name from `{base}` to `{base}-{MAX_SUFFIX}` is taken")
 
 

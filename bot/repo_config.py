@@ -17,6 +17,7 @@ import yaml
 from cachetools import TTLCache
 
 from bot.github_app import InstallationAPI
+from bot.protected_paths import DEFAULT_PROTECTED_PATHS
 from bot.settings import RunLimits
 
 CONFIG_PATH = ".github/livebot.yml"
@@ -95,10 +96,13 @@ class ReviewSettings:
 
 @dataclass(frozen=True)
 class ResolveSettings:
-    """How much `resolve` may change."""
+    """How much `resolve` may change, and which files it never writes."""
 
     max_files: int = 20
     max_bytes: int = 200_000
+    protected_paths: tuple[str, ...] = DEFAULT_PROTECTED_PATHS
+    # Defaults the repository named to drop them: every reply and pull request lists them.
+    dropped: tuple[str, ...] = ()
 
 
 def _all_commands_on() -> Mapping[str, bool]:
@@ -133,7 +137,8 @@ def default_config(limits: OperatorLimits = OperatorLimits()) -> RepoConfig:
         review=replace(
             base.review, max_comments=min(base.review.max_comments, limits.max_comments)
         ),
-        resolve=ResolveSettings(
+        resolve=replace(
+            base.resolve,
             max_files=min(base.resolve.max_files, limits.max_files),
             max_bytes=min(base.resolve.max_bytes, limits.max_bytes),
         ),
@@ -413,14 +418,51 @@ class _Reader:
         return tuple(pairs)
 
     def resolve(self, node: yaml.Node, default: ResolveSettings) -> ResolveSettings:
-        nodes = self.mapping(node, "resolve", ("max_files", "max_bytes"))
+        nodes = self.mapping(node, "resolve", ("max_files", "max_bytes", "protected_paths"))
         if nodes is None:
             return default
         op = self.limits
+        protected, dropped = default.protected_paths, default.dropped
+        if "protected_paths" in nodes:
+            protected, dropped = self.protected_paths(nodes["protected_paths"], default)
         return ResolveSettings(
             max_files=self.whole(nodes, "resolve", "max_files", default.max_files, op.max_files),
             max_bytes=self.whole(nodes, "resolve", "max_bytes", default.max_bytes, op.max_bytes),
+            protected_paths=protected,
+            dropped=dropped,
         )
+
+    def protected_paths(
+        self, node: yaml.Node, default: ResolveSettings
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(protected globs, dropped defaults): entries add globs to the defaults; `!<glob>`
+        drops a default, which must be named exactly as it is written in the list."""
+        key = "resolve.protected_paths"
+        items = self.sequence(node, key, MAX_LIST_ITEMS)
+        if items is None:
+            return default.protected_paths, default.dropped
+        added: list[str] = []
+        dropped: list[str] = []
+        for item in items:
+            text = self.text(item, key, MAX_GLOB_CHARS)
+            glob = (text or "").strip()
+            if not glob.startswith("!"):
+                if glob and glob not in added:
+                    added.append(glob)
+                continue
+            name = glob[1:].strip()
+            if name in DEFAULT_PROTECTED_PATHS:
+                dropped.append(name)
+            else:
+                self.note(
+                    item,
+                    f"`{key}`: `{_show(glob)}` drops nothing: only a default, named exactly "
+                    "as it is listed, can be dropped; ignored",
+                )
+        # A default both dropped and listed stays protected.
+        gone = tuple(g for g in DEFAULT_PROTECTED_PATHS if g in dropped and g not in added)
+        kept = [glob for glob in DEFAULT_PROTECTED_PATHS if glob not in gone]
+        return tuple(kept + [glob for glob in added if glob not in kept]), gone
 
 
 def _check_events(text: str, reader: _Reader) -> bool:

@@ -10,10 +10,16 @@ import difflib
 from dataclasses import dataclass
 from typing import Final
 
+from bot.git_paths import verify_path
+from bot.protected_paths import REFUSED, protecting_glob
 from bot.repository import FileUnavailable, Snapshot
 from bot.tools import ToolError, clean_path
 
 WORKFLOWS_FOLDER: Final = ".github/workflows/"
+GIT_REFUSED: Final = (
+    "`{path}`: git does not track this path (`.git`, `.gitmodules` or a name a file system "
+    "reads as one of them), so it cannot be changed"
+)
 WORKFLOWS_REFUSED: Final = (
     "`{path}` is under `.github/workflows/`: GitHub refuses changes there from an app without "
     "the `workflows` permission, which Livebot does not have. Leave workflows unchanged and say "
@@ -85,10 +91,13 @@ def stat_line(change: FileChange) -> str:
 class WorkingSet:
     """New file contents (None: deleted) over a snapshot, with the repository's caps."""
 
-    def __init__(self, base: Snapshot, *, max_files: int, max_bytes: int) -> None:
+    def __init__(
+        self, base: Snapshot, *, max_files: int, max_bytes: int, protected: tuple[str, ...]
+    ) -> None:
         self.base = base
         self.max_files = max_files
         self.max_bytes = max_bytes
+        self.protected = protected
         # What the model reads: the snapshot with the changes applied.
         self.view = Snapshot(
             base.repository,
@@ -107,7 +116,7 @@ class WorkingSet:
 
     async def write(self, raw_path: object, content: object) -> FileChange:
         """Set a file's whole content."""
-        path = _writable(raw_path)
+        path = self._writable(raw_path)
         if not isinstance(content, str):
             raise ToolError("`content` must be the file's whole new text")
         if "\0" in content:
@@ -125,7 +134,7 @@ class WorkingSet:
 
     async def delete(self, raw_path: object) -> FileChange:
         """Remove a file."""
-        path = _writable(raw_path)
+        path = self._writable(raw_path)
         if path not in self.view.paths:
             raise ToolError(f"`{path}` does not exist")
         before = await self._before(path)
@@ -154,6 +163,23 @@ class WorkingSet:
             return await self.base.read(path)
         except FileUnavailable as exc:
             raise ToolError(str(exc)) from None
+
+    def _writable(self, raw: object) -> str:
+        """A path the run may change: inside the repository, one git tracks, neither a workflow
+        nor a file CI runs."""
+        path = clean_path(raw)
+        try:
+            path.encode()
+        except UnicodeEncodeError:
+            raise ToolError("the path is not valid Unicode text") from None
+        if not verify_path(path):
+            raise ToolError(GIT_REFUSED.format(path=path))
+        if path.lower().startswith(WORKFLOWS_FOLDER):
+            raise ToolError(WORKFLOWS_REFUSED.format(path=path))
+        glob = protecting_glob(path, self.protected)
+        if glob is not None:
+            raise ToolError(REFUSED.format(path=path, glob=glob))
+        return path
 
     def _check_shape(self, path: str) -> None:
         """A path GitHub can hold: not a folder, no file in the way of its folders."""
@@ -184,13 +210,3 @@ class WorkingSet:
             self.view.texts.pop(path, None)
         else:
             self.view.texts[path] = after
-
-
-def _writable(raw: object) -> str:
-    """A path the run may change: inside the repository, outside `.git` and the workflows."""
-    path = clean_path(raw)
-    if ".git" in path.split("/"):
-        raise ToolError(f"`{path}`: paths inside `.git` cannot be changed")
-    if path.lower().startswith(WORKFLOWS_FOLDER):
-        raise ToolError(WORKFLOWS_REFUSED.format(path=path))
-    return path

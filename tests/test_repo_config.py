@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from bot.github_app import InstallationAPI
+from bot.protected_paths import DEFAULT_PROTECTED_PATHS
 from bot.repo_config import (
     AutoReview,
     ConfigCache,
@@ -385,3 +386,34 @@ async def test_same_blob_is_parsed_once(fake: FakeGitHub, gh: InstallationAPI) -
     second = await load_repo_config(gh, FULL, "main", LIMITS, cache)
     assert second is first and len(cache.parsed) == 1
     assert len(fake.requests_to("GET", "/repos/*/contents/*")) == 2
+
+
+def test_protected_paths_add_to_the_defaults_and_drop_only_defaults_named_exactly() -> None:
+    text = (
+        "resolve:\n  protected_paths:\n"
+        '    - "scripts/**"\n'
+        '    - "!package.json"\n'
+        '    - "!Makefile"\n'
+        '    - "Makefile"\n'  # listed again: it stays protected, and is not reported dropped
+        '    - "!**/conftest.py"\n'
+        "    - 3\n"
+    )
+    config = parse_config(text, LIMITS)
+    protected = config.resolve.protected_paths
+    kept = [g for g in DEFAULT_PROTECTED_PATHS if g != "package.json"]
+    assert protected == (*kept, "scripts/**")
+    assert config.resolve.dropped == ("package.json",)
+    assert config.notes == (
+        "`.github/livebot.yml` line 7: `resolve.protected_paths`: `!**/conftest.py` drops "
+        "nothing: only a default, named exactly as it is listed, can be dropped; ignored",
+        "`.github/livebot.yml` line 8: `resolve.protected_paths` must be text",
+    )
+
+
+def test_without_the_key_every_default_is_protected() -> None:
+    config = parse_config("resolve: {max_files: 2}\n", LIMITS)
+    assert config.resolve.protected_paths == DEFAULT_PROTECTED_PATHS
+    assert config.resolve.dropped == ()
+    # An empty list adds nothing and drops nothing.
+    empty = parse_config("resolve: {protected_paths: []}\n", LIMITS)
+    assert empty.resolve == default_config(LIMITS).resolve

@@ -7,19 +7,22 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot import comments
+from bot import comments, keys, own_branches
 from bot.jobs import Job, JobQueue
+from bot.protected_paths import DROPPED, REFUSED
 from bot.publish import BRANCH, COMMIT, PULL_NUMBER, recorded
 from bot.run_log import RunLog
 from bot.services import WorkerServices
 from bot.workflows.resolve import NO_CHANGE, NOT_OURS
-from bot.working_set import WORKFLOWS_REFUSED
+from bot.working_set import GIT_REFUSED, WORKFLOWS_REFUSED
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import ISSUE, OWNER, REPO, eventually
+from tests.test_git_paths import REFUSED as GIT_VARIANTS
 from tests.workers import make_job, run_status, running
 
 BRANCH_NAME = "livebot/issue-1-why-does-it-crash"
+REPOSITORY = f"{OWNER}/{REPO}"
 OLD_CONFIG = "DATA = 'data'\n\ndef load():\n    return open(DATA + '/settings.toml')\n"
 NEW_CONFIG = (
     "import os\n\nDATA = 'data'\n\ndef load():\n    os.makedirs(DATA, exist_ok=True)\n"
@@ -60,6 +63,12 @@ async def run_job(
             f"the run to be {statuses}",
             seconds=30,
         )
+
+
+async def recorded_branches(redis: Redis) -> set[str]:
+    """The branches recorded as made by Livebot in the test repository."""
+    record = await redis.hgetall(keys.own_branches(REPOSITORY))
+    return {name for name, value in record.items() if value.startswith(own_branches.MADE)}
 
 
 async def results(run_log: RunLog, run_id: str) -> list[dict[str, Any]]:
@@ -173,6 +182,8 @@ async def test_a_taken_branch_name_gets_a_suffix(
     assert set(branches) == {"main", BRANCH_NAME, BRANCH_NAME + "-2"}
     [pull] = bot_pulls(fake_github)
     assert pull["head"]["ref"] == BRANCH_NAME + "-2"
+    # The name was claimed, found taken by a person, and given back: only ours is recorded.
+    assert await recorded_branches(redis_client) == {BRANCH_NAME + "-2"}
 
 
 async def test_a_follow_up_on_the_bots_pr_adds_one_commit_to_its_branch(
@@ -184,6 +195,7 @@ async def test_a_follow_up_on_the_bots_pr_adds_one_commit_to_its_branch(
 ) -> None:
     head = seed(fake_github)
     first = fake_github.push(OWNER, REPO, BRANCH_NAME, {"app/config.py": NEW_CONFIG}, parent=head)
+    await own_branches.made(redis_client, REPOSITORY, BRANCH_NAME, "an-earlier-run")
     pr = fake_github.add_pr(OWNER, REPO, BRANCH_NAME, user=fake_github.bot_login, draft=True)
     fake_openai.script(
         Reply.calls(ToolCall("write_file", {"path": "app/empty.py", "content": "EMPTY = ''\n"})),
@@ -362,3 +374,226 @@ async def test_bad_writes_are_refused_to_the_model_and_the_run_ends_cleanly(
     assert not fake_github.requests_to("POST", "/repos/*/git/*")
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"].startswith("I cannot make this change within the limits." + NO_CHANGE)
+
+
+async def test_the_branch_a_run_creates_is_recorded_and_takes_its_follow_ups(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    seed(fake_github)
+    fake_openai.script(*fix_script())
+    job = make_job("resolve")
+    await run_job(worker_services, queue, redis_client, job, "succeeded")
+    # Without expiry, under the repository's own hash tag, naming the run that made it.
+    key = keys.own_branches(REPOSITORY)
+    assert "{branches:" in key
+    assert await redis_client.hgetall(key) == {BRANCH_NAME: own_branches.MADE + job.run_id}
+    assert await redis_client.ttl(key) == -1
+
+    [pull] = bot_pulls(fake_github)
+    first = fake_github.head_of(OWNER, REPO, BRANCH_NAME) or ""
+    fake_openai.script(
+        Reply.calls(ToolCall("write_file", {"path": "app/empty.py", "content": "EMPTY = ''\n"})),
+        Reply.calls(ToolCall("finish", {"title": "Handle the empty file", "summary": "Also."})),
+    )
+    follow = make_job("resolve", number=pull["number"], is_pull_request=True, request="more")
+    await run_job(worker_services, queue, redis_client, follow, "succeeded")
+    second = fake_github.head_of(OWNER, REPO, BRANCH_NAME) or ""
+    assert fake_github.git.commits[second].parents == [first]
+    assert await recorded_branches(redis_client) == {BRANCH_NAME}
+
+
+async def test_a_livebot_branch_a_person_created_is_not_pushed_to(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    head = seed(fake_github)
+    theirs = fake_github.push(OWNER, REPO, BRANCH_NAME, {"a.py": "a = 1\n"}, parent=head)
+    # Even a pull request the app's account opened: the name and the author prove nothing.
+    pr = fake_github.add_pr(OWNER, REPO, BRANCH_NAME, user=fake_github.bot_login, draft=True)
+    job = make_job("resolve", number=pr["number"], is_pull_request=True)
+    await run_job(worker_services, queue, redis_client, job, "succeeded")
+    assert fake_openai.requests == []
+    assert fake_github.branches_of(OWNER, REPO) == {"main": head, BRANCH_NAME: theirs}
+    assert not fake_github.requests_to("POST", "/repos/*/git/*")
+    [comment] = fake_github.comments_on(OWNER, REPO, pr["number"])
+    assert comment["body"].startswith(
+        NOT_OURS.format(label=f"{OWNER}:{BRANCH_NAME}", command="resolve")
+    )
+
+
+async def test_a_name_another_run_claimed_is_left_to_it_and_its_late_release_removes_nothing(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    """Another run's attempt claimed the name, then paused past its lease before creating it."""
+    seed(fake_github)
+    assert await own_branches.claim(redis_client, REPOSITORY, BRANCH_NAME, "other-run", 1)
+    fake_openai.script(*fix_script())
+    job = make_job("resolve")
+    await run_job(worker_services, queue, redis_client, job, "succeeded")
+    [pull] = bot_pulls(fake_github)
+    assert pull["head"]["ref"] == BRANCH_NAME + "-2"
+    assert BRANCH_NAME not in fake_github.branches_of(OWNER, REPO)
+    key = keys.own_branches(REPOSITORY)
+    assert await redis_client.hget(key, BRANCH_NAME) == own_branches.PENDING + "other-run:1"
+    # The paused attempt wakes and gives back names it holds, and only those: ours stays.
+    await own_branches.release(redis_client, REPOSITORY, BRANCH_NAME + "-2", "other-run", 1)
+    await own_branches.release(redis_client, REPOSITORY, BRANCH_NAME, "other-run", 2)
+    assert await recorded_branches(redis_client) == {BRANCH_NAME + "-2"}
+    assert await redis_client.hget(key, BRANCH_NAME) == own_branches.PENDING + "other-run:1"
+    await own_branches.release(redis_client, REPOSITORY, BRANCH_NAME, "other-run", 1)
+    assert await redis_client.hget(key, BRANCH_NAME) is None
+    # A claim never became a branch Livebot made: a follow-up there would be refused.
+    assert not await own_branches.is_own(redis_client, REPOSITORY, BRANCH_NAME)
+
+
+async def test_two_runs_racing_for_one_name_each_record_their_own_branch(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    seed(fake_github)
+    # Two requests on one issue want the same name; each model writes its own file.
+    fake_openai.responder = lambda body: _racer_reply(body)
+    jobs = [make_job("resolve", request=f"racer {n}") for n in (1, 2)]
+    for job in jobs:
+        await queue.enqueue(job)
+    async with running(worker_services, redis_client):
+        for job in jobs:
+            await eventually(
+                run_status(worker_services.run_log, job.run_id, "succeeded"), "both runs"
+            )
+    pulls = bot_pulls(fake_github)
+    heads = {p["head"]["ref"] for p in pulls}
+    assert heads == {BRANCH_NAME, BRANCH_NAME + "-2"}
+    assert await recorded_branches(redis_client) == heads
+    record = await redis_client.hgetall(keys.own_branches(REPOSITORY))
+    assert {record[name] for name in heads} == {own_branches.MADE + j.run_id for j in jobs}
+
+
+def _racer_reply(body: dict[str, Any]) -> Reply:
+    """A model that writes `racer<n>.txt` for the request naming racer n, then finishes."""
+    messages = body["messages"]
+    racer = "1" if "racer 1" in str(messages[1]["content"]) else "2"
+    if not any(m.get("role") == "tool" for m in messages):
+        path = f"racer{racer}.txt"
+        return Reply.calls(ToolCall("write_file", {"path": path, "content": racer + "\n"}))
+    return Reply.calls(ToolCall("finish", {"title": f"Racer {racer}", "summary": "Racing."}))
+
+
+async def test_files_ci_runs_are_refused_to_the_model_by_default(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    seed(fake_github)
+    protected = {
+        "Makefile": "Makefile",
+        "sub/makefile": "Makefile",
+        "MAKEFILE.": "Makefile",
+        "conftest.py": "conftest.py",
+        "tests/conftest.py": "conftest.py",
+        "tests/Conftest\u200c.py": "conftest.py",
+        ".github/actions/setup/action.yml": ".github/actions/**",
+        "tools/action.yaml": "action.yaml",
+        ".pre-commit-config.yaml": ".pre-commit-config.yaml",
+        "web/package.json": "package.json",
+        "tox.ini": "tox.ini",
+        "noxfile.py": "noxfile.py",
+        "setup.py": "setup.py",
+        ".gitlab-ci.yml": ".gitlab-ci.yml",
+        "Dockerfile": "Dockerfile",
+    }
+    calls = [ToolCall("write_file", {"path": p, "content": "x\n"}) for p in protected]
+    calls.append(ToolCall("delete_file", {"path": "app/conftest.py"}))
+    fake_openai.script(
+        Reply.calls(*calls),
+        Reply.calls(ToolCall("write_file", {"path": "docs/ci.md", "content": "Use make.\n"})),
+        Reply.calls(ToolCall("finish", {"title": "Document CI", "summary": "Docs only."})),
+    )
+    job = make_job("resolve")
+    await run_job(worker_services, queue, redis_client, job, "succeeded")
+    seen = fake_openai.tool_results(1)
+    for call, (path, glob) in zip(calls, protected.items(), strict=False):
+        assert seen[call.id] == "error: " + REFUSED.format(path=path, glob=glob)
+    assert seen[calls[-1].id] == "error: " + REFUSED.format(
+        path="app/conftest.py", glob="conftest.py"
+    )
+    [pull] = bot_pulls(fake_github)
+    tree = fake_github.tree_of(OWNER, REPO, pull["head"]["ref"])
+    assert set(tree) == {"README.md", "app/config.py", "old.py", "docs/ci.md"}
+    assert "[!WARNING]" not in pull["body"]
+    assert "files CI runs" in fake_openai.requests[0]["messages"][0]["content"]
+
+
+async def test_a_repository_drops_a_default_by_name_and_every_reply_says_so(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    seed(fake_github)
+    config = 'resolve:\n  protected_paths: ["!package.json", "scripts/**", "!**/Makefile"]\n'
+    fake_github.add_file(OWNER, REPO, ".github/livebot.yml", config)
+    calls = [
+        ToolCall("write_file", {"path": "package.json", "content": "{}\n"}),
+        ToolCall("write_file", {"path": "scripts/ci.sh", "content": "make\n"}),
+        ToolCall("write_file", {"path": "Makefile", "content": "all:\n"}),
+    ]
+    fake_openai.script(
+        Reply.calls(*calls),
+        Reply.calls(ToolCall("finish", {"title": "Add a package", "summary": "npm."})),
+    )
+    job = make_job("resolve")
+    await run_job(worker_services, queue, redis_client, job, "succeeded")
+    seen = fake_openai.tool_results(1)
+    assert seen[calls[0].id] == "package.json: +1 \u22120"
+    assert seen[calls[1].id] == "error: " + REFUSED.format(path="scripts/ci.sh", glob="scripts/**")
+    assert seen[calls[2].id] == "error: " + REFUSED.format(path="Makefile", glob="Makefile")
+    warning = DROPPED.format(globs="`package.json`")
+    [pull] = bot_pulls(fake_github)
+    assert f"> [!WARNING]\n> {warning}" in pull["body"]
+    [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
+    assert warning in comment["body"]
+    # `!**/Makefile` names no default: it drops nothing, and the reply says so.
+    assert "`!**/Makefile` drops nothing" in comment["body"]
+
+
+async def test_every_name_git_reads_as_dot_git_is_refused_to_the_model(
+    worker_services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> None:
+    head = seed(fake_github)
+    # Those the path cleaning does not already refuse (`..`, backslashes, empty paths).
+    variants = [v for v in GIT_VARIANTS if v and "\\" not in v and ".." not in v.split("/")]
+    variants = [v for v in variants if v not in (".", "a/./b", "a//b", "a/")]
+    assert len(variants) > 50
+    # In runs of 30 writes: a run may make at most 40 tool calls.
+    for start in range(0, len(variants), 30):
+        chunk = variants[start : start + 30]
+        calls = [ToolCall("write_file", {"path": v, "content": "x\n"}) for v in chunk]
+        fake_openai.script(Reply.calls(*calls), Reply(text="Nothing I may write."))
+        await run_job(worker_services, queue, redis_client, make_job("resolve"), "succeeded")
+        seen = fake_openai.tool_results(-1)
+        for call, path in zip(calls, chunk, strict=True):
+            assert seen[call.id] == "error: " + GIT_REFUSED.format(path=path.strip()), path
+    assert fake_github.branches_of(OWNER, REPO) == {"main": head}
+    assert not fake_github.requests_to("POST", "/repos/*/git/*")

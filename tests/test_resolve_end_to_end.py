@@ -7,7 +7,9 @@ import asyncio
 from typing import Any
 
 import aiohttp
+from redis.asyncio import Redis
 
+from bot import own_branches
 from bot.workflows.resolve import NO_CHANGE, NOT_OURS
 from bot.working_set import WORKFLOWS_REFUSED
 from tests.fake_github import FakeGitHub
@@ -105,10 +107,11 @@ async def test_resolve_makes_one_branch_one_commit_one_draft_pr(
 
 
 async def test_a_follow_up_on_the_bots_pr_adds_one_commit(
-    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI
+    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI, redis_client: Redis
 ) -> None:
     head = seed(fake_github)
     first = fake_github.push(OWNER, REPO, BRANCH_NAME, {"app/config.py": NEW_CONFIG}, parent=head)
+    await own_branches.made(redis_client, f"{OWNER}/{REPO}", BRANCH_NAME, "an-earlier-run")
     pr = fake_github.add_pr(OWNER, REPO, BRANCH_NAME, user=fake_github.bot_login, draft=True)
     fake_openai.script(
         Reply.calls(ToolCall("write_file", {"path": "app/empty.py", "content": "EMPTY = ''\n"})),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.protected_paths import DEFAULT_PROTECTED_PATHS
 from bot.repository import Snapshot
 from bot.tools import ToolError
 from bot.working_set import NO_NEWLINE, WorkingSet, file_diff
@@ -17,7 +18,9 @@ def working(max_files: int = 3, max_bytes: int = 100) -> WorkingSet:
         texts={"src/app.py": "a\nb\nc\n", "README": "hi"},
         skipped={"logo.png": "binary"},
     )
-    return WorkingSet(snapshot, max_files=max_files, max_bytes=max_bytes)
+    return WorkingSet(
+        snapshot, max_files=max_files, max_bytes=max_bytes, protected=DEFAULT_PROTECTED_PATHS
+    )
 
 
 def test_a_diff_is_git_style_and_counts_lines() -> None:
@@ -59,7 +62,7 @@ async def test_writing_a_file_back_to_its_original_undoes_the_change() -> None:
         ("/etc/passwd", "x", "is absolute"),
         (".github/workflows/ci.yml", "x", "`workflows` permission"),
         (".GitHub/Workflows/ci.yml", "x", "`workflows` permission"),
-        ("a/.git/config", "x", "inside `.git`"),
+        ("a/.git/config", "x", "git does not track this path"),
         ("bin.dat", "\0\1", "binary content"),
         ("logo.png", "x", "logo.png` is binary"),
         ("src", "x", "`src` is a folder"),

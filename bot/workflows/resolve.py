@@ -1,8 +1,9 @@
 """`resolve` / `fix`: plan and write a change live, then one commit and a draft pull request.
 
 On an issue the commit goes on a new branch `livebot/issue-<n>-<slug>` with a draft PR saying
-`Fixes #<n>`. On a pull request whose head is a `livebot/…` branch of this repository, the
-command adds one commit to that branch; on any other pull request it pushes nothing.
+`Fixes #<n>`. On a pull request whose head is a `livebot/…` branch of this repository that
+Livebot created (recorded in `own_branches`), the command adds one commit to that branch; on any
+other pull request it pushes nothing. Files git or CI would treat specially are never written.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final
 import aiohttp
 from gidgethub import GitHubException
 
-from bot import prompts
+from bot import own_branches, prompts
 from bot.conversation import converse
 from bot.execution import Run, Workflow
 from bot.llm import Usage
@@ -24,6 +25,7 @@ from bot.publish import (
     PublishFailed,
     branch_base,
     commit,
+    dropped_warning,
     is_own_branch,
     open_pull_request,
     opened_note,
@@ -46,16 +48,17 @@ First read the issue and the code it concerns. Then write a short plan (a few bu
 Then make the change with `write_file` (a path and the file's whole new content) and \
 `delete_file`; `read_file` shows the files as you changed them. Change only what the request \
 needs: at most {{max_files}} files and {{max_bytes}} bytes in all. Files under \
-`.github/workflows/` cannot be changed. End with `finish`: `title`, the pull request's title \
-(under 72 characters), and `summary`, what changed and why, in Markdown, for reviewers. If no \
-change is needed or possible, say why and do not call `finish`."""
+`.github/workflows/` cannot be changed, nor files CI runs (such as `Makefile`, `conftest.py`, \
+`package.json`, `.github/actions/`): the tools say which. End with `finish`: `title`, the pull \
+request's title (under 72 characters), and `summary`, what changed and why, in Markdown, for \
+reviewers. If no change is needed or possible, say why and do not call `finish`."""
 NEW_BRANCH: Final = "resolve issue #{number}. Your change becomes a draft pull request."
 FOLLOW_UP: Final = (
     "add to pull request #{number}, which you opened from `{branch}`. Your change becomes "
     "one more commit on that branch."
 )
 NOT_OURS: Final = (
-    "I only push to branches I opened (`livebot/…` branches of this repository); this pull "
+    "I only push to branches I created (`livebot/…` branches of this repository); this pull "
     "request's branch is `{label}`, so I did not change it. Mention me without `{command}` to "
     "discuss a change here."
 )
@@ -224,23 +227,26 @@ async def _place(
     pull = workspace.pull
     if pull is not None:
         await push_follow_up(run, sha, parent, pull["head"]["ref"])
-        ending.note = pushed_note(change, pull, sha)
+        ending.note = pushed_note(change, pull, sha) + dropped_warning(run)
         return str(pull["html_url"])
     base = branch_base(run.job.number, str(workspace.issue.get("title") or ""))
     opened = await open_pull_request(run, change, sha, base, str(workspace.repo["default_branch"]))
-    ending.note = opened_note(change, opened)
+    ending.note = opened_note(change, opened) + dropped_warning(run)
     return str(opened["html_url"])
 
 
-def _refusal(run: Run, pull: dict[str, Any]) -> str | None:
+async def _refusal(run: Run, pull: dict[str, Any]) -> str | None:
     """Why this PR is not one the run may push to, or None when it is."""
-    if not is_own_branch(pull, run.job.repository):
+    repository, branch = run.job.repository, str(pull["head"]["ref"])
+    if not (
+        is_own_branch(pull, repository)
+        # A `livebot/…` name proves nothing: anyone who can push may create one.
+        and await own_branches.is_own(run.services.redis, repository, branch)
+    ):
         command = run.job.command or "resolve"
-        return NOT_OURS.format(
-            label=pull["head"].get("label") or pull["head"]["ref"], command=command
-        )
+        return NOT_OURS.format(label=pull["head"].get("label") or branch, command=command)
     if pull.get("state") != "open":
-        return CLOSED.format(state=pull.get("state"), branch=pull["head"]["ref"])
+        return CLOSED.format(state=pull.get("state"), branch=branch)
     return None
 
 
@@ -251,7 +257,7 @@ async def resolve(run: Run) -> None:
     workspace = await open_workspace(run)
     try:
         if workspace.pull is not None:
-            refusal = _refusal(run, workspace.pull)
+            refusal = await _refusal(run, workspace.pull)
             if refusal is not None:
                 await run.succeed(refusal, Usage())
                 return
@@ -283,6 +289,7 @@ async def resolve(run: Run) -> None:
                 await workspace.files(),
                 max_files=settings.max_files,
                 max_bytes=settings.max_bytes,
+                protected=settings.protected_paths,
             )
             tools = repository_tools(working.files) + write_tools(run, workspace, working, ending)
             outcome = await converse(
