@@ -23,9 +23,9 @@ import re2
 
 MAX_MATCHES: Final = 100
 MAX_MATCH_LINE_CHARS: Final = 300
-SEARCH_SECONDS: Final = 10.0  # the whole search; 52 MB of code takes about 0.3 s
-# RE2's budget for one compiled pattern: its program and its DFA's cache (past it, a slower
-# automaton, still linear). Past it the pattern is refused.
+SEARCH_SECONDS: Final = 10.0  # the whole search; 52 MB of code takes under half a second
+# RE2's memory for one pattern: a program that needs more is refused; a DFA that needs more
+# gives way to a slower automaton, still linear.
 PATTERN_MEMORY: Final = 8 << 20
 # The most one RE2 call scans: the deadline is checked between calls.
 CHUNK_BYTES: Final = 256 * 1024
