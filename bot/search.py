@@ -83,7 +83,8 @@ def compile_query(query: str) -> re2._Regexp:
     try:
         return _compile(_per_line(query))
     except re2.error as exc:
-        reason = str(exc)
+        said = exc.args[0]  # RE2's message, in bytes
+        reason = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
     try:
         re.compile(query)
     except re.error:

@@ -44,7 +44,9 @@ async def search_code(texts: dict[str, str], **arguments: Any) -> Any:
 async def test_what_the_engine_cannot_run_is_refused_with_what_to_do(query: str) -> None:
     with pytest.raises(ToolError, match="use a literal or a simpler pattern") as refused:
         await search_code({"a.txt": "a" * 200 + "\n"}, query=query)
-    assert f"`{query}` cannot be searched" in str(refused.value)
+    assert re.search(
+        rf"`{re.escape(query)}` cannot be searched \((invalid|bad) [a-z ]+: ", str(refused.value)
+    )
 
 
 async def test_a_backtracking_pattern_runs_in_linear_time() -> None:
