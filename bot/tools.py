@@ -12,18 +12,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import regex
 from openai.types.chat import ChatCompletionToolParam
 
 from bot.repository import FileUnavailable, Snapshot
+from bot.search import SearchError, search
 
 MAX_LISTED: Final = 400
 MAX_READ_LINES: Final = 400
 MAX_READ_CHARS: Final = 40_000
-MAX_MATCHES: Final = 100
-MAX_MATCH_LINE_CHARS: Final = 300
 MAX_PATTERN_CHARS: Final = 300
-SEARCH_SECONDS: Final = 2.0
 
 
 class ToolError(Exception):
@@ -160,38 +157,25 @@ def repository_tools(files: Callable[[], Awaitable[Snapshot]]) -> list[Tool]:
                 "characters"
             )
         glob = arguments.get("path")
-        if glob is not None and not isinstance(glob, str):
-            raise ToolError("`path` must be a glob such as `src/**/*.py`")
-        try:
-            pattern = regex.compile(query)
-        except regex.error:
-            pattern = regex.compile(regex.escape(query))
+        if glob is not None and (not isinstance(glob, str) or len(glob) > MAX_PATTERN_CHARS):
+            raise ToolError(
+                f"`path` must be a glob of at most {MAX_PATTERN_CHARS} characters, "
+                "such as `src/**/*.py`"
+            )
         snapshot = await files()
-        matches: list[str] = []
-        found_in: set[str] = set()
-        total = 0
         try:
-            for path, text in sorted(snapshot.texts.items()):
-                if glob and not fnmatch.fnmatch(path, glob):
-                    continue
-                for number, line in enumerate(text.splitlines(), 1):
-                    # A timeout bounds a pathological pattern the model may write.
-                    if pattern.search(line, timeout=SEARCH_SECONDS):
-                        total += 1
-                        found_in.add(path)
-                        if len(matches) < MAX_MATCHES:
-                            matches.append(f"{path}:{number}: {line[:MAX_MATCH_LINE_CHARS]}")
-        except TimeoutError:
-            raise ToolError("the pattern took too long; use a simpler one or a literal") from None
-        if not matches:
+            found = await search(list(snapshot.texts.items()), query, glob)
+        except SearchError as exc:
+            raise ToolError(str(exc)) from None
+        if not found.lines:
             raise ToolError(f"no line matches `{query}`" + (f" in `{glob}`" if glob else ""))
         notes = []
-        if total > len(matches):
-            notes.append(f"[…{total - len(matches)} more matches not shown]")
+        if found.total > len(found.lines):
+            notes.append(f"[…{found.total - len(found.lines)} more matches not shown]")
         if not snapshot.complete:
             notes.append("[the repository is large: only files already read were searched]")
-        content = "\n".join([*matches, *notes])
-        return ToolResult(content, f"{total} matches for `{query}` in {len(found_in)} files")
+        content = "\n".join([*found.lines, *notes])
+        return ToolResult(content, f"{found.total} matches for `{query}` in {found.files} files")
 
     return [
         Tool(
