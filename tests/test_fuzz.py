@@ -27,7 +27,7 @@ from bot.links import run_token
 from bot.run_log import RunLog
 from bot.services import open_services
 from bot.settings import Settings
-from tests.support import SLUG, payload, sign
+from tests.support import PUBLIC, SLUG, payload, sign
 from web.app import create_app
 from web.cancel import CSRF_HEADER, csrf_token
 from web.connections import server_options
@@ -266,10 +266,10 @@ async def test_the_run_routes_never_fail(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     run_log: RunLog = client.server.app[RUN_LOG]
-    running = await run_log.create(workflow="answer", repository="o/r", number=1)
+    running = await run_log.create(workflow="answer", repository="o/r", number=1, fields=PUBLIC)
     await run_log.append(running, "status", {"state": "running", "message": "Thinking"})
     await run_log.append(running, "token", {"text": "Hello"})
-    finished = await run_log.create(workflow="answer", repository="o/r", number=2)
+    finished = await run_log.create(workflow="answer", repository="o/r", number=2, fields=PUBLIC)
     await run_log.append(finished, "token", {"text": "Done"})
     await run_log.append(finished, "complete", {"status": "succeeded"})
     runs = {running: "running", finished: "finished"}

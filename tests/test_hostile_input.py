@@ -13,7 +13,7 @@ from bot.links import run_token
 from bot.run_log import RunLog
 from bot.settings import Settings, SettingsError, load_settings
 from tests.conftest import WebClient
-from tests.support import SLUG, delivery, eventually, payload
+from tests.support import PUBLIC, SLUG, delivery, eventually, payload
 from web.keys import LINK_SECRET, RUN_LOG
 
 MENTION = f"@{SLUG} why does it crash?"
@@ -28,7 +28,7 @@ async def client(web_client: WebClient, settings: Settings) -> TestClient:
 async def running_run(client: TestClient) -> tuple[str, str]:
     """A run still running, and its token."""
     run_log: RunLog = client.server.app[RUN_LOG]
-    run_id = await run_log.create(workflow="comment", repository="o/r", number=3)
+    run_id = await run_log.create(workflow="comment", repository="o/r", number=3, fields=PUBLIC)
     await run_log.append(run_id, "status", {"state": "running", "message": "Thinking"})
     return run_id, run_token(client.server.app[LINK_SECRET], run_id)
 
