@@ -25,6 +25,7 @@ from bot.archive.store import Archive
 from bot.redis_client import connect
 from bot.run_log import RunLog
 from tests.postgres import running_postgres
+from tests.support import PUBLIC
 
 FILL_CONCURRENCY = 64
 SIZE_QUERY = (
@@ -55,7 +56,7 @@ async def fill(run_log: RunLog, count: int, tokens: int, chars: int) -> list[str
             workflow=("answer", "review")[i % 2],
             repository="bench/bench",
             number=i % 500 + 1,
-            fields={"author": "octocat", "title": f"Issue {i}", "model": "gpt-bench"},
+            fields={"author": "octocat", "title": f"Issue {i}", "model": "gpt-bench", **PUBLIC},
         )
         await run_log.append(run_id, "status", {"state": "running", "message": "Thinking"})
         for _ in range(tokens):

@@ -12,6 +12,7 @@ from typing import Any
 from bench.children import Channel, Child
 from bot.redis_client import connect
 from bot.run_log import RunLog
+from tests.support import PUBLIC
 
 PRODUCER_CONNECTIONS = 256
 
@@ -20,7 +21,9 @@ async def create_runs(run_log: RunLog, count: int) -> list[str]:
     """`count` running runs, each with one status event in its history."""
     run_ids = []
     for i in range(count):
-        run_id = await run_log.create(workflow="bench", repository="bench/bench", number=i + 1)
+        run_id = await run_log.create(
+            workflow="bench", repository="bench/bench", number=i + 1, fields=PUBLIC
+        )
         await run_log.append(run_id, "status", {"state": "running", "message": "benchmark"})
         run_ids.append(run_id)
     return run_ids

@@ -34,7 +34,7 @@ from bench.measure import RESULTS_DIR, cpu_seconds, table, write_json
 from bench.servers import bench_redis, temp_folder
 from bot.redis_client import connect
 from bot.run_log import RunLog
-from tests.support import SLUG, ServerProcess, clean_env, free_port, livebot_process
+from tests.support import PUBLIC, SLUG, ServerProcess, clean_env, free_port, livebot_process
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, COMMENT_URL, LINK_SECRET, link
 from tests.test_page import DESKTOP, big_answer
 
@@ -156,7 +156,10 @@ class Bench:
 
     async def new_run(self) -> str:
         return await self.run_log.create(
-            workflow="answer", repository="bench/bench", number=1, fields={"title": "Long"}
+            workflow="answer",
+            repository="bench/bench",
+            number=1,
+            fields={"title": "Long", **PUBLIC},
         )
 
     async def page(self, name: str, profile: bool) -> tuple[Any, Any]:

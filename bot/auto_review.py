@@ -9,9 +9,7 @@ from gidgethub import routing, sansio
 
 from bot import payloads
 from bot.intake import Intake
-from bot.jobs import Job
 from bot.payloads import FLAG, ID
-from bot.run_log import new_run_id
 from bot.workflows.review import WORKFLOW
 
 router = routing.Router()
@@ -30,19 +28,15 @@ async def pull_request_changed(event: sansio.Event, intake: Intake) -> None:
     # Bots, this app included, start nothing (a branch livebot pushes must not review itself).
     if intake.is_own_or_bot(data["sender"]):
         return
-    pull = data["pull_request"]
-    intake.job = Job(
+    intake.start(
+        data,
         kind=WORKFLOW.name,
-        run_id=new_run_id(),
-        delivery_id=intake.delivery_id,
-        installation_id=int(data["installation"]["id"]),
-        repository=data["repository"]["full_name"],
-        number=int(pull["number"]),
+        command=WORKFLOW.name,
+        number=int(data["pull_request"]["number"]),
         author=data["sender"]["login"],
         is_pull_request=True,
-        command=WORKFLOW.name,
         trigger=str(data["action"]),
-        draft=pull["draft"],
+        draft=data["pull_request"]["draft"],
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from bot import keys
+from bot import keys, visibility
 from bot.events import TERMINAL_STATUSES, UsageData
 from bot.run_log import RunLog, RunWriter
 from bot.tasks import cancel_and_wait
@@ -200,7 +200,8 @@ class DemoPlayer:
             workflow="demo",
             repository=DEMO_REPOSITORY,
             number=recording.number,
-            fields={"title": recording.title, "recording": name},
+            # The demo's repository is made up and its recordings are public.
+            fields={"title": recording.title, "recording": name, visibility.FIELD: "public"},
         )
         await self.run_log.redis.sadd(keys.DEMO_RUNS, run_id)
         task = asyncio.create_task(self._play(recording, run_id))

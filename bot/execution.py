@@ -15,7 +15,7 @@ from gidgethub import GitHubException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot import comments, finishing, placeholder, pricing, replies
+from bot import comments, finishing, placeholder, pricing, replies, visibility
 from bot.events import TERMINAL_STATUSES, UsageData
 from bot.github_app import InstallationAPI
 from bot.jobs import ClaimedJob, Job
@@ -291,7 +291,7 @@ async def load_run(
                 "model": config.model or services.settings.model,
                 # Automatic runs are marked: a newer push supersedes them, not a mention's.
                 **({"trigger": job.trigger} if job.trigger else {}),
-                "private": int(job.private),
+                visibility.FIELD: job.visibility,
                 "title": job.title,
             },
         )

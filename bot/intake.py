@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot import payloads
+from bot import payloads, visibility
 from bot.commands import parse_command
 from bot.jobs import Job
 from bot.payloads import ID, OPTIONAL_TEXT, TEXT, USER, Check
@@ -62,12 +62,10 @@ class Intake:
         if self.is_own_or_bot(author) or self.is_own_or_bot(data["sender"]):
             return
         trusted = data[target]["author_association"] in self.trusted
-        self.job = Job(
+        self.start(
+            data,
             kind=command.name if trusted else REFUSE,
-            run_id=new_run_id(),
-            delivery_id=self.delivery_id,
-            installation_id=int(data["installation"]["id"]),
-            repository=data["repository"]["full_name"],
+            command=command.name,
             number=int(payloads.field(data, number_path)),
             author=author["login"],
             is_pull_request=is_pull_request,
@@ -75,8 +73,42 @@ class Intake:
             comment_kind=comment_kind,
             in_reply_to_id=payloads.optional_id(data, f"{target}.in_reply_to_id"),
             request=command.text,
-            command=command.name,
-            private=bool(data["repository"].get("private", False)),
+        )
+
+    def start(
+        self,
+        data: dict[str, Any],
+        *,
+        kind: str,
+        command: str,
+        number: int,
+        author: str,
+        is_pull_request: bool,
+        comment_id: int | None = None,
+        comment_kind: str | None = None,
+        request: str = "",
+        trigger: str = "",
+        draft: bool = False,
+    ) -> None:
+        """Queue `kind` for the delivery's thread: the one place a delivery becomes a job, so
+        that what every job takes from the delivery itself (who may see it above all) is never
+        left to a default."""
+        self.job = Job(
+            kind=kind,
+            run_id=new_run_id(),
+            delivery_id=self.delivery_id,
+            installation_id=int(data["installation"]["id"]),
+            repository=data["repository"]["full_name"],
+            number=number,
+            author=author,
+            is_pull_request=is_pull_request,
+            comment_id=comment_id,
+            comment_kind=comment_kind,
+            request=request,
+            command=command,
+            trigger=trigger,
+            draft=draft,
+            visibility=visibility.of_repository(data["repository"]),
             title=_title(data),
         )
 

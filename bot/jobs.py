@@ -13,9 +13,10 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bot import keys
+from bot import keys, visibility
 from bot.batching import Batcher
 from bot.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
+from bot.visibility import Visibility
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,9 @@ class Job:
     trigger: str = ""
     # The pull request was a draft when the event came.
     draft: bool = False
-    # The repository's visibility and the thread's title, kept with the run for its history.
-    private: bool = False
+    # Who may see the run, and the thread's title (kept with the run for its history). Built from
+    # the delivery by `Intake.start` only; a job that does not know is private.
+    visibility: Visibility = "private"
     title: str = ""
 
     @property
@@ -171,6 +173,10 @@ class Job:
     def decode(cls, raw: str) -> Job:
         """A job from its JSON."""
         fields: dict[str, Any] = orjson.loads(raw)
+        if "private" in fields:
+            # Queued by a version before `visibility`.
+            private = fields.pop("private")
+            fields[visibility.FIELD] = visibility.legacy(private, fields.get("trigger"))
         return cls(**fields)
 
 

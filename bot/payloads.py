@@ -16,6 +16,8 @@ MAX_ID: Final = 2**53
 LOGIN: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
 REPOSITORY: Final = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
 MAX_TEXT_CHARS: Final = 1_000_000
+# The objects an event carries: where one is, it must be an object (handlers look inside).
+OBJECTS: Final = ("issue", "pull_request", "comment", "repository", "sender", "installation")
 
 
 class PayloadError(Exception):
@@ -38,6 +40,9 @@ def parse(body: bytes) -> dict[str, Any]:
     # The router looks the action up among the handlers' actions: it must be a string.
     if not isinstance(data.get("action", ""), str):
         raise PayloadError("action is not a string")
+    for name in OBJECTS:
+        if name in data and not isinstance(data[name], dict):
+            raise PayloadError(f"`{name}` is not an object")
     return data
 
 

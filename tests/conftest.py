@@ -27,7 +27,7 @@ from tests.fake_github import FakeGitHub
 from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI
 from tests.postgres import PostgresServer, running_postgres
-from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer
+from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer, free_port
 from web.app import create_app
 
 WebClient = Callable[..., Awaitable[TestClient]]
@@ -97,6 +97,8 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
         redis_url=redis_url,
         data_dir=tmp_path / "data",
         run_ttl_seconds=3600,
+        # `open_services` checks that the port is free: never a fixed one.
+        port=free_port(),
     )
 
 

@@ -31,6 +31,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from bot import visibility
 from bot.redis_client import die_with_parent, redis_server_binary
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ FIXTURES: Final = Path(__file__).resolve().parent / "fixtures" / "github-webhook
 WEBHOOK_SECRET: Final = "test-webhook-secret"
 OWNER, REPO, ISSUE = "octo-org", "hello-world", 1
 SLUG: Final = "livebot-test"
+# The fields of a run the tests make up: no delivery says who may see it, so they say so.
+PUBLIC: Final = {visibility.FIELD: "public"}
 # The developer's own livebot, GitHub, OpenAI and Redis settings must not reach a test server.
 FOREIGN_PREFIXES: Final = ("LIVEBOT_", "GITHUB_", "OPENAI_", "REDIS_")
 FOREIGN_NAMES: Final = ("HOST", "PORT", "PUBLIC_URL", "DATABASE_URL")

@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 
-from bot import keys
+from bot import keys, visibility
 from bot.archive.archiver import Archiver
+from bot.archive.migrate import CREATE_TABLE as CREATE_MIGRATIONS
 from bot.archive.migrate import migrate, migrations
 from bot.archive.store import Archive, CursorError, decode_cursor
 from bot.links import run_token
@@ -93,6 +95,50 @@ async def test_migrations_apply_once_in_order(database_url: str) -> None:
         assert await migrate(conn) == []
         rows = await (await conn.execute("SELECT version FROM schema_migrations")).fetchall()
     assert [row[0] for row in rows] == [m.version for m in migrations()]
+
+
+# Rows as the archive held them before runs said who may see them: (meta, the `private` column).
+ROWS_BEFORE_VISIBILITY = {
+    "mention-public": ({"private": "0"}, False),
+    "mention-private": ({"private": "1"}, True),
+    "auto-review": ({"private": "0", "trigger": "opened"}, False),
+    "no-privacy": ({}, False),
+}
+
+
+async def test_archived_runs_of_unknown_privacy_become_private(database_url: str) -> None:
+    first, *later = migrations()
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(first.sql.encode())
+        await conn.execute(CREATE_MIGRATIONS)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+            (first.version, first.name),
+        )
+        for run_id, (meta, private) in ROWS_BEFORE_VISIBILITY.items():
+            await conn.execute(
+                "INSERT INTO runs (run_id, workflow, status, private, created_at, meta) "
+                "VALUES (%s, 'review', 'succeeded', %s, now(), %s)",
+                (run_id, private, Jsonb({"workflow": "review", **meta})),
+            )
+        assert await migrate(conn) == [m.name for m in later]
+        rows = await (await conn.execute("SELECT run_id, private, meta FROM runs")).fetchall()
+        await conn.execute(
+            "INSERT INTO runs (run_id, workflow, status, created_at, meta) "
+            "VALUES ('unsaid', 'answer', 'queued', now(), '{}')"
+        )
+        unsaid = await conn.execute("SELECT private FROM runs WHERE run_id = 'unsaid'")
+        assert await unsaid.fetchone() == (True,)
+    private = {run_id: flag for run_id, flag, _ in rows}
+    assert private == {
+        "mention-public": False,
+        "mention-private": True,
+        "auto-review": True,
+        "no-privacy": True,
+    }
+    # The metadata the run page reads says the same as the column the history lists.
+    assert all(visibility.is_private(meta) == private[run_id] for run_id, _, meta in rows)
+    assert {run_id: meta["visibility"] for run_id, _, meta in rows}["auto-review"] == "private"
 
 
 async def test_a_finished_run_is_archived_whole(

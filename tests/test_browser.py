@@ -22,6 +22,7 @@ import pytest
 from bot.links import run_url
 from bot.run_log import RunLog, RunWriter, new_run_id
 from tests.support import (
+    PUBLIC,
     SLUG,
     WEBHOOK_SECRET,
     ServerProcess,
@@ -193,7 +194,7 @@ async def wait_for_answer(page: Any, text: str) -> None:
 
 async def new_run(run_log: RunLog, title: str) -> str:
     return await run_log.create(
-        workflow="answer", repository="octo/hello", number=42, fields={"title": title}
+        workflow="answer", repository="octo/hello", number=42, fields={"title": title, **PUBLIC}
     )
 
 

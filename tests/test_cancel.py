@@ -8,12 +8,13 @@ from bot.links import run_token
 from bot.run_log import RUN_PAGE, RunLog
 from bot.settings import Settings
 from tests.conftest import WebClient
+from tests.support import PUBLIC
 from web.cancel import CSRF_HEADER, csrf_token
 from web.keys import LINK_SECRET
 
 
 async def running_run(run_log: RunLog) -> str:
-    run_id = await run_log.create(workflow="answer", repository="o/r", number=3)
+    run_id = await run_log.create(workflow="answer", repository="o/r", number=3, fields=PUBLIC)
     await run_log.append(run_id, "status", {"state": "running", "message": "Thinking"})
     return run_id
 

@@ -20,7 +20,7 @@ from bot.run_log import RunLog, new_run_id
 from bot.settings import Settings
 from tests.conftest import WebClient
 from tests.sse import answer, read_events
-from tests.support import RedisServer, free_port
+from tests.support import PUBLIC, RedisServer, free_port
 from web.keys import LINK_SECRET, RUN_LOG
 
 SLOTS = 16384
@@ -141,7 +141,7 @@ async def test_live_stream_on_a_cluster(
 ) -> None:
     client = await web_client(dataclasses.replace(settings, redis_url=cluster_url))
     run_log = client.server.app[RUN_LOG]
-    run_id = await run_log.create(workflow="comment")
+    run_id = await run_log.create(workflow="comment", fields=PUBLIC)
     token = run_token(client.server.app[LINK_SECRET], run_id)
 
     async def view() -> str:

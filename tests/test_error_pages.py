@@ -8,6 +8,7 @@ from bot.links import run_token
 from bot.run_log import RunLog
 from bot.settings import Settings
 from tests.conftest import WebClient
+from tests.support import PUBLIC
 from web.app import CONTENT_SECURITY_POLICY
 from web.errors import EXPIRED_TITLE, NOT_FOUND_TITLE
 from web.keys import LINK_SECRET, REDIS, RUN_LOG
@@ -56,7 +57,7 @@ async def test_expired_page_says_when_and_links_the_comment(
     web_client: WebClient, settings: Settings, run_log: RunLog
 ) -> None:
     client = await web_client(settings)
-    run_id = await run_log.create(workflow="answer", repository="o/r", number=3)
+    run_id = await run_log.create(workflow="answer", repository="o/r", number=3, fields=PUBLIC)
     await run_log.append(run_id, "complete", {"status": "succeeded", "comment_url": COMMENT_URL})
     meta = await run_log.meta(run_id)
     assert meta is not None

@@ -18,7 +18,7 @@ from bot.redis_client import COMMAND_POOL_SIZE, connect
 from bot.run_log import RunLog, id_order
 from bot.settings import Settings
 from tests.conftest import WebClient
-from tests.support import RedisServer, eventually
+from tests.support import PUBLIC, RedisServer, eventually
 from web.bells import CLIENT_NAME
 from web.fanout import FanOut
 from web.keys import LINK_SECRET, RUN_LOG
@@ -77,7 +77,7 @@ async def all_ids(run_log: RunLog, run_id: str) -> list[str]:
 
 
 async def test_every_viewer_sees_every_event_once_in_order(fanout: FanOut, run_log: RunLog) -> None:
-    run_ids = [await run_log.create(workflow="comment") for _ in range(5)]
+    run_ids = [await run_log.create(workflow="comment", fields=PUBLIC) for _ in range(5)]
     producers = [asyncio.create_task(produce(run_log, run_id, 150)) for run_id in run_ids]
     viewers = []
     # Viewers join before, during and towards the end of the runs: every hand-over is tried.
@@ -98,7 +98,7 @@ async def subscribers(redis: Redis, channel: str) -> int:
 async def test_lost_bells_are_read_from_the_stream(run_log: RunLog, redis_client: Redis) -> None:
     # No sweep during the test: the gap alone must bring the missing events.
     async with started(run_log, redis_client, 3600) as fanout:
-        run_id = await run_log.create(workflow="comment")
+        run_id = await run_log.create(workflow="comment", fields=PUBLIC)
         await run_log.append(run_id, "token", {"text": "before "})
         viewing = asyncio.create_task(watch(fanout, run_log, run_id))
         await eventually(lambda: run_id in fanout.feeds, "the viewer to subscribe")
@@ -122,7 +122,7 @@ async def test_lost_bells_are_read_from_the_stream(run_log: RunLog, redis_client
 async def test_a_killed_pubsub_connection_loses_nothing(
     fanout: FanOut, run_log: RunLog, redis_client: Redis
 ) -> None:
-    run_id = await run_log.create(workflow="comment")
+    run_id = await run_log.create(workflow="comment", fields=PUBLIC)
     viewing = asyncio.create_task(watch(fanout, run_log, run_id))
     await eventually(lambda: run_id in fanout.feeds, "the viewer to subscribe")
     await fanout.feeds[run_id].ready
@@ -137,7 +137,7 @@ async def test_a_killed_pubsub_connection_loses_nothing(
 async def test_the_last_viewer_to_leave_releases_the_channel(
     fanout: FanOut, run_log: RunLog, redis_client: Redis
 ) -> None:
-    run_id = await run_log.create(workflow="comment")
+    run_id = await run_log.create(workflow="comment", fields=PUBLIC)
     bell = keys.run_bell(run_id)
     viewers = [await fanout.subscribe(run_id) for _ in range(3)]
     assert await subscribers(redis_client, bell) == 1
@@ -173,10 +173,10 @@ async def test_connections_do_not_grow_with_runs(web_client: WebClient, settings
             responses.append(await session.get(url))
         return responses
 
-    first = [await run_log.create(workflow="comment")]
+    first = [await run_log.create(workflow="comment", fields=PUBLIC)]
     streams = await open_streams(first)
     with_one = await web_connections()
-    more = [await run_log.create(workflow="comment") for _ in range(199)]
+    more = [await run_log.create(workflow="comment", fields=PUBLIC) for _ in range(199)]
     streams += await open_streams(more)
     with_200 = await web_connections()
     bells = [c for c in with_200 if c["name"] == CLIENT_NAME]
@@ -204,7 +204,7 @@ async def test_a_redis_restart_mid_run_loses_nothing(own_redis: RedisServer) -> 
     redis = await connect(own_redis.url)
     run_log = RunLog(redis, ttl_seconds=3600)
     async with started(run_log, redis, 0.5) as fanout:
-        run_id = await run_log.create(workflow="comment")
+        run_id = await run_log.create(workflow="comment", fields=PUBLIC)
         for i in range(20):
             await run_log.append(run_id, "token", {"text": f"{i} "})
         viewing = asyncio.create_task(watch(fanout, run_log, run_id))

@@ -27,7 +27,7 @@ from bot.links import run_token
 from bot.run_log import RunLog
 from bot.services import open_services
 from bot.settings import Settings
-from tests.support import SLUG, payload, sign
+from tests.support import PUBLIC, SLUG, payload, sign
 from web.app import create_app
 from web.cancel import CSRF_HEADER, csrf_token
 from web.connections import server_options
@@ -65,6 +65,12 @@ FIELDS: Final = (
     ("repository", "owner", "login"),
     ("repository", "private"),
     ("action",),
+    # Whole objects, which a number, a boolean or a float may stand in for.
+    ("issue",),
+    ("pull_request",),
+    ("comment",),
+    ("repository",),
+    ("installation",),
     ("sender",),
 )
 # Header values: any byte a header line can carry (no CR, LF or NUL).
@@ -194,12 +200,12 @@ def deliveries(draw: st.DrawFn) -> bytes:
     return raw_request(b"POST", b"/webhook", headers, body)
 
 
-def signed(data: dict[str, Any]) -> bytes:
+def signed(data: dict[str, Any], delivery_id: bytes = b"d-found") -> bytes:
     """A signed issue_comment delivery of `data`."""
     body = json.dumps(data).encode()
     headers = [
         (b"X-GitHub-Event", b"issue_comment"),
-        (b"X-GitHub-Delivery", b"d-found"),
+        (b"X-GitHub-Delivery", delivery_id),
         (b"X-Hub-Signature-256", sign(body).encode()),
     ]
     return raw_request(b"POST", b"/webhook", headers, body)
@@ -209,6 +215,10 @@ def signed(data: dict[str, Any]) -> bytes:
 FOUND_DELIVERIES: Final = (
     # gidgethub's router looks `action` up in a set: a list raised TypeError, a 500.
     signed({**payload("issue_comment", "created.payload.json"), "action": []}),
+    # `"pull_request" in issue` on a number: a TypeError, a 500.
+    signed({**payload("issue_comment", "created.payload.json"), "issue": 7}),
+    # A mention whose delivery id is not UTF-8: the job could not be encoded, a 500.
+    signed(payload("issue_comment", "created.payload.json", body=f"@{SLUG} why?"), b"d-\xff"),
 )
 
 
@@ -266,10 +276,10 @@ async def test_the_run_routes_never_fail(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     run_log: RunLog = client.server.app[RUN_LOG]
-    running = await run_log.create(workflow="answer", repository="o/r", number=1)
+    running = await run_log.create(workflow="answer", repository="o/r", number=1, fields=PUBLIC)
     await run_log.append(running, "status", {"state": "running", "message": "Thinking"})
     await run_log.append(running, "token", {"text": "Hello"})
-    finished = await run_log.create(workflow="answer", repository="o/r", number=2)
+    finished = await run_log.create(workflow="answer", repository="o/r", number=2, fields=PUBLIC)
     await run_log.append(finished, "token", {"text": "Done"})
     await run_log.append(finished, "complete", {"status": "succeeded"})
     runs = {running: "running", finished: "finished"}

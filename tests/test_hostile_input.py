@@ -13,7 +13,7 @@ from bot.links import run_token
 from bot.run_log import RunLog
 from bot.settings import Settings, SettingsError, load_settings
 from tests.conftest import WebClient
-from tests.support import SLUG, delivery, eventually, payload
+from tests.support import PUBLIC, SLUG, delivery, eventually, payload, sign
 from web.keys import LINK_SECRET, RUN_LOG
 
 MENTION = f"@{SLUG} why does it crash?"
@@ -28,7 +28,7 @@ async def client(web_client: WebClient, settings: Settings) -> TestClient:
 async def running_run(client: TestClient) -> tuple[str, str]:
     """A run still running, and its token."""
     run_log: RunLog = client.server.app[RUN_LOG]
-    run_id = await run_log.create(workflow="comment", repository="o/r", number=3)
+    run_id = await run_log.create(workflow="comment", repository="o/r", number=3, fields=PUBLIC)
     await run_log.append(run_id, "status", {"state": "running", "message": "Thinking"})
     return run_id, run_token(client.server.app[LINK_SECRET], run_id)
 
@@ -198,3 +198,33 @@ async def test_secrets_that_are_not_ascii_are_refused_not_500(
     """Cookies, CSRF tokens and OAuth states are compared in constant time, which refuses
     non-ASCII text: such text is simply wrong."""
     assert 400 <= await raw_request(client, head + b"Host: 127.0.0.1\r\n") < 500
+
+
+@pytest.mark.parametrize("shape", [7, True, 1.5, "issue", None, []], ids=repr)
+@pytest.mark.parametrize(
+    "name", ["issue", "pull_request", "comment", "repository", "sender", "installation"]
+)
+async def test_a_signed_delivery_whose_objects_are_not_objects_is_400(
+    client: TestClient, caplog: pytest.LogCaptureFixture, name: str, shape: object
+) -> None:
+    data = payload("issue_comment", "created.payload.json", body=MENTION)
+    data[name] = shape
+    raw, headers = delivery("issue_comment", data)
+    resp = await client.post("/webhook", data=raw, headers=headers)
+    assert resp.status == 400, await resp.text()
+    assert name in (await resp.json())["error"]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+async def test_a_signed_delivery_whose_id_is_not_utf8_is_400(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw, _ = delivery(
+        "issue_comment", payload("issue_comment", "created.payload.json", body=MENTION)
+    )
+    head = (
+        b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: issue_comment\r\n"
+        b"X-GitHub-Delivery: d-\xff\xfe\r\nX-Hub-Signature-256: " + sign(raw).encode() + b"\r\n"
+    )
+    assert await raw_request(client, head, raw) == 400
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.run_log import RunLog
-from tests.support import ServerProcess
+from tests.support import PUBLIC, ServerProcess
 from tests.test_browser import (  # noqa: F401 (the fixtures browser and web_server)
     COMMENT_URL,
     TIMEOUT_MS,
@@ -133,7 +133,7 @@ async def shoot(page: Any, name: str) -> None:
 
 async def new_run(run_log: RunLog, workflow: str = "answer", title: str = "Why?") -> str:
     return await run_log.create(
-        workflow=workflow, repository="octo/hello", number=42, fields={"title": title}
+        workflow=workflow, repository="octo/hello", number=42, fields={"title": title, **PUBLIC}
     )
 
 

@@ -14,6 +14,7 @@ from bot.keys import JOB_GROUP, JOB_STREAM
 from bot.review_post import REPEATED
 from bot.review_scope import UNREACHABLE
 from tests.fake_github import FakeGitHub
+from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.sse import SseEvent, answer
 from tests.support import OWNER, REPO, SLUG, ServerProcess, delivery, eventually, payload
@@ -31,6 +32,7 @@ from tests.test_review import (
     open_pr,
     submit,
 )
+from tests.test_signin import READER, browser_session
 
 __all__ = ["livebot"]  # the fixture, shared with tests/test_end_to_end.py
 REVIEW_TEXT = "The change documents `divide` and splits `mean`; both still divide by zero.\n"
@@ -188,3 +190,45 @@ async def test_a_draft_waits_for_ready_and_a_push_supersedes_a_running_review(
     assert re.search(r"\n\n---\n\n⏹️ Cancelled by @Codertocat", cancelled[0]["body"])
     [review] = fake_github.reviews_on(OWNER, REPO, PR)
     assert review["commit_id"] == new_head
+
+
+async def test_an_automatic_review_of_a_private_repository_is_for_its_readers_only(
+    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI, oauth: FakeGitHubOAuth
+) -> None:
+    oauth.add_repo(f"{OWNER}/{REPO}", private=True, readers={READER})
+    fake_github.add_file(OWNER, REPO, ".github/livebot.yml", SETTINGS_ON)
+    data = pull_payload("opened", PR, head=open_pr(fake_github))
+    data["repository"]["private"] = True
+    fake_openai.script(submit(DIVISION, text=REVIEW_TEXT))
+    # Sign-in asks the OAuth fake; the worker's API calls go to the fake GitHub.
+    web = await livebot(
+        "web",
+        GITHUB_APP_SLUG=SLUG,
+        GITHUB_URL=oauth.url,
+        GITHUB_API_URL=oauth.url,
+        GITHUB_CLIENT_ID=oauth.client_id,
+        GITHUB_CLIENT_SECRET=oauth.client_secret,
+    )
+    await livebot("worker", PUBLIC_URL=web.url)
+    async with browser_session() as reader:
+        run_id = await deliver(reader, web, "pull_request", data)
+        marker = comments.marker(run_id)
+        await eventually(
+            lambda: any(marker in c["body"] for c in bot_comments(fake_github)), "the placeholder"
+        )
+        page = events_url(web, run_id).replace("/events?", "?")
+        async with aiohttp.ClientSession() as anonymous:
+            signed_out = await anonymous.get(page, allow_redirects=False)
+            assert signed_out.status == 302
+            assert signed_out.headers["Location"].startswith("/login?next=")
+            for suffix in ("/state?", "/events?"):
+                assert (await anonymous.get(page.replace("?", suffix))).status == 404
+        oauth.sign_in_as(READER)
+        signed_in = await reader.get(page)
+        assert signed_in.status == 200 and str(signed_in.url) == page
+        # The job now carries the pull request's title, as a mention's does.
+        assert '"title": "Update the README with new information."' in await signed_in.text()
+        events = await read_run(reader, events_url(web, run_id), seconds=30)
+        assert answer(events) == REVIEW_TEXT
+        state = await (await reader.get(page.replace("?", "/state?"))).json()
+        assert state["status"] == "succeeded"

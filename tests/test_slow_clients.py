@@ -20,6 +20,7 @@ from bot.run_log import RunLog
 from bot.settings import Settings, load_settings
 from tests.slowloris import attack, limited_web_server
 from tests.support import (
+    PUBLIC,
     SLUG,
     WEBHOOK_SECRET,
     RedisServer,
@@ -99,7 +100,7 @@ async def test_viewers_that_go_away_leave_no_traceback(
 ) -> None:
     redis = await connect(redis_url_of_server)
     run_log = RunLog(redis, ttl_seconds=3600)
-    run_id = await run_log.create(workflow="answer", repository="o/r", number=1)
+    run_id = await run_log.create(workflow="answer", repository="o/r", number=1, fields=PUBLIC)
     await run_log.append(run_id, "status", {"state": "running", "message": "Thinking"})
     token = run_token(Settings(github_webhook_secret=WEBHOOK_SECRET).link_secret, run_id)
     path = f"/runs/{run_id}/events?token={token}"

@@ -16,6 +16,7 @@ from bot.run_log import RunLog
 from bot.settings import Settings
 from tests.conftest import WebClient
 from tests.sse import answer, read_events
+from tests.support import PUBLIC
 from web.app import CONTENT_SECURITY_POLICY
 from web.keys import FANOUT, LINK_SECRET, RUN_LOG
 from web.sse import KEEPALIVE
@@ -38,7 +39,7 @@ def links(client: TestClient, run_id: str) -> tuple[str, str, str]:
 
 async def finished_run(run_log: RunLog, pieces: list[str]) -> str:
     """A run that streamed `pieces` and succeeded."""
-    run_id = await run_log.create(workflow="comment", repository="o/r", number=3)
+    run_id = await run_log.create(workflow="comment", repository="o/r", number=3, fields=PUBLIC)
     await run_log.append(run_id, "status", {"state": "running", "message": "Thinking"})
     for piece in pieces:
         await run_log.append(run_id, "token", {"text": piece})
@@ -106,7 +107,7 @@ async def test_malformed_last_event_id_is_a_clear_400(client: TestClient) -> Non
 
 async def test_200_concurrent_viewers_receive_exactly_the_same_text(client: TestClient) -> None:
     run_log = client.server.app[RUN_LOG]
-    run_id = await run_log.create(workflow="comment")
+    run_id = await run_log.create(workflow="comment", fields=PUBLIC)
     _, events_url, _ = links(client, run_id)
     pieces = [f"piece-{i} " for i in range(120)]
 
@@ -129,7 +130,7 @@ async def test_200_concurrent_viewers_receive_exactly_the_same_text(client: Test
 
 async def test_one_reader_per_run_whatever_the_number_of_viewers(client: TestClient) -> None:
     run_log = client.server.app[RUN_LOG]
-    run_ids = [await run_log.create(workflow="comment") for _ in range(3)]
+    run_ids = [await run_log.create(workflow="comment", fields=PUBLIC) for _ in range(3)]
     responses = []
     for run_id in run_ids:
         for _ in range(20):
@@ -156,7 +157,7 @@ async def test_slow_viewer_is_cut_off_while_others_keep_pace(
 ) -> None:
     client = await web_client(settings, max_pending=4)
     run_log = client.server.app[RUN_LOG]
-    run_id = await run_log.create(workflow="comment")
+    run_id = await run_log.create(workflow="comment", fields=PUBLIC)
     _, events_url, _ = links(client, run_id)
     cut_before = SSE_SLOW_VIEWERS_CUT._value.get()
 
@@ -197,7 +198,7 @@ async def test_a_quiet_stream_gets_keep_alive_comments_and_then_its_events(
 ) -> None:
     client = await web_client(settings, sweep_seconds=0.05, keepalive_seconds=0.1)
     run_log = client.server.app[RUN_LOG]
-    run_id = await run_log.create(workflow="comment")
+    run_id = await run_log.create(workflow="comment", fields=PUBLIC)
     _, events_url, _ = links(client, run_id)
     async with client.get(events_url) as resp:
         assert resp.status == 200

@@ -346,3 +346,16 @@ async def test_every_real_delivery_is_accepted_never_a_500(
     raw_delivery, headers = delivery(event, raw)
     resp = await client.post("/webhook", data=raw_delivery, headers=headers)
     assert resp.status in (200, 202), await resp.text()
+
+
+@pytest.mark.parametrize(
+    ("private", "trigger", "visibility"),
+    [(False, "", "public"), (True, "", "private"), (False, "opened", "private")],
+)
+def test_a_job_queued_before_visibility_is_public_only_when_that_was_known(
+    private: bool, trigger: str, visibility: str
+) -> None:
+    job = Job("review", "r1", "d1", 1, f"{OWNER}/{REPO}", 7, "octocat", trigger=trigger)
+    fields = {k: v for k, v in job.__dict__.items() if k != "visibility"}
+    # An automatic review's "not private" was never known: such jobs wrote it regardless.
+    assert Job.decode(json.dumps({**fields, "private": private})).visibility == visibility

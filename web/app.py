@@ -26,7 +26,7 @@ from web import (
     signin,
     webhook,
 )
-from web.body import BodyBudget
+from web.body import DEFAULT_BODY_BYTES, MAX_BODY_BYTES, BodyBudget
 from web.fanout import MAX_PENDING_EVENTS, SWEEP_SECONDS, FanOut
 from web.keys import (
     APP_SLUG,
@@ -50,7 +50,6 @@ from web.paths import STATIC_DIR
 from web.presence import Presence
 from web.sessions import csrf_protect
 from web.viewer_limits import ViewerLimits
-from web.webhook import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,10 @@ def create_app(
     redelivery_check_seconds: float = redelivery.CHECK_SECONDS,
 ) -> web.Application:
     """The web application over the process's services."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[unavailable, csrf_protect])
+    # Every route's own reads stop at the default; the webhook reads its body with `read_body`.
+    app = web.Application(
+        client_max_size=DEFAULT_BODY_BYTES, middlewares=[unavailable, csrf_protect]
+    )
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = services.settings
     app[VIEWER_LIMITS] = ViewerLimits(

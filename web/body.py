@@ -7,10 +7,21 @@ from typing import Final
 
 from aiohttp import web
 
+# What a request may send, by route: GitHub's deliveries are large; every other route reads a
+# small form at most. Enforced by aiohttp's reads (`client_max_size`), `read_body` and, beneath
+# both, the connection guard (web/connections.py), which reads no further past it.
+MAX_BODY_BYTES: Final = 25 * 1024 * 1024
+DEFAULT_BODY_BYTES: Final = 64 * 1024
+ROUTE_BODY_BYTES: Final = {"/webhook": MAX_BODY_BYTES}
 # Bodies up to this size are read at once; beyond it, each byte comes out of the shared budget.
 SMALL_BODY_BYTES: Final = 256 * 1024
 CHUNK_BYTES: Final = 64 * 1024
 RETRY_AFTER_SECONDS: Final = 10
+
+
+def body_limit(path: str) -> int:
+    """The most a request to `path` may send."""
+    return ROUTE_BODY_BYTES.get(path, DEFAULT_BODY_BYTES)
 
 
 class BodyBudget:
@@ -32,13 +43,13 @@ class BodyBudget:
         self.held -= size
 
 
-async def read_body(
-    request: web.Request, *, limit: int, seconds: float, budget: BodyBudget
-) -> bytes:
-    """The whole body: 413 past `limit`, 408 past `seconds`, 503 while the budget is spent.
+async def read_body(request: web.Request, *, seconds: float, budget: BodyBudget) -> bytes:
+    """The whole body: 413 past its route's limit, 408 past `seconds`, 503 while the budget is
+    spent.
 
     A body without Content-Length may be at most SMALL_BODY_BYTES (GitHub always sends one).
     """
+    limit = body_limit(request.path)
     declared = request.content_length
     if declared is not None and declared > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)

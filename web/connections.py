@@ -25,6 +25,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from bot.logs import Summary
+from web.body import body_limit
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,12 @@ class ConnectionGuard:
         # Connections owing a request head (None) or a body (its stream), the longest-owing first.
         self.owing: OrderedDict[RequestHandler, StreamReader | None] = OrderedDict()
         self.deadlines: dict[RequestHandler, asyncio.TimerHandle] = {}
-        # Connections whose request is in the app's hands (not yet answered).
+        # Connections whose request is in the app's hands (not yet answered), and those whose app
+        # has answered while their body is still owed.
         self.handling: set[RequestHandler] = set()
+        self.answered: set[RequestHandler] = set()
+        # The most the body owed may send (its route's limit).
+        self.body_caps: dict[RequestHandler, int] = {}
         # Connections closed since start, by reason; logged once a minute at most.
         self.cut: Counter[str] = Counter()
         self._cuts = Summary(log, "slow or surplus connections closed", REPORT_SECONDS)
@@ -156,10 +161,23 @@ class ConnectionGuard:
             else:
                 self._settle(protocol)
                 self._owe(protocol, body, self.body_seconds, "body_timeout")
+                self.body_caps[protocol] = body_limit(request.path)
                 body.on_eof(lambda: self._settle(protocol))
+                self.check_body(protocol)
             return request
 
         return make
+
+    def check_body(self, handler: RequestHandler) -> None:
+        """A body past its route's limit is read no further: until the app has answered (its
+        reads end in a 413, or it needs no body), then the connection is closed, not drained."""
+        body = self.owing.get(handler)
+        if body is None or body.total_bytes <= self.body_caps[handler]:
+            return
+        if handler in self.answered:
+            self._close(handler, "body_too_large")
+        else:
+            handler.pause_reading()
 
     def _owe(
         self, handler: RequestHandler, body: StreamReader | None, seconds: float, reason: str
@@ -171,6 +189,8 @@ class ConnectionGuard:
     def _settle(self, handler: RequestHandler) -> None:
         """The connection owes nothing now: no deadline, never evicted."""
         self.owing.pop(handler, None)
+        self.body_caps.pop(handler, None)
+        self.answered.discard(handler)
         deadline = self.deadlines.pop(handler, None)
         if deadline is not None:
             deadline.cancel()
@@ -210,6 +230,8 @@ class ConnectionGuard:
                 return web.Response(status=CLIENT_GONE)
             finally:
                 self.handling.discard(request.protocol)
+                if request.protocol in self.owing:
+                    self.answered.add(request.protocol)
 
         return handle
 
@@ -231,6 +253,7 @@ class _Guarded(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.admitted:
             self.handler.data_received(data)
+            self.guard.check_body(self.handler)
 
     def eof_received(self) -> None:
         if self.admitted:

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from bot import visibility
 from bot.archive.store import FinishedRun
 from bot.events import TERMINAL_STATUSES
 from bot.links import token_is_valid
@@ -86,7 +87,7 @@ async def _meta(
 async def _may_see(request: web.Request, meta: dict[str, str]) -> bool:
     """Private repositories' runs, under LIVEBOT_PRIVATE_RUNS=signin: the link AND a reader."""
     settings = request.app[SETTINGS]
-    if meta.get("private") != "1" or settings.private_runs == "link":
+    if not visibility.is_private(meta) or settings.private_runs == "link":
         return True
     if not settings.sign_in:
         return False

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.links import same_secret
+from web.body import body_limit
 from web.keys import LINK_SECRET, REDIS, SETTINGS
 
 COOKIE: Final = "livebot_session"
@@ -35,7 +36,6 @@ SESSION_POSTS: Final = frozenset({"/logout"})
 # answers in JSON as the page's script expects.
 OWN_CSRF_GUARD: Final = re.compile(r"/runs/[^/]+/cancel")
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-MAX_FORM_BYTES: Final = 4096
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -138,17 +138,19 @@ def csrf_protect(request: web.Request, handler: Handler) -> Awaitable[web.Stream
 
 async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The request once its origin (and, acting on a session, its CSRF token) is verified."""
-    if (request.content_length or 0) > MAX_FORM_BYTES:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_FORM_BYTES, actual_size=request.content_length or 0
-        )
+    limit = body_limit(request.path)
+    if (request.content_length or 0) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
     if not _same_origin(request):
         raise web.HTTPForbidden(text="Missing or wrong CSRF token; reload the page and try again.")
     if request.path in SESSION_POSTS:
         # What acts on a signed-in session also proves it came from a page of that session.
         user = await current_user(request)
-        sent = request.headers.get(CSRF_HEADER) or str((await request.post()).get(CSRF_FIELD, ""))
-        if user is None or not same_secret(sent, user.csrf):
+        # No session, nothing to check the token against: refused before a byte of the body.
+        sent = user and (
+            request.headers.get(CSRF_HEADER) or str((await request.post()).get(CSRF_FIELD, ""))
+        )
+        if user is None or not same_secret(sent or "", user.csrf):
             raise web.HTTPForbidden(
                 text="Missing or wrong CSRF token; reload the page and try again."
             )

@@ -20,7 +20,6 @@ routes = web.RouteTableDef()
 installed_routes = web.RouteTableDef()
 
 NOTE: Final = "Setup"
-MAX_FORM_BYTES: Final = 64 * 1024
 NO_PUBLIC_URL: Final = (
     "<p class='page-error'>PUBLIC_URL is not set, so GitHub will be told to send webhooks to "
     "{url}, which it cannot reach. Set PUBLIC_URL to this server's public address (a tunnel to "
@@ -87,8 +86,6 @@ async def setup(request: web.Request) -> web.Response:
 @routes.post("/setup")
 async def to_github(request: web.Request) -> web.StreamResponse:
     """Send the form on to GitHub's new-app page (307 keeps the POST and its manifest)."""
-    if (request.content_length or 0) > MAX_FORM_BYTES:
-        raise web.HTTPRequestEntityTooLarge(MAX_FORM_BYTES, request.content_length or 0)
     states = request.app[SETUP_STATES]
     if states.registered is not None:
         return _message(

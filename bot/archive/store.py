@@ -14,6 +14,7 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from bot import visibility
 from bot.archive.migrate import migrate
 from bot.run_log import Event
 
@@ -164,7 +165,7 @@ def _row(run: FinishedRun) -> tuple[Any, ...]:
         meta.get("workflow", ""),
         meta.get("status", ""),
         meta.get("author", ""),
-        meta.get("private") == "1",
+        visibility.is_private(meta),
         meta.get("model", ""),
         _time(meta, "created_at") or datetime.now(UTC),
         _time(meta, "started_at"),
