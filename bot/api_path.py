@@ -42,4 +42,3 @@ def repo_path(repository: str, *segments: Segment, query: Query | None = None) -
     if not slash:
         raise UnsafeSegment(f"not an owner/repo name: {repository!r}")
     return api_path("repos", owner, name, *segments, query=query)
-
