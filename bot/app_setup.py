@@ -6,10 +6,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote
 
 import aiohttp
 
+from bot.api_path import api_path
 from bot.envfile import EnvUpdate, add_settings, write_private
 from bot.settings import Settings
 
@@ -68,7 +68,7 @@ class SetupStates:
 
 async def convert(session: aiohttp.ClientSession, api_url: str, code: str) -> dict[str, Any]:
     """`POST /app-manifests/{code}/conversions` (no auth: the code is the credential)."""
-    url = f"{api_url.rstrip('/')}/app-manifests/{quote(code, safe='')}/conversions"
+    url = api_url.rstrip("/") + api_path("app-manifests", code, "conversions")
     try:
         async with session.post(url, headers={"Accept": ACCEPT}) as resp:
             body = await resp.json(content_type=None)

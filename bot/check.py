@@ -13,6 +13,7 @@ import openai
 from gidgethub import GitHubException
 
 from bot import capabilities, manifest, preflight
+from bot.api_path import api_path
 from bot.check_lines import Line, failed, passed
 from bot.github_app import GitHubApp
 from bot.llm import make_client
@@ -92,7 +93,7 @@ async def github_lines(settings: Settings, session: aiohttp.ClientSession) -> li
 async def _webhook_url(settings: Settings, app: GitHubApp, info: dict[str, Any]) -> Line:
     expected = f"{settings.base_url}/webhook"
     try:
-        config = await app.gh.getitem("/app/hook/config", jwt=app.jwt())
+        config = await app.gh.getitem(api_path("app", "hook", "config"), jwt=app.jwt())
     except GitHubException as exc:
         return failed("webhook URL", f"GET /app/hook/config: {_github_error(exc)}", "retry later")
     if config.get("url") != expected:
@@ -108,7 +109,8 @@ async def _webhook_url(settings: Settings, app: GitHubApp, info: dict[str, Any])
 async def _deliveries(settings: Settings, app: GitHubApp, info: dict[str, Any]) -> Line:
     try:
         recent = await app.gh.getitem(
-            f"/app/hook/deliveries?per_page={RECENT_DELIVERIES}", jwt=app.jwt()
+            api_path("app", "hook", "deliveries", query={"per_page": RECENT_DELIVERIES}),
+            jwt=app.jwt(),
         )
     except GitHubException as exc:
         return failed("deliveries", f"GET /app/hook/deliveries: {_github_error(exc)}", "retry")
@@ -128,10 +130,14 @@ async def _deliveries(settings: Settings, app: GitHubApp, info: dict[str, Any]) 
 async def _installations(settings: Settings, app: GitHubApp, info: dict[str, Any]) -> Line:
     install_url = f"{info.get('html_url', '')}/installations/new"
     try:
-        installations = [inst async for inst in app.gh.getiter("/app/installations", jwt=app.jwt())]
+        installations = [
+            inst async for inst in app.gh.getiter(api_path("app", "installations"), jwt=app.jwt())
+        ]
         repositories = 0
         for inst in installations[:MAX_INSTALLATIONS]:
-            listing = await app.api(inst["id"]).getitem("/installation/repositories?per_page=1")
+            listing = await app.api(inst["id"]).getitem(
+                api_path("installation", "repositories", query={"per_page": 1})
+            )
             repositories += int(listing.get("total_count", 0))
     except GitHubException as exc:
         return failed("installations", _github_error(exc), "retry later")

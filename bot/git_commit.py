@@ -7,10 +7,10 @@ an existing one only fast-forwards. The calls are those GitHub documents for app
 from __future__ import annotations
 
 from typing import Any, Final
-from urllib.parse import quote
 
 from gidgethub import BadRequest
 
+from bot.api_path import Query, repo_path
 from bot.github_app import InstallationAPI
 
 BLOB_MODE: Final = "100644"
@@ -22,15 +22,18 @@ class BranchTaken(Exception):
     """A branch of that name already exists."""
 
 
-def _ref_path(repository: str, branch: str) -> str:
-    return f"/repos/{repository}/git/refs/heads/{quote(branch, safe='/')}"
+def _ref_path(repository: str, branch: str, kind: str = "refs") -> str:
+    """`git/refs/heads/<branch>` (or `git/ref/…`, the single-ref read), segment by segment."""
+    return repo_path(repository, "git", kind, "heads", *branch.split("/"))
 
 
 async def _modes(
     gh: InstallationAPI, repository: str, tree: str, paths: set[str]
 ) -> dict[str, str]:
     """The modes of existing files among `paths` (an executable stays executable)."""
-    listing: dict[str, Any] = await gh.getitem(f"/repos/{repository}/git/trees/{tree}?recursive=1")
+    listing: dict[str, Any] = await gh.getitem(
+        repo_path(repository, "git", "trees", tree, query={"recursive": 1})
+    )
     return {
         entry["path"]: entry["mode"]
         for entry in listing.get("tree", [])
@@ -46,7 +49,7 @@ async def make_commit(
     message: str,
 ) -> str:
     """A commit of `contents` ({path: text, None deletes}) on top of `parent`; its sha."""
-    base: dict[str, Any] = await gh.getitem(f"/repos/{repository}/git/commits/{parent}")
+    base: dict[str, Any] = await gh.getitem(repo_path(repository, "git", "commits", parent))
     base_tree = str(base["tree"]["sha"])
     modes = await _modes(gh, repository, base_tree, set(contents))
     items: list[dict[str, Any]] = []
@@ -56,10 +59,10 @@ async def make_commit(
         item.update({"content": text} if text is not None else {"sha": None})
         items.append(item)
     tree: dict[str, Any] = await gh.post(
-        f"/repos/{repository}/git/trees", data={"base_tree": base_tree, "tree": items}
+        repo_path(repository, "git", "trees"), data={"base_tree": base_tree, "tree": items}
     )
     commit: dict[str, Any] = await gh.post(
-        f"/repos/{repository}/git/commits",
+        repo_path(repository, "git", "commits"),
         data={"message": message, "tree": tree["sha"], "parents": [parent]},
     )
     return str(commit["sha"])
@@ -68,9 +71,7 @@ async def make_commit(
 async def branch_head(gh: InstallationAPI, repository: str, branch: str) -> str | None:
     """The commit a branch points to, None when it does not exist."""
     try:
-        ref: dict[str, Any] = await gh.getitem(
-            f"/repos/{repository}/git/ref/heads/{quote(branch, safe='/')}"
-        )
+        ref: dict[str, Any] = await gh.getitem(_ref_path(repository, branch, "ref"))
     except BadRequest as exc:
         if exc.status_code == 404:
             return None
@@ -82,7 +83,7 @@ async def create_branch(gh: InstallationAPI, repository: str, branch: str, sha: 
     """A new branch at `sha`; BranchTaken when the name exists."""
     try:
         await gh.post(
-            f"/repos/{repository}/git/refs", data={"ref": f"refs/heads/{branch}", "sha": sha}
+            repo_path(repository, "git", "refs"), data={"ref": f"refs/heads/{branch}", "sha": sha}
         )
     except BadRequest as exc:
         if exc.status_code == 422 and ALREADY_EXISTS in str(exc).lower():
@@ -103,8 +104,6 @@ async def delete_branch(gh: InstallationAPI, repository: str, branch: str) -> No
 async def find_pull(gh: InstallationAPI, repository: str, branch: str) -> dict[str, Any] | None:
     """The pull request from `branch` of this repository, open or closed, if there is one."""
     owner = repository.split("/", 1)[0]
-    pulls: list[dict[str, Any]] = await gh.getitem(
-        f"/repos/{repository}/pulls?head={quote(owner)}:{quote(branch, safe='/')}"
-        "&state=all&per_page=1"
-    )
+    query: Query = {"head": f"{owner}:{branch}", "state": "all", "per_page": 1}
+    pulls: list[dict[str, Any]] = await gh.getitem(repo_path(repository, "pulls", query=query))
     return pulls[0] if pulls else None

@@ -20,6 +20,8 @@ import jwt as pyjwt
 from cachetools import TLRUCache
 from gidgethub import sansio
 
+from bot.api_path import api_path
+
 log = logging.getLogger(__name__)
 
 MAX_COMMENT_CHARS = 65536
@@ -33,6 +35,13 @@ REPEATABLE_POSTS = re.compile(
     r"/app/installations/\d+/access_tokens$|/reactions$|/app/hook/deliveries/\d+/attempts$"
 )
 SECONDARY_DEFAULT_WAIT = 60.0  # GitHub: "otherwise, wait for at least one minute"
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
+
+Exchange = tuple[int, Mapping[str, str], bytes]
+
+
+class BodyTooLarge(Exception):
+    """A download's body passed its byte cap; nothing more of it was read."""
 
 
 class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
@@ -55,13 +64,38 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
-    ) -> tuple[int, Mapping[str, str], bytes]:
+    ) -> Exchange:
         """Send one request, retrying what GitHub says (or the network shows) is temporary."""
+        send = super()._request
+        return await self._retrying(method, url, lambda: send(method, url, headers, body))
+
+    async def get_capped(self, url: str, headers: Mapping[str, str], max_bytes: int) -> Exchange:
+        """GET `url` (following redirects) with the usual retries, reading at most `max_bytes`
+        of its body: BodyTooLarge past them, so a huge archive is never held whole."""
+
+        async def exchange() -> Exchange:
+            async with self._session.get(url, headers=headers) as response:
+                if (response.content_length or 0) > max_bytes:
+                    raise BodyTooLarge(f"{response.content_length:,} bytes")
+                chunks, size = [], 0
+                async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise BodyTooLarge(f"more than {max_bytes:,} bytes")
+                    chunks.append(chunk)
+                return response.status, response.headers, b"".join(chunks)
+
+        return await self._retrying("GET", url, exchange)
+
+    async def _retrying(
+        self, method: str, url: str, exchange: Callable[[], Awaitable[Exchange]]
+    ) -> Exchange:
+        """Run `exchange` until it succeeds, fails for good, or runs out of attempts."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                status, resp_headers, resp_body = await super()._request(method, url, headers, body)
+                status, resp_headers, resp_body = await exchange()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # A POST that may have landed is not sent twice: its caller checks and decides.
                 if attempt >= self.max_attempts or not _repeatable(method, url):
@@ -207,7 +241,7 @@ class GitHubApp:
 
     async def app_info(self) -> dict[str, Any]:
         """`GET /app`: the app itself (its `slug` is the name people mention)."""
-        info: dict[str, Any] = await self.gh.getitem("/app", jwt=self.jwt())
+        info: dict[str, Any] = await self.gh.getitem(api_path("app"), jwt=self.jwt())
         return info
 
     async def installation_token(self, installation_id: int) -> str:
@@ -221,8 +255,7 @@ class GitHubApp:
             if cached is not None:
                 return cached[0]
             data = await self.gh.post(
-                "/app/installations/{installation_id}/access_tokens",
-                {"installation_id": installation_id},
+                api_path("app", "installations", installation_id, "access_tokens"),
                 data=b"",
                 jwt=self.jwt(),
             )
@@ -266,49 +299,41 @@ class InstallationAPI:
         token = await self.app.installation_token(self.installation_id)
         return await fn(*args, oauth_token=token, **kw)
 
-    async def getitem(self, url: str, url_vars: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+    # Paths come from bot.api_path, already quoted: no URI-template variables are taken.
+    async def getitem(self, url: str, **kw: Any) -> Any:
         """GET one item."""
-        return await self._call(self.app.gh.getitem, url, url_vars, **kw)
+        return await self._call(self.app.gh.getitem, url, **kw)
 
-    async def getiter(
-        self, url: str, url_vars: Mapping[str, Any] | None = None, **kw: Any
-    ) -> AsyncIterator[Any]:
+    async def getiter(self, url: str, **kw: Any) -> AsyncIterator[Any]:
         """GET every item of a paginated list, following `Link: rel="next"`."""
         token = await self.app.installation_token(self.installation_id)
-        async for item in self.app.gh.getiter(url, url_vars, oauth_token=token, **kw):
+        async for item in self.app.gh.getiter(url, oauth_token=token, **kw):
             yield item
 
-    async def post(
-        self, url: str, url_vars: Mapping[str, Any] | None = None, *, data: Any, **kw: Any
-    ) -> Any:
+    async def post(self, url: str, *, data: Any, **kw: Any) -> Any:
         """POST `data` as JSON."""
-        return await self._call(self.app.gh.post, url, url_vars, data=data, **kw)
+        return await self._call(self.app.gh.post, url, data=data, **kw)
 
-    async def patch(
-        self, url: str, url_vars: Mapping[str, Any] | None = None, *, data: Any, **kw: Any
-    ) -> Any:
+    async def patch(self, url: str, *, data: Any, **kw: Any) -> Any:
         """PATCH `data` as JSON."""
-        return await self._call(self.app.gh.patch, url, url_vars, data=data, **kw)
+        return await self._call(self.app.gh.patch, url, data=data, **kw)
 
-    async def put(
-        self, url: str, url_vars: Mapping[str, Any] | None = None, *, data: Any = b"", **kw: Any
-    ) -> Any:
+    async def put(self, url: str, *, data: Any = b"", **kw: Any) -> Any:
         """PUT `data` as JSON (nothing by default)."""
-        return await self._call(self.app.gh.put, url, url_vars, data=data, **kw)
+        return await self._call(self.app.gh.put, url, data=data, **kw)
 
-    async def delete(
-        self, url: str, url_vars: Mapping[str, Any] | None = None, *, data: Any = b"", **kw: Any
-    ) -> None:
+    async def delete(self, url: str, *, data: Any = b"", **kw: Any) -> None:
         """DELETE."""
-        await self._call(self.app.gh.delete, url, url_vars, data=data, **kw)
+        await self._call(self.app.gh.delete, url, data=data, **kw)
 
-    async def download(self, url: str) -> bytes:
-        """GET raw bytes (an archive), following GitHub's redirect, with the usual retries."""
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        """GET raw bytes (an archive), following GitHub's redirect, with the usual retries;
+        BodyTooLarge once more than `max_bytes` arrive."""
         gh = self.app.gh
         token = await self.app.installation_token(self.installation_id)
         headers = sansio.create_headers(gh.requester, oauth_token=token)
         full_url = sansio.format_url(url, {}, base_url=gh.base_url)
-        status, _, body = await gh._request("GET", full_url, headers)
+        status, _, body = await gh.get_capped(full_url, headers, max_bytes)
         if status != 200:
             raise gidgethub.HTTPException(HTTPStatus(status), f"GET {url} answered {status}")
         return body

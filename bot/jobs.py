@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bot import keys, visibility
+from bot.api_path import Query, Segment, repo_path
 from bot.batching import Batcher
 from bot.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
 from bot.visibility import Visibility
@@ -129,27 +130,24 @@ class Job:
     visibility: Visibility = "private"
     title: str = ""
 
-    @property
-    def issue_path(self) -> str:
-        """The REST path of the job's issue (or pull request, as an issue)."""
-        return f"/repos/{self.repository}/issues/{self.number}"
+    def issue_path(self, *segments: Segment, query: Query | None = None) -> str:
+        """The REST path of the job's issue (or pull request, as an issue), or below it."""
+        return repo_path(self.repository, "issues", self.number, *segments, query=query)
 
     @property
     def in_review_thread(self) -> bool:
         """Whether the mention is a comment on a line of a pull request's diff."""
         return self.comment_kind == "review_comment" and self.comment_id is not None
 
-    @property
-    def thread_comments_path(self) -> str:
+    def thread_comments_path(self, query: Query | None = None) -> str:
         """Where the replies of the job's thread are listed and posted."""
-        if self.in_review_thread:
-            return f"/repos/{self.repository}/pulls/{self.number}/comments"
-        return f"{self.issue_path}/comments"
+        kind = "pulls" if self.in_review_thread else "issues"
+        return repo_path(self.repository, kind, self.number, "comments", query=query)
 
     @property
     def reply_path(self) -> str:
         """Where a reply to the mention is posted: its review thread's list, else the issue's."""
-        return self.thread_comments_path
+        return self.thread_comments_path()
 
     def reply_data(self, body: str) -> dict[str, Any]:
         """The JSON that posts `body` as a reply to the mention."""
@@ -162,7 +160,7 @@ class Job:
     def comment_path(self, comment_id: int) -> str:
         """The REST path of one of the bot's replies, to edit it."""
         kind = "pulls" if self.in_review_thread else "issues"
-        return f"/repos/{self.repository}/{kind}/comments/{comment_id}"
+        return repo_path(self.repository, kind, "comments", comment_id)
 
     def encode(self) -> str:
         """The job as JSON."""

@@ -11,6 +11,7 @@ import aiohttp
 from gidgethub import GitHubBroken, GitHubException
 
 from bot import comments
+from bot.api_path import repo_path
 from bot.github_app import InstallationAPI
 from bot.jobs import Job
 from bot.links import run_url
@@ -24,12 +25,11 @@ RETRY_SECONDS: Final = 0.5
 
 async def react(gh: InstallationAPI, job: Job) -> None:
     """👀 on what triggered the job; a failure here must not stop the work."""
-    if job.comment_kind == "review_comment":
-        url = f"/repos/{job.repository}/pulls/comments/{job.comment_id}/reactions"
-    elif job.comment_id is not None:
-        url = f"/repos/{job.repository}/issues/comments/{job.comment_id}/reactions"
+    if job.comment_id is None:
+        url = job.issue_path("reactions")
     else:
-        url = f"{job.issue_path}/reactions"
+        kind = "pulls" if job.comment_kind == "review_comment" else "issues"
+        url = repo_path(job.repository, kind, "comments", job.comment_id, "reactions")
     try:
         await gh.post(url, data={"content": "eyes"})
     except (GitHubException, aiohttp.ClientError, TimeoutError):
@@ -40,7 +40,9 @@ async def find(gh: InstallationAPI, job: Job, slug: str, since: float) -> dict[s
     """A placeholder posted for this run before a crash could record it."""
     wanted = comments.marker(job.run_id)
     since_iso = datetime.fromtimestamp(since - 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    async for comment in gh.getiter(f"{job.thread_comments_path}?since={since_iso}&per_page=100"):
+    async for comment in gh.getiter(
+        job.thread_comments_path({"since": since_iso, "per_page": 100})
+    ):
         if comment["user"]["login"].lower() == f"{slug.lower()}[bot]" and wanted in comment["body"]:
             found: dict[str, Any] = comment
             return found

@@ -16,6 +16,7 @@ import aiohttp
 from gidgethub import BadRequest, GitHubBroken, GitHubException
 
 from bot import git_commit, own_branches
+from bot.api_path import repo_path
 from bot.execution import Run
 from bot.protected_paths import dropped_note
 
@@ -134,7 +135,7 @@ async def open_pull_request(
         if pull is None:
             await run.guard()  # a stale attempt opens no second pull request
             pull = await gh.post(
-                f"/repos/{job.repository}/pulls",
+                repo_path(job.repository, "pulls"),
                 data={
                     "title": change.title,
                     "head": branch,

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from bot.api_path import api_path
 from bot.github_app import GitHubApp
 
 log = logging.getLogger(__name__)
 
-DELIVERIES_URL: Final = "/app/hook/deliveries?per_page=100"
-ATTEMPTS_URL: Final = "/app/hook/deliveries/{delivery_id}/attempts"
+DELIVERIES_URL: Final = api_path("app", "hook", "deliveries", query={"per_page": 100})
 # GitHub records the time it sent a delivery; ours of the 503 may differ by a little.
 WINDOW_MARGIN_SECONDS: Final = 60.0
 # Deliveries are listed newest first; this bounds how far back a listing may page.
@@ -94,7 +94,8 @@ async def failed_deliveries(app: GitHubApp, since: float, until: float) -> list[
 async def redeliver(app: GitHubApp, delivery: Delivery) -> str:
     """Ask GitHub to send a delivery again; what happened, in a word or two."""
     try:
-        await app.gh.post(ATTEMPTS_URL, {"delivery_id": delivery.id}, data=b"", jwt=app.jwt())
+        attempts = api_path("app", "hook", "deliveries", delivery.id, "attempts")
+        await app.gh.post(attempts, data=b"", jwt=app.jwt())
     except Exception as exc:
         log.warning("redelivery refused", extra={"delivery_id": delivery.guid}, exc_info=True)
         return f"failed: {exc}"

@@ -16,13 +16,13 @@ import gidgethub
 import yaml
 from cachetools import TTLCache
 
+from bot.api_path import repo_path
 from bot.github_app import InstallationAPI
 from bot.protected_paths import DEFAULT_PROTECTED_PATHS
 from bot.settings import RunLimits
 
 CONFIG_PATH = ".github/livebot.yml"
-REPO_CONTENTS_URL = "/repos/{owner}/{repo}/contents/.github/livebot.yml{?ref}"
-ORG_CONTENTS_URL = "/repos/{owner}/.github/contents/.github/livebot.yml"
+ORG_SETTINGS_REPO = ".github"
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_NODES = 5_000  # a settings file has a few dozen; more is a mistake or an attack
 MAX_DEPTH = 10
@@ -540,12 +540,16 @@ class _Unreadable(Exception):
     """The file exists but could not be read; the message says why."""
 
 
-async def _get_file(
-    gh: InstallationAPI, url: str, url_vars: Mapping[str, str | None]
-) -> tuple[str, str] | None:
+def _settings_path(repository: str, ref: str | None) -> str:
+    """The contents API path of the settings file (at `ref`, else the default branch)."""
+    query = {"ref": ref} if ref is not None else None
+    return repo_path(repository, "contents", *CONFIG_PATH.split("/"), query=query)
+
+
+async def _get_file(gh: InstallationAPI, path: str) -> tuple[str, str] | None:
     """(text, blob sha) of the file, or None when GitHub says it does not exist."""
     try:
-        data: Any = await gh.getitem(url, url_vars)
+        data: Any = await gh.getitem(path)
     except gidgethub.GitHubException as exc:
         status = getattr(exc, "status_code", None)
         if status is not None and int(status) == 404:
@@ -574,20 +578,21 @@ async def _fetch_config(
 ) -> RepoConfig:
     """Read and parse the repository's file, else its owner's `.github` one, else the defaults."""
     owner, _, name = repository.partition("/")
-    attempts = [(REPO_CONTENTS_URL, {"owner": owner, "repo": name, "ref": default_branch})]
-    if name != ".github":
-        attempts.append((ORG_CONTENTS_URL, {"owner": owner}))
-    for number, (url, url_vars) in enumerate(attempts):
-        source = CONFIG_PATH if number == 0 else f"{owner}/.github: {CONFIG_PATH}"
+    org = f"{owner}/{ORG_SETTINGS_REPO}"
+    attempts = [_settings_path(repository, default_branch)]
+    if name != ORG_SETTINGS_REPO:
+        attempts.append(_settings_path(org, None))
+    for number, path in enumerate(attempts):
+        source = CONFIG_PATH if number == 0 else f"{org}: {CONFIG_PATH}"
         try:
-            found = await _get_file(gh, url, url_vars)
+            found = await _get_file(gh, path)
         except _Unreadable as exc:
             note = f"could not read `{source}`: {exc}; using the defaults"
             return replace(default_config(limits), notes=(note,))
         if found is None:
             continue
         text, sha = found
-        key = (f"{owner}/.github" if number else repository, sha, limits)
+        key = (org if number else repository, sha, limits)
         config = cache.parsed.get(key)
         if config is None:
             config = cache.parsed[key] = parse_config(text, limits, source=source)

@@ -1,7 +1,9 @@
 """A repository's files at one commit, fetched in one call (the tarball) and cached per commit.
 
-A repository too large for the tarball is listed from one recursive tree call and its files are
-fetched on demand. Either way a run costs the installation one or two calls, not one per file.
+A repository too large for the tarball (by its reported size, or a tarball past its byte or file
+cap) is listed from one recursive tree call and its files are fetched on demand, by blob sha: a
+path from the tree never goes into a URL. Either way a run costs the installation one or two
+calls, not one per file.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from typing import Any, Final
 from cachetools import LRUCache
 from gidgethub import BadRequest
 
-from bot.github_app import InstallationAPI
+from bot.api_path import repo_path
+from bot.github_app import BodyTooLarge, InstallationAPI
 
 log = logging.getLogger(__name__)
 
 MAX_TARBALL_REPO_KB: Final = 200_000  # `size` of the repository as GitHub reports it
+# The reported size is the base repository's: a pull request's head (a fork's) can be far larger.
+MAX_TARBALL_BYTES: Final = 64 * 1024 * 1024  # downloaded, compressed
+MAX_TARBALL_FILES: Final = 50_000  # entries parsed; each costs time and memory even when empty
 MAX_SNAPSHOT_BYTES: Final = 256 * 1024 * 1024  # extracted, across all files
 MAX_FILE_BYTES: Final = 1024 * 1024  # larger files are listed but not read
 CACHE_BYTES: Final = 512 * 1024 * 1024
@@ -32,6 +38,18 @@ class FileUnavailable(Exception):
     """The file does not exist, is binary or too large; the message says which."""
 
 
+class TooManyFiles(Exception):
+    """A tarball holds more entries than its cap; it was not parsed further."""
+
+
+@dataclass(frozen=True)
+class TarballLimits:
+    """How much of a tarball is read before the tree listing is used instead."""
+
+    max_bytes: int = MAX_TARBALL_BYTES
+    max_files: int = MAX_TARBALL_FILES
+
+
 @dataclass
 class Snapshot:
     """The files of one commit: their texts, and the paths of those not kept (binary, large)."""
@@ -40,8 +58,9 @@ class Snapshot:
     sha: str
     texts: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-    # A repository too large for the tarball: paths listed by the tree, fetched when read.
-    pending: set[str] = field(default_factory=set)
+    # A repository too large for the tarball: {path: blob sha} listed by the tree, fetched when
+    # read.
+    pending: dict[str, str] = field(default_factory=dict)
     gh: InstallationAPI | None = None
 
     @property
@@ -67,16 +86,16 @@ class Snapshot:
             raise FileUnavailable(f"{path} is {self.skipped[path]}")
         if path not in self.pending:
             raise FileUnavailable(f"{path} does not exist at {self.sha[:7]}")
-        text = await self._fetch(path)
-        self.pending.discard(path)
+        text = await self._fetch(path, self.pending[path])
+        self.pending.pop(path, None)
         self.texts[path] = text
         return text
 
-    async def _fetch(self, path: str) -> str:
+    async def _fetch(self, path: str, blob: str) -> str:
         if self.gh is None:
             raise FileUnavailable(f"{path} cannot be fetched")
         try:
-            item = await self.gh.getitem(f"/repos/{self.repository}/contents/{path}?ref={self.sha}")
+            item = await self.gh.getitem(repo_path(self.repository, "git", "blobs", blob))
         except BadRequest as exc:
             raise FileUnavailable(f"{path} could not be read ({exc.status_code})") from None
         if not isinstance(item, dict) or item.get("encoding") != "base64":
@@ -92,12 +111,17 @@ def _text(data: bytes, path: str) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def parse_tarball(repository: str, sha: str, data: bytes) -> Snapshot:
-    """A snapshot from GitHub's tarball (one top folder `owner-repo-sha7/`), within size caps."""
+def parse_tarball(
+    repository: str, sha: str, data: bytes, max_files: int = MAX_TARBALL_FILES
+) -> Snapshot:
+    """A snapshot from GitHub's tarball (one top folder `owner-repo-sha7/`), within size caps;
+    TooManyFiles past `max_files` entries."""
     snapshot = Snapshot(repository, sha)
     budget = MAX_SNAPSHOT_BYTES
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        for member in archive:
+        for count, member in enumerate(archive, start=1):
+            if count > max_files:
+                raise TooManyFiles(f"more than {max_files:,} entries")
             if not member.isfile():
                 continue
             _, _, path = member.name.partition("/")
@@ -122,7 +146,10 @@ def parse_tarball(repository: str, sha: str, data: bytes) -> Snapshot:
 class SnapshotCache:
     """Snapshots by (repository, commit), bounded by the characters they hold."""
 
-    def __init__(self, max_chars: int = CACHE_BYTES) -> None:
+    def __init__(
+        self, max_chars: int = CACHE_BYTES, limits: TarballLimits = TarballLimits()
+    ) -> None:
+        self.limits = limits
         self._cache: LRUCache[tuple[str, str], Snapshot] = LRUCache(
             maxsize=max_chars, getsizeof=lambda snapshot: snapshot.size
         )
@@ -138,7 +165,7 @@ class SnapshotCache:
             return cached
         task = self._loading.get(key)
         if task is None:
-            task = asyncio.create_task(_load(gh, repository, sha, repo_size_kb))
+            task = asyncio.create_task(_load(gh, repository, sha, repo_size_kb, self.limits))
             self._loading[key] = task
             task.add_done_callback(lambda _: self._loading.pop(key, None))
         snapshot = await asyncio.shield(task)
@@ -150,11 +177,26 @@ class SnapshotCache:
         return snapshot
 
 
-async def _load(gh: InstallationAPI, repository: str, sha: str, repo_size_kb: int) -> Snapshot:
+async def _load(
+    gh: InstallationAPI, repository: str, sha: str, repo_size_kb: int, limits: TarballLimits
+) -> Snapshot:
     if repo_size_kb <= MAX_TARBALL_REPO_KB:
-        data = await gh.download(f"/repos/{repository}/tarball/{sha}")
-        return await asyncio.to_thread(parse_tarball, repository, sha, data)
-    tree: dict[str, Any] = await gh.getitem(f"/repos/{repository}/git/trees/{sha}?recursive=1")
+        try:
+            data = await gh.download(repo_path(repository, "tarball", sha), limits.max_bytes)
+            # Parsing thousands of entries takes seconds: never on the event loop.
+            return await asyncio.to_thread(parse_tarball, repository, sha, data, limits.max_files)
+        except (BodyTooLarge, TooManyFiles) as exc:
+            log.info(
+                "tarball over its cap; listing the tree instead",
+                extra={"repository": repository, "sha": sha, "reason": str(exc)},
+            )
+    return await _listing(gh, repository, sha)
+
+
+async def _listing(gh: InstallationAPI, repository: str, sha: str) -> Snapshot:
+    """The commit's files from one recursive tree call, each fetched by its blob sha when read."""
+    query = {"recursive": 1}
+    tree: dict[str, Any] = await gh.getitem(repo_path(repository, "git", "trees", sha, query=query))
     snapshot = Snapshot(repository, sha, gh=gh)
     for entry in tree.get("tree", []):
         if entry.get("type") != "blob":
@@ -162,5 +204,5 @@ async def _load(gh: InstallationAPI, repository: str, sha: str, repo_size_kb: in
         if entry.get("size", 0) > MAX_FILE_BYTES:
             snapshot.skipped[entry["path"]] = f"too large to read ({entry['size']:,} bytes)"
         else:
-            snapshot.pending.add(entry["path"])
+            snapshot.pending[entry["path"]] = entry["sha"]
     return snapshot

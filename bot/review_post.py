@@ -10,6 +10,7 @@ from typing import Any, Final
 from gidgethub import BadRequest
 
 from bot import comments
+from bot.api_path import repo_path
 from bot.execution import Run
 from bot.findings import REFUSED, Finding, Plan, place
 from bot.github_app import fit_comment
@@ -114,7 +115,7 @@ async def post_review(
         # An incremental review numbers old lines by the last reviewed head, not the base.
         left_ok=scope.since is None,
     )
-    path = f"/repos/{run.job.repository}/pulls/{run.job.number}/reviews"
+    path = repo_path(run.job.repository, "pulls", run.job.number, "reviews")
 
     async def send() -> dict[str, Any]:
         data = {

@@ -9,6 +9,7 @@ from typing import Any, Final
 from gidgethub import BadRequest
 
 from bot import comments
+from bot.api_path import repo_path
 from bot.execution import Run
 from bot.findings import fingerprints_in
 from bot.review_files import GITHUB_MAX_PR_FILES, PullFiles, Selection
@@ -46,7 +47,9 @@ async def read_history(run: Run) -> History:
     """The bot's reviews of the pull request (one call, or a few for a long-lived PR)."""
     history = History()
     slug, marker = run.services.slug, comments.marker(run.job.run_id)
-    path = f"/repos/{run.job.repository}/pulls/{run.job.number}/reviews?per_page=100"
+    path = repo_path(
+        run.job.repository, "pulls", run.job.number, "reviews", query={"per_page": 100}
+    )
     read = 0
     async for review in run.gh.getiter(path):
         read += 1
@@ -67,7 +70,9 @@ async def posted_fingerprints(run: Run) -> set[str]:
     """The fingerprints of the bot's inline comments on the pull request."""
     found: set[str] = set()
     slug, read = run.services.slug, 0
-    path = f"/repos/{run.job.repository}/pulls/{run.job.number}/comments?per_page=100"
+    path = repo_path(
+        run.job.repository, "pulls", run.job.number, "comments", query={"per_page": 100}
+    )
     async for comment in run.gh.getiter(path):
         read += 1
         if _is_bot(comment, slug):
@@ -81,7 +86,7 @@ async def changes_since(run: Run, old: str, new: str) -> list[dict[str, Any]] | 
     """The files changed from `old` to `new`, or None when `new` does not descend from `old`
     (a rewritten branch) or the change is too large to compare."""
     try:
-        compare = await run.gh.getitem(f"/repos/{run.job.repository}/compare/{old}...{new}")
+        compare = await run.gh.getitem(repo_path(run.job.repository, "compare", f"{old}...{new}"))
     except BadRequest as exc:
         if exc.status_code in GONE_STATUSES:
             return None
@@ -126,7 +131,8 @@ async def read_scope(
 
 
 def _files_path(run: Run) -> str:
-    return f"/repos/{run.job.repository}/pulls/{run.job.number}/files?per_page={FILES_PER_PAGE}"
+    query = {"per_page": FILES_PER_PAGE}
+    return repo_path(run.job.repository, "pulls", run.job.number, "files", query=query)
 
 
 async def _read_whole(run: Run, pull: dict[str, Any], scope: Scope) -> None:

@@ -104,7 +104,7 @@ class WorkingSet:
             base.sha,
             dict(base.texts),
             dict(base.skipped),
-            set(base.pending),
+            dict(base.pending),
             base.gh,
         )
         self.original: dict[str, str | None] = {}
@@ -205,7 +205,7 @@ class WorkingSet:
             raise ToolError(TOO_MANY_BYTES.format(count=size, limit=self.max_bytes))
         self.original.setdefault(path, before)
         self.current = current
-        self.view.pending.discard(path)
+        self.view.pending.pop(path, None)
         if after is None:
             self.view.texts.pop(path, None)
         else:

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from gidgethub import BadRequest
 
+from bot.api_path import repo_path
 from bot.comments import MARKER_PATTERN
 from bot.execution import Run
 from bot.repository import Snapshot
@@ -61,7 +62,7 @@ class Workspace:
 async def _thread(run: Run) -> list[dict[str, Any]]:
     """The issue's comments, without livebot's own replies."""
     thread: list[dict[str, Any]] = []
-    async for comment in run.gh.getiter(f"{run.job.issue_path}/comments?per_page=100"):
+    async for comment in run.gh.getiter(run.job.issue_path("comments", query={"per_page": 100})):
         if not MARKER_PATTERN.search(comment.get("body") or ""):
             thread.append(comment)
         if len(thread) >= MAX_COMMENTS_READ:
@@ -75,7 +76,7 @@ async def _review_thread(run: Run) -> dict[str, Any] | None:
     if not job.in_review_thread:
         return None
     comments: list[dict[str, Any]] = []
-    async for comment in run.gh.getiter(f"{job.thread_comments_path}?per_page=100"):
+    async for comment in run.gh.getiter(job.thread_comments_path({"per_page": 100})):
         comments.append(comment)
         if len(comments) >= MAX_REVIEW_COMMENTS_READ:
             break
@@ -107,7 +108,7 @@ async def open_workspace(run: Run, *, with_thread: bool = True) -> Workspace:
 
     async def default_head() -> dict[str, Any] | None:
         try:
-            commit: dict[str, Any] = await gh.getitem(f"/repos/{job.repository}/commits/HEAD")
+            commit: dict[str, Any] = await gh.getitem(repo_path(job.repository, "commits", "HEAD"))
         except BadRequest as exc:
             if exc.status_code not in EMPTY_REPOSITORY_STATUSES:
                 raise
@@ -115,12 +116,12 @@ async def open_workspace(run: Run, *, with_thread: bool = True) -> Workspace:
         return commit
 
     if job.is_pull_request:
-        head = gh.getitem(f"/repos/{job.repository}/pulls/{job.number}")
+        head = gh.getitem(repo_path(job.repository, "pulls", job.number))
     else:
         head = default_head()
     repo, issue, thread, target, review_thread = await asyncio.gather(
-        gh.getitem(f"/repos/{job.repository}"),
-        gh.getitem(job.issue_path),
+        gh.getitem(repo_path(job.repository)),
+        gh.getitem(job.issue_path()),
         _thread(run) if with_thread else no_thread(),
         head,
         _review_thread(run),

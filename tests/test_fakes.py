@@ -216,6 +216,11 @@ async def test_git_model_trees_blobs_contents_branches(
     assert sorted(e["path"] for e in top["tree"]) == [".github", "README.md", "assets", "bot"]
     blob = await gh.getitem(f"{base}/git/blobs/{blobs['README.md']['sha']}")
     assert base64.b64decode(blob["content"]) == b"# Hello\n"
+    assert set(blob) == {"sha", "node_id", "size", "url", "content", "encoding"}
+    assert (blob["size"], blob["encoding"]) == (8, "base64")
+    with pytest.raises(gidgethub.BadRequest) as err:
+        await gh.getitem(f"{base}/git/blobs/{'0' * 40}")
+    assert err.value.status_code == 404
     f = await gh.getitem(f"{base}/contents/bot/router.py?ref=main")
     assert base64.b64decode(f["content"]).decode() == FILES["bot/router.py"]
     listing = await gh.getitem(f"{base}/contents/bot")
@@ -259,6 +264,8 @@ async def test_tarball_redirects_to_a_gzip_with_one_top_folder(
         assert resp.status == 302
         assert "/legacy.tar.gz/" in resp.headers["Location"]
     async with session.get(url, headers=headers) as resp:
+        # Streamed as codeload does: the size is known only once it is read.
+        assert resp.content_length is None
         raw = await resp.read()
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
         names = [m.name for m in tar.getmembers() if m.isfile()]

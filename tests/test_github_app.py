@@ -13,6 +13,7 @@ import gidgethub
 import jwt as pyjwt
 import pytest
 
+from bot.api_path import repo_path
 from bot.github_app import MAX_COMMENT_CHARS, GitHubApp, fit_comment
 from tests.fake_github import FakeGitHub, generate_private_key_pem
 
@@ -72,7 +73,7 @@ async def test_concurrent_callers_mint_one_token(fake: FakeGitHub, session) -> N
     assert len(set(tokens)) == 1 and tokens[0].startswith("ghs_")
     assert fake.token_mints == 1
     assert len(fake.requests_to("POST", f"/app/installations/{INSTALLATION}/access_tokens")) == 1
-    await app.api(INSTALLATION).getitem("/repos/{owner}/{repo}", {"owner": OWNER, "repo": REPO})
+    await app.api(INSTALLATION).getitem(repo_path(f"{OWNER}/{REPO}"))
     assert fake.token_mints == 1
 
 
@@ -90,7 +91,7 @@ async def test_token_near_expiry_is_refreshed(fake: FakeGitHub, session) -> None
 
 async def test_getitem_post_patch(fake: FakeGitHub, session) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
-    repo = await gh.getitem("/repos/{owner}/{repo}", {"owner": OWNER, "repo": REPO})
+    repo = await gh.getitem(repo_path(f"{OWNER}/{REPO}"))
     assert repo["description"] == "A demo repository" and repo["default_branch"] == "main"
     issue = await gh.getitem(f"/repos/{OWNER}/{REPO}/issues/1")
     assert issue["title"] == "Why does it crash?" and "pull_request" not in issue

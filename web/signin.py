@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import keys
+from bot.api_path import api_path, repo_path
 from bot.links import same_secret
 from web.keys import HTTP_SESSION, REDIS, SETTINGS
 from web.sessions import CSRF_FIELD, SignedIn, current_user, end_session, set_cookie, start_session
@@ -138,7 +139,7 @@ async def login_callback(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="This sign-in has expired or was used; please sign in again.")
     token = await _exchange(request, code)
     try:
-        status, user = await _github(request, token, "/user")
+        status, user = await _github(request, token, api_path("user"))
     except GitHubUnavailable:
         raise web.HTTPServiceUnavailable(text="GitHub is unavailable; try again later.") from None
     if status != 200 or not isinstance(user.get("login"), str):
@@ -166,7 +167,7 @@ async def can_read(request: web.Request, user: SignedIn, repository: str) -> boo
     if cached is not None:
         return bool(cached == "1")
     try:
-        status, _ = await _github(request, user.token, f"/repos/{repository}")
+        status, _ = await _github(request, user.token, repo_path(repository))
     except GitHubUnavailable as exc:
         log.warning("could not ask GitHub who may read", extra={"error": str(exc)})
         raise web.HTTPServiceUnavailable(text="GitHub is unavailable; try again later.") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from bot import prompts
+from bot.api_path import repo_path
 from bot.conversation import write
 from bot.execution import Run, Workflow
 from bot.review_files import Selection
@@ -27,7 +28,7 @@ async def changes(run: Run) -> dict[str, Any]:
     """The pull request's changed files for the model, within the review's diff budget."""
     job = run.job
     selection = Selection(ignore=run.config.review.ignore)
-    url = f"/repos/{job.repository}/pulls/{job.number}/files?per_page=100"
+    url = repo_path(job.repository, "pulls", job.number, "files", query={"per_page": 100})
     async for entry in run.gh.getiter(url):
         selection.add(entry)
         if selection.full:

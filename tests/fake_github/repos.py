@@ -362,7 +362,7 @@ class RepoContent:
                 info = tarfile.TarInfo(top + path)
                 info.size, info.mode = len(raw), int(mode[-3:], 8)
                 tar.addfile(info, io.BytesIO(raw))
-        return web.Response(
+        response = web.Response(
             body=gzip.compress(buf.getvalue()),
             headers={
                 "Content-Type": "application/x-gzip",
@@ -370,6 +370,9 @@ class RepoContent:
                 "ETag": f'"{sha}"',
             },
         )
+        # Codeload streams archives: no Content-Length, so a client learns the size by reading.
+        response.enable_chunked_encoding()
+        return response
 
     async def _get_tree(self: FakeGitHub, request: web.Request) -> web.Response:
         owner, name = self._repo(request)
