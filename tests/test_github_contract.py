@@ -3,8 +3,7 @@ documents, enabled for GitHub Apps, in every GHES version (tests/fixtures/github
 
 from __future__ import annotations
 
-import itertools
-import re
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -34,40 +33,78 @@ __all__ = ["livebot"]  # the fixture, shared with tests/test_end_to_end.py
 ROOT = Path(__file__).parents[1]
 # Where Livebot talks to GitHub's REST API (web/ only signs people in; its other paths are ours).
 SOURCES = [*(ROOT / "bot").rglob("*.py"), *(ROOT / "livebot").rglob("*.py"), ROOT / "web/signin.py"]
-# A REST path in a string literal: at its start, or right after an f-string's base URL.
-REST_PATH = re.compile(r"[\"}](/(?:repos|app-manifests|app|installation|user)\b[^\"]*)\"")
-PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-# What a placeholder stands for: a repository is two segments; `kind` is issues or pulls.
-STANDS_FOR = {"repository": ["octo-org/hello-world"], "kind": ["issues", "pulls"]}
 # Called with a person's token (sign-in) or with no token at all (the manifest's code).
 NOT_AS_AN_APP = {"users/get-authenticated", "apps/create-from-manifest"}
+ANY = "{}"  # a segment our code fills at run time
+REST = "{*}"  # one or more segments (a file path, a branch name split on `/`)
+# Every REST path is built by bot/api_path.py; these are its builders and the Job's shorthands,
+# each with the segments it puts first.
+BUILDERS: dict[str, list[str]] = {
+    "api_path": [],
+    "repo_path": ["repos", ANY, ANY],  # its first argument is `owner/repo`
+    "issue_path": ["repos", ANY, ANY, "issues", ANY],
+    "thread_comments_path": ["repos", ANY, ANY, ANY, ANY, "comments"],
+    "comment_path": ["repos", ANY, ANY, ANY, "comments"],
+}
 
 
-def _expansions(template: str) -> list[str]:
-    """The concrete paths a path template of ours can become."""
-    template = re.sub(r"\{\?[^}]*\}", "", template).split("?")[0]  # URI-template query, query
-    names = PLACEHOLDER.findall(template)
-    choices = [next((v for k, v in STANDS_FOR.items() if k in name), ["1"]) for name in names]
-    paths = []
-    for values in itertools.product(*choices):
-        parts = iter(values)
-        paths.append(PLACEHOLDER.sub(lambda _, parts=parts: next(parts), template))
-    return paths
+def _segment(node: ast.expr) -> str:
+    if isinstance(node, ast.Starred):
+        return REST
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return ANY
+
+
+def _templates(source: Path) -> list[list[str]]:
+    """The segments of every REST path `source` builds (a call of one of the builders)."""
+    found = []
+    for node in ast.walk(ast.parse(source.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name not in BUILDERS:
+            continue
+        args = node.args[1:] if name == "repo_path" else node.args
+        if name == "thread_comments_path":
+            args = []  # its one positional argument is the query
+        segments = [*BUILDERS[name], *map(_segment, args)]
+        # The builders' own definitions pass their `*segments` on: not a path of their own.
+        if segments and segments[-1] == REST and len(segments) == len(BUILDERS[name]) + 1:
+            continue
+        found.append(segments)
+    return found
+
+
+def _fits(ours: list[str], theirs: list[str]) -> bool:
+    """Whether a path of ours can be an instance of GitHub's template."""
+    if not ours or not theirs:
+        return not ours and not theirs
+    head, documented = ours[0], theirs[0]
+    if head == REST:
+        return any(_fits(ours[1:], theirs[i:]) for i in range(1, len(theirs) + 1))
+    param = documented.startswith("{")
+    if param and len(theirs) == 1:
+        return True  # a last parameter (`{ref}`, `{path}`) spans the rest: `heads/a/b`
+    # A run-time value (ANY) may be this literal: `issues` or `pulls`.
+    if head != ANY and not param and head != documented:
+        return False
+    return _fits(ours[1:], theirs[1:])
 
 
 def test_every_path_template_in_our_code_is_in_githubs_description() -> None:
     found: dict[str, list[str]] = {}
     for source in SOURCES:
-        for template in REST_PATH.findall(source.read_text()):
-            if "\\" not in template and "$" not in template:  # not a regular expression
-                found.setdefault(template, []).append(source.name)
+        for segments in _templates(source):
+            found.setdefault("/" + "/".join(segments), []).append(source.name)
     assert len(found) > 30, sorted(found)
     for template, where in found.items():
+        ours = template.strip("/").split("/")
         ops = [
             op
-            for path in _expansions(template)
             for op in contract.operations()
-            if op.livebot and op.pattern.fullmatch(path)
+            if op.livebot and _fits(ours, op.path.strip("/").split("/"))
         ]
         # (Our templates carry no method: any operation of ours on that path will do.)
         assert ops, f"{template} ({where}) is in no operation of ours in the extract"
