@@ -28,6 +28,9 @@ MAX_TARBALL_REPO_KB: Final = 200_000  # `size` of the repository as GitHub repor
 # The reported size is the base repository's: a pull request's head (a fork's) can be far larger.
 MAX_TARBALL_BYTES: Final = 64 * 1024 * 1024  # downloaded, compressed
 MAX_TARBALL_FILES: Final = 50_000  # entries parsed; each costs time and memory even when empty
+# Bytes unpacked, skipped files included (gzip must inflate a file to step over it): 64 MiB of
+# zeros compressed inflates to ~64 GiB, minutes of CPU.
+MAX_TARBALL_UNPACKED: Final = 1024 * 1024 * 1024
 MAX_SNAPSHOT_BYTES: Final = 256 * 1024 * 1024  # extracted, across all files
 MAX_FILE_BYTES: Final = 1024 * 1024  # larger files are listed but not read
 CACHE_BYTES: Final = 512 * 1024 * 1024
@@ -38,7 +41,7 @@ class FileUnavailable(Exception):
     """The file does not exist, is binary or too large; the message says which."""
 
 
-class TooManyFiles(Exception):
+class TooManyFiles(Exception):  # or too many bytes unpacked
     """A tarball holds more entries than its cap; it was not parsed further."""
 
 
@@ -112,16 +115,24 @@ def _text(data: bytes, path: str) -> str:
 
 
 def parse_tarball(
-    repository: str, sha: str, data: bytes, max_files: int = MAX_TARBALL_FILES
+    repository: str,
+    sha: str,
+    data: bytes,
+    max_files: int = MAX_TARBALL_FILES,
+    max_unpacked: int = MAX_TARBALL_UNPACKED,
 ) -> Snapshot:
     """A snapshot from GitHub's tarball (one top folder `owner-repo-sha7/`), within size caps;
-    TooManyFiles past `max_files` entries."""
+    TooManyFiles past `max_files` entries or `max_unpacked` bytes declared by their headers."""
     snapshot = Snapshot(repository, sha)
     budget = MAX_SNAPSHOT_BYTES
+    unpacked = 0
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for count, member in enumerate(archive, start=1):
             if count > max_files:
                 raise TooManyFiles(f"more than {max_files:,} entries")
+            unpacked += member.size
+            if unpacked > max_unpacked:
+                raise TooManyFiles(f"more than {max_unpacked:,} bytes unpacked")
             if not member.isfile():
                 continue
             _, _, path = member.name.partition("/")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.repository import MAX_FILE_BYTES, Snapshot, parse_tarball
+from bot.repository import MAX_FILE_BYTES, Snapshot, TooManyFiles, parse_tarball
 from bot.tools import MAX_LISTED, MAX_READ_LINES, Tool, ToolError, clean_path, repository_tools
 
 
@@ -123,3 +123,12 @@ async def test_search_code_finds_lines_with_paths_and_numbers(tools: dict[str, T
     assert result.summary == "1 matches for `os\\.environ` in 1 files"
     literal = await call(tools, "search_code", query="environ['X", path="bot/*")
     assert literal.content.startswith("bot/app.py:2:")
+
+
+def test_a_tarball_that_inflates_past_its_cap_is_given_up_before_it_is_inflated() -> None:
+    """A compression bomb: the headers' sizes are counted before any file is inflated."""
+    bomb = tarball({"a.bin": b"\0" * 3_000_000, "b.txt": b"text\n"})
+    assert len(bomb) < 10_000  # small on the wire
+    with pytest.raises(TooManyFiles, match="bytes unpacked"):
+        parse_tarball("o/r", "s", bomb, max_unpacked=1_000_000)
+    assert "b.txt" in parse_tarball("o/r", "s", bomb).texts
