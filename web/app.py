@@ -29,6 +29,7 @@ from web import (
 from web.body import BodyBudget
 from web.fanout import MAX_PENDING_EVENTS, SWEEP_SECONDS, FanOut
 from web.keys import (
+    ACCESS_SECONDS,
     APP_SLUG,
     ARCHIVE,
     BODY_BUDGET,
@@ -162,6 +163,7 @@ def create_app(
     keepalive_seconds: float = run_pages.KEEPALIVE_SECONDS,
     demo_player: DemoPlayer | None = None,
     redelivery_check_seconds: float = redelivery.CHECK_SECONDS,
+    access_seconds: float = signin.RECHECK_SECONDS,
 ) -> web.Application:
     """The web application over the process's services."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[unavailable, csrf_protect])
@@ -171,6 +173,7 @@ def create_app(
         services.settings.max_viewers_per_address, services.settings.max_viewers_per_run
     )
     app[KEEPALIVE] = keepalive_seconds
+    app[ACCESS_SECONDS] = access_seconds
     app[BODY_BUDGET] = BodyBudget(BODY_BUDGET_BYTES)
     if services.settings.private_runs == "signin" and not services.settings.sign_in:
         log.warning(PRIVATE_RUNS_REFUSED)
