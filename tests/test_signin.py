@@ -283,9 +283,7 @@ async def test_user_tokens_are_encrypted_in_redis(site: Site) -> None:
         assert (await sign_in(http, site, READER, "/login?next=/healthz")).status == 200
     token = next(iter(site.oauth.tokens))
     redis = site.services.redis
-    stored = [
-        str(await redis.hgetall(key)) async for key in redis.scan_iter("livebot:{session:*")
-    ]
+    stored = [str(await redis.hgetall(key)) async for key in redis.scan_iter("livebot:{session:*")]
     assert stored and all(token not in value for value in stored)
     assert all(token[4:20] not in value for value in stored)
 
@@ -305,7 +303,9 @@ async def test_a_new_sign_in_ends_the_browsers_previous_session(site: Site) -> N
         assert (await sign_in(http, site, READER, f"/repos/{PUBLIC}/runs")).status == 200
         old = {c.key: c.value for c in http.cookie_jar if c.key == "livebot_session"}
         old_token = next(iter(site.oauth.tokens))
-        assert (await sign_in(http, site, READER, f"/login?next=/repos/{PUBLIC}/runs")).status == 200
+        assert (
+            await sign_in(http, site, READER, f"/login?next=/repos/{PUBLIC}/runs")
+        ).status == 200
         assert {c.key: c.value for c in http.cookie_jar if c.key == "livebot_session"} != old
         assert (await http.get(f"{site.url}/repos/{PUBLIC}/runs")).status == 200
     async with aiohttp.ClientSession(cookies=old) as stale:
@@ -361,6 +361,7 @@ async def test_cookies_are_host_prefixed_over_https(
             github_client_id=oauth.client_id,
             github_client_secret=oauth.client_secret,
             public_url=public,
+            port=free_port(),  # checked free at start, though the test client picks its own
         )
     )
     started = await client.get("/login", allow_redirects=False)

@@ -164,8 +164,9 @@ def create_app(
     demo_player: DemoPlayer | None = None,
     redelivery_check_seconds: float = redelivery.CHECK_SECONDS,
     access_seconds: float = signin.RECHECK_SECONDS,
+    setup_states: SetupStates | None = None,
 ) -> web.Application:
-    """The web application over the process's services."""
+    """The web application over the process's services (with `setup_states`: setup's pages)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[unavailable, csrf_protect])
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = services.settings
@@ -183,7 +184,6 @@ def create_app(
     app[JOB_QUEUE] = services.queue
     app[APP_SLUG] = services.slug
     app[HTTP_SESSION] = services.session
-    app[SETUP_STATES] = SetupStates()
     if services.archive is not None:
         app[ARCHIVE] = services.archive
     app.cleanup_ctx.append(fanout_context(services, max_pending, sweep_seconds))
@@ -196,7 +196,8 @@ def create_app(
     app.add_routes(favicon.routes)
     app.add_routes(cancel.routes)
     app.add_routes(setup_pages.installed_routes)
-    if services.mode == "setup":
+    if setup_states is not None:
+        app[SETUP_STATES] = setup_states
         app.add_routes(setup_pages.routes)
     if demo_player is not None:
         app.cleanup_ctx.append(demo_context(demo_player))
