@@ -26,7 +26,7 @@ from tests.fake_github import FakeGitHub
 from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI
 from tests.postgres import PostgresServer, running_postgres
-from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer
+from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer, free_port
 from web.app import create_app
 
 WebClient = Callable[..., Awaitable[TestClient]]
@@ -72,6 +72,8 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
         redis_url=redis_url,
         data_dir=tmp_path / "data",
         run_ttl_seconds=3600,
+        # `livebot web` checks its PORT is free at start: never a fixed port another holds.
+        port=free_port(),
     )
 
 

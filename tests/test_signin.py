@@ -361,7 +361,6 @@ async def test_cookies_are_host_prefixed_over_https(
             github_client_id=oauth.client_id,
             github_client_secret=oauth.client_secret,
             public_url=public,
-            port=free_port(),  # checked free at start, though the test client picks its own
         )
     )
     started = await client.get("/login", allow_redirects=False)
