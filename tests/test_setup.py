@@ -201,7 +201,9 @@ async def test_without_the_printed_link_nobody_can_set_up(
             assert (await outsider.post(f"{base}/setup", data=form)).status == 403
             # A cookie of its own making is no better.
             forged = {"livebot_setup": "made-up.0000"}
-            async with aiohttp.ClientSession(cookies=forged) as forger:
+            async with aiohttp.ClientSession(
+                cookies=forged, cookie_jar=aiohttp.CookieJar(unsafe=True)
+            ) as forger:
                 assert (await forger.get(f"{base}/setup")).status == 403
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as operator:
             assert (await operator.get(link)).status == 200

@@ -98,9 +98,9 @@ async def archived_run(site: Site, repository: str, *, private: bool, **fields: 
     return run_id
 
 
-def browser_session() -> aiohttp.ClientSession:
-    """A client that keeps cookies for 127.0.0.1, as a browser does."""
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+def browser_session(cookies: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """A client that keeps cookies for 127.0.0.1, as a browser does (starting with `cookies`)."""
+    return aiohttp.ClientSession(cookies=cookies, cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
 async def sign_in(
@@ -242,7 +242,7 @@ async def look_back_in(chromium: Any, site: Site, scheme: str, screenshot: Path)
     await context.close()
 
 
-async def test_anonymous_logins_store_nothing_on_the_server(site: Site) -> None:
+async def test_the_pending_sign_in_is_a_sealed_cookie_not_redis(site: Site) -> None:
     redis = site.services.redis
     before = await redis.dbsize()
     async with aiohttp.ClientSession() as anonymous:
@@ -254,9 +254,6 @@ async def test_anonymous_logins_store_nothing_on_the_server(site: Site) -> None:
     assert await redis.dbsize() == before
     # What the cookie carries is sealed: not even the next path can be read from it.
     assert "aaaa" not in resp.headers["Set-Cookie"]
-
-
-async def test_a_callback_is_refused_in_another_browser_and_when_replayed(site: Site) -> None:
     async with browser_session() as http, browser_session() as other:
         # The state GitHub hands back belongs to the browser that started the sign-in.
         started = await http.get(f"{site.url}/login", allow_redirects=False)
@@ -267,13 +264,15 @@ async def test_a_callback_is_refused_in_another_browser_and_when_replayed(site: 
         mine = await other.get(f"{site.url}/login", allow_redirects=False)
         assert mine.status == 302
         assert (await other.get(callback)).status == 400
-        # Signed in once; the same callback again is refused, with or without the old cookie.
-        state_cookie = {c.key: c.value for c in http.cookie_jar}
+        # Signed in once; the same callback again is refused, with or without its state cookie.
         signed_in = await sign_in(http, site, READER, "/login?next=/healthz")
         assert signed_in.status == 200
-        landing = next(str(r.url) for r in signed_in.history if "/login/callback" in str(r.url))
+        callback_url = f"{site.url}/login/callback?"
+        landing = next(str(r.url) for r in signed_in.history if str(r.url).startswith(callback_url))
         assert (await http.get(landing)).status == 400
-        async with aiohttp.ClientSession(cookies=state_cookie) as replay:
+        state_cookie = {k: m.value for k, m in signed_in.history[0].cookies.items()}
+        assert list(state_cookie) == ["livebot_oauth"]
+        async with browser_session(state_cookie) as replay:
             assert (await replay.get(landing)).status == 400
     assert len(site.oauth.tokens) == 1
 
@@ -308,7 +307,7 @@ async def test_a_new_sign_in_ends_the_browsers_previous_session(site: Site) -> N
         ).status == 200
         assert {c.key: c.value for c in http.cookie_jar if c.key == "livebot_session"} != old
         assert (await http.get(f"{site.url}/repos/{PUBLIC}/runs")).status == 200
-    async with aiohttp.ClientSession(cookies=old) as stale:
+    async with browser_session(old) as stale:
         resp = await stale.get(f"{site.url}/repos/{PUBLIC}/runs", allow_redirects=False)
         assert resp.status == 302 and resp.headers["Location"].startswith("/login?")
     assert site.oauth.revoked == [old_token] and len(site.oauth.tokens) == 1
