@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ import aiohttp
 
 from bot.api_path import api_path
 from bot.envfile import EnvUpdate, add_settings, write_private
+from bot.links import same_secret
 from bot.settings import Settings
 
 KEY_FILE_NAME: Final = "github-app.private-key.pem"
@@ -39,31 +42,59 @@ class Registered:
 
 
 class SetupStates:
-    """The `state` values of flows under way: each is accepted once, within an hour."""
+    """One `livebot setup`: the secret of its printed link, the browsers that opened it, and the
+    `state` of flows under way, each accepted once, within an hour, from its own browser."""
 
     def __init__(self) -> None:
-        self._issued: dict[str, float] = {}
+        # Drawn for this run only: whoever has not seen the terminal cannot open the setup.
+        self.link_token = secrets.token_urlsafe(24)
+        self._browser_key = secrets.token_bytes(32)
+        self._issued: dict[str, tuple[float, str]] = {}
         self.registered: str | None = None  # the slug, once an app was registered
+
+    def opens(self, token: str) -> bool:
+        """Whether `token` is the printed link's secret."""
+        return same_secret(token, self.link_token)
+
+    def new_browser(self) -> str:
+        """A signed id for a browser that opened the link (kept in its cookie, not here)."""
+        browser_id = secrets.token_urlsafe(18)
+        return f"{browser_id}.{self._sign(browser_id)}"
+
+    def knows(self, browser: str) -> bool:
+        """Whether `browser` is an id `new_browser` handed out."""
+        browser_id, _, signature = browser.partition(".")
+        return bool(browser_id) and same_secret(signature, self._sign(browser_id))
+
+    def _sign(self, browser_id: str) -> str:
+        return hmac.new(self._browser_key, browser_id.encode(), hashlib.sha256).hexdigest()
 
     def close(self, slug: str) -> None:
         """One app per `livebot setup`: no state is accepted after the first registration."""
         self.registered = slug
         self._issued.clear()
 
-    def issue(self) -> str:
-        """A new state for one trip to GitHub (the oldest are dropped past a bound)."""
+    def issue(self, browser: str) -> str:
+        """A new state for one trip to GitHub from `browser` (the oldest are dropped past a
+        bound)."""
         now = time.monotonic()
-        self._issued = {s: t for s, t in self._issued.items() if now - t < STATE_TTL_SECONDS}
+        self._issued = {
+            s: (t, b) for s, (t, b) in self._issued.items() if now - t < STATE_TTL_SECONDS
+        }
         while len(self._issued) >= MAX_PENDING_STATES:
             self._issued.pop(next(iter(self._issued)))
         state = secrets.token_urlsafe(24)
-        self._issued[state] = now
+        self._issued[state] = (now, browser)
         return state
 
-    def take(self, state: str) -> bool:
-        """Whether `state` was issued and is still fresh; it cannot be taken again."""
-        issued = self._issued.pop(state, None) if self.registered is None else None
-        return issued is not None and time.monotonic() - issued < STATE_TTL_SECONDS
+    def take(self, state: str, browser: str) -> bool:
+        """Whether `state` was issued to `browser` and is still fresh; it cannot be taken again
+        (another browser's attempt leaves it to its own)."""
+        issued = self._issued.get(state) if self.registered is None else None
+        if issued is None or not same_secret(browser, issued[1]):
+            return False
+        del self._issued[state]
+        return time.monotonic() - issued[0] < STATE_TTL_SECONDS
 
 
 async def convert(session: aiohttp.ClientSession, api_url: str, code: str) -> dict[str, Any]:

@@ -76,18 +76,13 @@ DEMO_RUNS: Final = "livebot:demo:runs"
 
 
 def session(session_id: str) -> str:
-    """The hash of one signed-in browser session (login, GitHub token, CSRF token)."""
+    """The hash of one signed-in browser session (login, sealed GitHub token, CSRF token)."""
     return f"livebot:{{session:{session_id}}}"
 
 
 def session_access(session_id: str, repository: str) -> str:
     """Whether a session's user can read a repository, as GitHub last said."""
     return f"livebot:{{session:{session_id}}}:can-read:{repository.lower()}"
-
-
-def oauth_state(state: str) -> str:
-    """An OAuth sign-in in progress: where to go back to afterwards."""
-    return f"livebot:{{oauth:{state}}}"
 
 
 def run_tombstone(run_id: str) -> str:

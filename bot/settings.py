@@ -94,6 +94,7 @@ class Settings:
     redis_url: str | None = None
     public_url: str | None = None
     host: str = "0.0.0.0"
+    host_given: bool = False  # HOST was set (else `livebot setup` listens on loopback only)
     port: int = 3000
     data_dir: Path = field(default_factory=lambda: Path(".livebot"))
     run_ttl_seconds: int = int(DEFAULT_RUN_TTL_DAYS * 86400)
@@ -310,6 +311,7 @@ def load_settings(
         redis_url=_parse(env, "REDIS_URL", _redis_url, None),
         public_url=_parse(env, "PUBLIC_URL", _url, None),
         host=env.get("HOST", "").strip() or "0.0.0.0",
+        host_given=bool(env.get("HOST", "").strip()),
         port=_parse(env, "PORT", _port, 3000),
         data_dir=Path(env.get("LIVEBOT_DATA_DIR", "").strip() or ".livebot"),
         run_ttl_seconds=_parse(

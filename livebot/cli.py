@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
 import signal
@@ -19,6 +20,7 @@ from aiohttp import web
 from gidgethub import GitHubException
 
 from bot import check, logs, preflight, redelivery
+from bot.app_setup import SetupStates
 from bot.archive.archiver import running_archiver
 from bot.demo import DemoPlayer
 from bot.redis_client import RedisUnavailable
@@ -28,6 +30,7 @@ from bot.worker import running_workers
 from web import connections
 from web.app import create_app
 from web.demo_pages import index_url
+from web.setup_pages import setup_url
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 HTTP_SHUTDOWN_SECONDS: Final = 5.0
 # The collector's thresholds once started (Python's defaults: 700, 10, 10).
 GC_THRESHOLDS: Final = (50_000, 20, 20)
+# `livebot setup` listens here unless HOST is set: its page hands out a GitHub App's keys.
+SETUP_HOST: Final = "127.0.0.1"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,12 +132,16 @@ def _speed(raw: str) -> float:
 
 
 @asynccontextmanager
-async def serving(services: Services, demo_player: DemoPlayer | None = None) -> AsyncIterator[None]:
+async def serving(
+    services: Services,
+    demo_player: DemoPlayer | None = None,
+    setup_states: SetupStates | None = None,
+) -> AsyncIterator[None]:
     """The web application, listening on HOST:PORT until the block ends."""
     settings = services.settings
     cap = connections.connection_cap(connections.raise_descriptor_limit(), settings.max_connections)
     runner = web.AppRunner(
-        create_app(services, demo_player=demo_player),
+        create_app(services, demo_player=demo_player, setup_states=setup_states),
         handle_signals=False,
         access_log=None,
         shutdown_timeout=HTTP_SHUTDOWN_SECONDS,
@@ -162,14 +171,27 @@ async def _until_stopped() -> None:
     await stop.wait()
 
 
-def _announce(mode: Mode, services: Services) -> None:
+def _announce(mode: Mode, services: Services, setup_states: SetupStates | None) -> None:
     """What to open, printed once the port is bound (never a link to someone else's server)."""
     settings = services.settings
     if mode == "demo":
         link = index_url(settings.base_url, settings.link_secret)
         print(f"livebot demo: open {link}", flush=True)
-    elif mode == "setup":
-        print(f"livebot setup: open {settings.base_url}/setup", flush=True)
+    elif setup_states is not None:
+        link = setup_url(settings.base_url, setup_states.link_token)
+        where = (
+            f"listening on {settings.host}"
+            if settings.host_given
+            else f"listening on {SETUP_HOST} only; set HOST to listen on another address"
+        )
+        print(f"livebot setup: open {link} ({where})", flush=True)
+
+
+def listen_settings(command: str, settings: Settings) -> Settings:
+    """`livebot setup` on loopback unless HOST says otherwise; every other mode as set."""
+    if command == "setup" and not settings.host_given:
+        return dataclasses.replace(settings, host=SETUP_HOST)
+    return settings
 
 
 async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> None:
@@ -188,9 +210,10 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
             await stack.enter_async_context(running_workers(worker_services(services)))
         if mode in ("serve", "web", "demo", "setup"):
             player = DemoPlayer(services.run_log, speed) if mode == "demo" else None
+            setup_states = SetupStates() if mode == "setup" else None
             # Entered last, so stopped first: no new webhook arrives while workers wind down.
-            await stack.enter_async_context(serving(services, player))
-            _announce(mode, services)
+            await stack.enter_async_context(serving(services, player, setup_states))
+            _announce(mode, services, setup_states)
         # What start-up built lives as long as the process: frozen out of the collector's sight,
         # a full collection no longer walks it (a stall of tens of milliseconds, every request
         # in flight waiting) and costs only what was made since.
@@ -210,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logs.configure("ERROR")
         sys.exit(uvloop.run(check.main()))
     try:
-        settings = load_settings()
+        settings = listen_settings(args.command, load_settings())
         logs.configure(args.log_level, settings.log_format)
         if args.command == "redeliver":
             uvloop.run(redeliver_mode(settings, args.since))

@@ -97,7 +97,7 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
         redis_url=redis_url,
         data_dir=tmp_path / "data",
         run_ttl_seconds=3600,
-        # `open_services` checks that the port is free: never a fixed one.
+        # `livebot web` checks its PORT is free at start: never a fixed port another holds.
         port=free_port(),
     )
 

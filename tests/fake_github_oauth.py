@@ -4,11 +4,15 @@
 browser back with a code and the state; `POST /login/oauth/access_token` trades the code for a
 user token (checking the client id, secret and redirect URI, as GitHub does); `GET /user` and
 `GET /repos/{owner}/{repo}` answer for that token: a private repository is 404 to users who may
-not read it, as on GitHub. Serve it as both GITHUB_URL and GITHUB_API_URL of a web process.
+not read it, as on GitHub; `DELETE /applications/{client_id}/token` (basic auth with the client id
+and secret, the token in a JSON body) revokes a token. Serve it as both GITHUB_URL and
+GITHUB_API_URL of a web process.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +36,7 @@ class FakeGitHubOAuth:
     codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code: (login, redirect)
     tokens: dict[str, str] = field(default_factory=dict)  # token: login
     repo_requests: list[tuple[str, str]] = field(default_factory=list)  # (login, repository)
+    revoked: list[str] = field(default_factory=list)  # tokens revoked, in order
     _runner: web.AppRunner | None = None
 
     def add_repo(self, repository: str, *, private: bool, readers: set[str] = frozenset()) -> None:
@@ -51,6 +56,7 @@ class FakeGitHubOAuth:
         app.router.add_post("/login/oauth/access_token", self._access_token)
         app.router.add_get("/user", self._user)
         app.router.add_get("/repos/{owner}/{repo}", self._repo)
+        app.router.add_delete("/applications/{client_id}/token", self._revoke)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -109,3 +115,25 @@ class FakeGitHubOAuth:
             }
             return web.json_response(body)
         return web.json_response(NOT_FOUND, status=404)
+
+    def _client(self, request: web.Request) -> bool:
+        """Whether the request authenticates as the app's OAuth client (HTTP basic auth)."""
+        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return scheme.lower() == "basic" and decoded == f"{self.client_id}:{self.client_secret}"
+
+    async def _revoke(self, request: web.Request) -> web.Response:
+        # GitHub answers 404 to anyone but the app's own client, as for an unknown app.
+        if request.match_info["client_id"] != self.client_id or not self._client(request):
+            return web.json_response(NOT_FOUND, status=404)
+        body = await request.json()
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str):
+            return web.json_response({"message": "Validation Failed"}, status=422)
+        if self.tokens.pop(token, None) is None:
+            return web.json_response(NOT_FOUND, status=404)
+        self.revoked.append(token)
+        return web.Response(status=204)

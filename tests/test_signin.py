@@ -3,6 +3,7 @@ sign-in, CSRF on every POST, and the pages in headless Chromium (sign-in, runs, 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import time
@@ -19,8 +20,10 @@ from bot.archive.archiver import Archiver
 from bot.links import run_url
 from bot.services import Services, open_services
 from bot.settings import Settings
+from tests.conftest import WebClient
 from tests.fake_github_oauth import FakeGitHubOAuth
-from tests.support import SLUG, free_port
+from tests.sse import read_events
+from tests.support import SLUG, eventually, free_port
 from tests.test_archive import ANSWER, finished_run
 from tests.test_browser import browser  # noqa: F401  (the Chromium fixture)
 from web.app import create_app
@@ -46,9 +49,12 @@ class Site:
 
 
 async def start_site(
-    settings: Settings, oauth: FakeGitHubOAuth, **overrides: Any
+    settings: Settings,
+    oauth: FakeGitHubOAuth,
+    app_options: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Site]:
-    """Serve the app on a free port until the generator is closed."""
+    """Serve the app on a free port until the generator is closed (`app_options`: create_app's)."""
     port = free_port()
     settings = dataclasses.replace(
         settings,
@@ -61,7 +67,7 @@ async def start_site(
         **overrides,
     )
     async with open_services(settings, "web") as services:
-        runner = web.AppRunner(create_app(services))
+        runner = web.AppRunner(create_app(services, **(app_options or {})))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
@@ -92,9 +98,9 @@ async def archived_run(site: Site, repository: str, *, private: bool, **fields: 
     return run_id
 
 
-def browser_session() -> aiohttp.ClientSession:
-    """A client that keeps cookies for 127.0.0.1, as a browser does."""
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+def browser_session(cookies: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """A client that keeps cookies for 127.0.0.1, as a browser does (starting with `cookies`)."""
+    return aiohttp.ClientSession(cookies=cookies, cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
 async def sign_in(
@@ -234,3 +240,142 @@ async def look_back_in(chromium: Any, site: Site, scheme: str, screenshot: Path)
     await page.click("text=Sign out")
     assert "signed out" in await page.content()
     await context.close()
+
+
+async def test_the_pending_sign_in_is_a_sealed_cookie_not_redis(site: Site) -> None:
+    redis = site.services.redis
+    before = await redis.dbsize()
+    async with aiohttp.ClientSession() as anonymous:
+        for _ in range(200):
+            resp = await anonymous.get(
+                f"{site.url}/login?next=/runs/x%3Ftoken%3D{'a' * 1500}", allow_redirects=False
+            )
+            assert resp.status == 302
+    assert await redis.dbsize() == before
+    # What the cookie carries is sealed: not even the next path can be read from it.
+    assert "aaaa" not in resp.headers["Set-Cookie"]
+    async with browser_session() as http, browser_session() as other:
+        # The state GitHub hands back belongs to the browser that started the sign-in.
+        started = await http.get(f"{site.url}/login", allow_redirects=False)
+        authorize = await other.get(started.headers["Location"], allow_redirects=False)
+        callback = authorize.headers["Location"]
+        assert (await other.get(callback)).status == 400
+        # Its own state, another browser's cookie: refused too.
+        mine = await other.get(f"{site.url}/login", allow_redirects=False)
+        assert mine.status == 302
+        assert (await other.get(callback)).status == 400
+        # Signed in once; the same callback again is refused, with or without its state cookie.
+        signed_in = await sign_in(http, site, READER, "/login?next=/healthz")
+        assert signed_in.status == 200
+        callback_url = f"{site.url}/login/callback?"
+        landing = next(str(r.url) for r in signed_in.history if str(r.url).startswith(callback_url))
+        assert (await http.get(landing)).status == 400
+        state_cookie = {k: m.value for k, m in signed_in.history[0].cookies.items()}
+        assert list(state_cookie) == ["livebot_oauth"]
+        async with browser_session(state_cookie) as replay:
+            assert (await replay.get(landing)).status == 400
+    assert len(site.oauth.tokens) == 1
+
+
+async def test_user_tokens_are_encrypted_in_redis(site: Site) -> None:
+    async with browser_session() as http:
+        assert (await sign_in(http, site, READER, "/login?next=/healthz")).status == 200
+    token = next(iter(site.oauth.tokens))
+    redis = site.services.redis
+    stored = [str(await redis.hgetall(key)) async for key in redis.scan_iter("livebot:{session:*")]
+    assert stored and all(token not in value for value in stored)
+    assert all(token[4:20] not in value for value in stored)
+
+
+async def test_logout_revokes_the_token_at_github(site: Site) -> None:
+    async with browser_session() as http:
+        page = await sign_in(http, site, READER, f"/repos/{PUBLIC}/runs")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+        assert csrf is not None
+        token = next(iter(site.oauth.tokens))
+        assert (await http.post(f"{site.url}/logout", data={"csrf": csrf[1]})).status == 200
+    assert site.oauth.revoked == [token] and site.oauth.tokens == {}
+
+
+async def test_a_new_sign_in_ends_the_browsers_previous_session(site: Site) -> None:
+    async with browser_session() as http:
+        assert (await sign_in(http, site, READER, f"/repos/{PUBLIC}/runs")).status == 200
+        old = {c.key: c.value for c in http.cookie_jar if c.key == "livebot_session"}
+        old_token = next(iter(site.oauth.tokens))
+        assert (
+            await sign_in(http, site, READER, f"/login?next=/repos/{PUBLIC}/runs")
+        ).status == 200
+        assert {c.key: c.value for c in http.cookie_jar if c.key == "livebot_session"} != old
+        assert (await http.get(f"{site.url}/repos/{PUBLIC}/runs")).status == 200
+    async with browser_session(old) as stale:
+        resp = await stale.get(f"{site.url}/repos/{PUBLIC}/runs", allow_redirects=False)
+        assert resp.status == 302 and resp.headers["Location"].startswith("/login?")
+    assert site.oauth.revoked == [old_token] and len(site.oauth.tokens) == 1
+
+
+async def test_a_private_stream_ends_once_its_reader_loses_access(
+    settings: Settings, oauth: FakeGitHubOAuth
+) -> None:
+    oauth.add_repo(PRIVATE, private=True, readers={READER})
+    options = {"access_seconds": 0.2, "sweep_seconds": 0.05}
+    async for site in start_site(settings, oauth, app_options=options):
+        run_log = site.services.run_log
+        run_id = await run_log.create(
+            workflow="answer", repository=PRIVATE, number=7, fields={"private": 1}
+        )
+        await run_log.append(run_id, "status", {"state": "running", "message": "Thinking"})
+        async with browser_session() as http:
+            page = await sign_in(http, site, READER, site.link(run_id).removeprefix(site.url))
+            assert page.status == 200
+            async with http.get(site.link(run_id, "/events")) as stream:
+                assert stream.status == 200
+                # While the reader keeps access, GitHub is asked again and the stream stays.
+                await eventually(lambda: len(oauth.repo_requests) >= 4, "access re-checked")
+                assert not stream.content.at_eof()
+                oauth.readers[PRIVATE.lower()].clear()
+                events = await asyncio.wait_for(read_events(stream), 10)
+            assert "complete" not in [e.event for e in events]
+            assert (await http.get(site.link(run_id, "/events"))).status == 404
+
+
+def set_cookies(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    """Each Set-Cookie header of `resp`, by cookie name."""
+    return {h.split("=", 1)[0]: h for h in resp.headers.getall("Set-Cookie", [])}
+
+
+def cookie_header(resp: aiohttp.ClientResponse) -> str:
+    """A Cookie header with the cookies `resp` set (a browser sends Secure ones over https)."""
+    return "; ".join(h.split(";", 1)[0] for h in resp.headers.getall("Set-Cookie", []))
+
+
+async def test_cookies_are_host_prefixed_over_https(
+    settings: Settings, oauth: FakeGitHubOAuth, web_client: WebClient
+) -> None:
+    public = "https://livebot.example.org"
+    client = await web_client(
+        dataclasses.replace(
+            settings,
+            github_url=oauth.url,
+            github_api_url=oauth.url,
+            github_client_id=oauth.client_id,
+            github_client_secret=oauth.client_secret,
+            public_url=public,
+        )
+    )
+    started = await client.get("/login", allow_redirects=False)
+    state = set_cookies(started)["__Host-livebot_oauth"]
+    assert "Secure" in state and "Path=/" in state and "Domain" not in state
+    async with aiohttp.ClientSession() as github:
+        authorize = await github.get(started.headers["Location"], allow_redirects=False)
+    callback = authorize.headers["Location"].removeprefix(public)
+    # The unprefixed name is not ours over https: a subdomain could have set it.
+    plain = cookie_header(started).removeprefix("__Host-")
+    refused = await client.get(callback, headers={"Cookie": plain}, allow_redirects=False)
+    assert refused.status == 400
+    landed = await client.get(
+        callback, headers={"Cookie": cookie_header(started)}, allow_redirects=False
+    )
+    assert landed.status == 302, await landed.text()
+    session = set_cookies(landed)["__Host-livebot_session"]
+    assert "Secure" in session and "Path=/" in session and "Domain" not in session
+    assert "Secure" in set_cookies(landed)["__Host-livebot_oauth"]  # cleared as it was set

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Final
 
@@ -67,10 +67,13 @@ AWAKE: Final = _Awake()
 class Viewer:
     """One connected client's bounded queue of encoded events."""
 
-    __slots__ = ("feed", "overflowed", "pending", "waiter", "woken")
+    __slots__ = ("abort", "feed", "overflowed", "pending", "waiter", "woken")
 
     def __init__(self, feed: RunFeed) -> None:
         self.feed = feed
+        # Cuts the client's connection: its handler may be stuck in a write for a long while
+        # (a socket that takes a few hundred bytes at a time), so the cut cannot wait for it.
+        self.abort: Callable[[], None] | None = None
         # No container while idle, a future only while waiting: thousands cost little each.
         self.pending: list[LiveEvent] | None = None
         self.waiter: asyncio.Future[None] | None = None
@@ -85,6 +88,8 @@ class Viewer:
         elif len(pending) >= limit:
             if not self.overflowed:
                 SSE_SLOW_VIEWERS_CUT.inc()
+                if self.abort is not None:
+                    self.abort()
             self.overflowed = True
         else:
             pending.append(item)
@@ -181,6 +186,7 @@ class FanOut:
 
     def unsubscribe(self, viewer: Viewer) -> None:
         """Stop feeding a viewer; a run with no viewer left here is unsubscribed at once."""
+        viewer.abort = None  # no reference from here to its transport once it has gone
         feed = viewer.feed
         if viewer in feed.viewers:
             feed.viewers.discard(viewer)

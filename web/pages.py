@@ -11,11 +11,12 @@ from aiohttp import web
 from web.paths import STATIC_DIR
 
 PAGE_FILE: Final = STATIC_DIR / "page.html"
-# Images load from GitHub's image hosts only: any other host would learn who reads a run.
+# Images load from GitHub's avatar host only: any other host, GitHub's image proxy (camo, which
+# fetches any URL) among them, would learn who reads a run and could carry an answer's text out.
+# web/static/markdown.js shows every other image in an answer as a link.
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' https://avatars.githubusercontent.com https://*.githubusercontent.com "
-    "https://github.com; "
+    "img-src 'self' https://avatars.githubusercontent.com; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 

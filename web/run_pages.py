@@ -22,6 +22,7 @@ from bot.tombstones import read as read_tombstone
 from web import cancel, errors, sse
 from web.connections import CLIENT_GONE
 from web.keys import (
+    ACCESS_SECONDS,
     ARCHIVE,
     FANOUT,
     KEEPALIVE,
@@ -84,14 +85,31 @@ async def _meta(
     return meta, archived
 
 
+def _readers_only(request: web.Request, meta: dict[str, str]) -> str | None:
+    """The repository whose readers alone may see the run (a private one's, under
+    LIVEBOT_PRIVATE_RUNS=signin), else None: the link is enough."""
+    if not visibility.is_private(meta) or request.app[SETTINGS].private_runs == "link":
+        return None
+    return meta.get("repository") or ""
+
+
 async def _may_see(request: web.Request, meta: dict[str, str]) -> bool:
     """Private repositories' runs, under LIVEBOT_PRIVATE_RUNS=signin: the link AND a reader."""
-    settings = request.app[SETTINGS]
-    if not visibility.is_private(meta) or settings.private_runs == "link":
+    repository = _readers_only(request, meta)
+    if repository is None:
         return True
-    if not settings.sign_in:
+    if not request.app[SETTINGS].sign_in:
         return False
-    return await reader(request, meta.get("repository") or "") is not None
+    return await reader(request, repository) is not None
+
+
+async def _still_reads(request: web.Request, repository: str) -> bool:
+    """Whether the stream's reader may still read `repository`: signed in, and GitHub says so
+    (asked again once the last answer is older than ACCESS_SECONDS; no answer means no)."""
+    try:
+        return await reader(request, repository) is not None
+    except web.HTTPException:
+        return False
 
 
 def _number(meta: dict[str, str], name: str) -> int | None:
@@ -258,6 +276,8 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             log.debug("viewer went away", extra={"run_id": run_id})
             return web.Response(status=CLIENT_GONE)
         resp = await sse.open_stream(request)
+        if viewer is not None:
+            viewer.abort = request.transport.abort
         last = id_order(history[-1].id) if history else id_order(after or "0-0")
         done = ended or any(e.event == "complete" for e in history)
         # The count goes first: nothing may follow `complete`.
@@ -265,9 +285,10 @@ async def run_events(request: web.Request) -> web.StreamResponse:
         chunk += b"".join(sse.encode(e) for e in history)
         keepalive = request.app[KEEPALIVE]
         loop = asyncio.get_running_loop()
+        recheck = _readers_only(request, meta)
         try:
             await _write(request, resp, chunk)
-            written = loop.time()
+            written = checked = loop.time()
             # An idle stream keeps only what it needs: not the history, nor the metadata.
             del chunk, history, meta, archived
             while viewer and not (done or viewer.overflowed or fanout.closing):
@@ -277,6 +298,12 @@ async def run_events(request: web.Request) -> web.StreamResponse:
                 await viewer.wait()
                 if request.transport is None:
                     break
+                if recheck is not None and loop.time() - checked >= request.app[ACCESS_SECONDS]:
+                    if not await _still_reads(request, recheck):
+                        # Its reconnect is answered 404, as a new stream would be.
+                        log.info("reader lost access: stream closed", extra={"run_id": run_id})
+                        break
+                    checked = loop.time()
                 fresh = [item for item in viewer.take() if item.order > last]
                 out = watching.news() if watching else b""
                 if fresh:

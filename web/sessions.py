@@ -1,7 +1,7 @@
 """Signed-in browser sessions: a signed cookie naming a session kept in Redis, and CSRF tokens.
 
 The cookie holds only a random session id and its HMAC; the user's GitHub token stays in Redis,
-never in a URL, a cookie or a log.
+encrypted (AES-GCM, bound to its session id), never in a URL, a cookie or a log.
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ from bot import keys
 from bot.links import same_secret
 from web.body import body_limit
 from web.keys import LINK_SECRET, REDIS, SETTINGS
+from web.sealing import sealer
 
 COOKIE: Final = "livebot_session"
+# Over https every cookie is named `__Host-…`: Secure, Path=/ and no Domain, so neither a
+# subdomain nor a plain-http page can set or overwrite it.
+HOST_PREFIX: Final = "__Host-"
+TOKEN_PURPOSE: Final = "session tokens"
 # GitHub App user tokens live eight hours; a session never outlives its token.
 SESSION_SECONDS: Final = 8 * 3600
 CSRF_FIELD: Final = "csrf"
@@ -58,12 +63,23 @@ def _sign(request: web.Request, session_id: str) -> str:
     return hmac.new(_key(request), session_id.encode(), hashlib.sha256).hexdigest()
 
 
+def cookie_name(request: web.Request, name: str) -> str:
+    """`name` with the `__Host-` prefix over https; as it is over plain http, where browsers
+    refuse a `__Host-` cookie (it cannot be Secure there)."""
+    return HOST_PREFIX + name if request.app[SETTINGS].secure_cookies else name
+
+
+def get_cookie(request: web.Request, name: str) -> str:
+    """The value of our cookie `name` ('' when absent)."""
+    return request.cookies.get(cookie_name(request, name), "")
+
+
 def set_cookie(
     request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int
 ) -> None:
     """A cookie scripts cannot read, sent on top-level navigations from GitHub back to us."""
     response.set_cookie(
-        name,
+        cookie_name(request, name),
         value,
         max_age=max_age,
         path="/",
@@ -73,13 +89,27 @@ def set_cookie(
     )
 
 
+def clear_cookie(request: web.Request, response: web.StreamResponse, name: str) -> None:
+    """Expire our cookie `name` (a `__Host-` cookie is only replaced by one that is Secure)."""
+    response.del_cookie(
+        cookie_name(request, name),
+        path="/",
+        secure=request.app[SETTINGS].secure_cookies,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
 async def start_session(
     request: web.Request, response: web.StreamResponse, login: str, token: str
 ) -> None:
-    """Keep the user's token server-side and give the browser a signed session id."""
+    """Keep the user's token server-side, encrypted, and give the browser a signed session id."""
     session_id = secrets.token_urlsafe(32)
     key = keys.session(session_id)
-    fields: keys.Fields = {"login": login, "token": token, "csrf": secrets.token_urlsafe(32)}
+    sealed = sealer(request.app[LINK_SECRET], TOKEN_PURPOSE).seal(
+        token.encode(), session_id.encode()
+    )
+    fields: keys.Fields = {"login": login, "token": sealed, "csrf": secrets.token_urlsafe(32)}
     async with request.app[REDIS].pipeline(transaction=True) as pipe:
         pipe.hset(key, mapping=fields)
         pipe.expire(key, SESSION_SECONDS)
@@ -90,21 +120,24 @@ async def start_session(
 
 async def current_user(request: web.Request) -> SignedIn | None:
     """The signed-in user of the request, if its cookie is genuine and its session alive."""
-    session_id, _, signature = request.cookies.get(COOKIE, "").partition(".")
+    session_id, _, signature = get_cookie(request, COOKIE).partition(".")
     if not session_id or not same_secret(signature, _sign(request, session_id)):
         return None
     fields = cast(dict[str, str], await request.app[REDIS].hgetall(keys.session(session_id)))
     if not {"login", "token", "csrf"} <= fields.keys():
         return None
-    return SignedIn(session_id, fields["login"], fields["token"], fields["csrf"])
+    token = sealer(request.app[LINK_SECRET], TOKEN_PURPOSE).open(
+        fields["token"], session_id.encode()
+    )
+    if token is None:
+        # Sealed under another secret (LIVEBOT_LINK_SECRET changed): sign in again.
+        return None
+    return SignedIn(session_id, fields["login"], token.decode(), fields["csrf"])
 
 
-async def end_session(request: web.Request, response: web.StreamResponse) -> None:
-    """Forget the session on both sides."""
-    user = await current_user(request)
-    if user is not None:
-        await request.app[REDIS].delete(keys.session(user.session_id))
-    response.del_cookie(COOKIE, path="/")
+async def forget(request: web.Request, user: SignedIn) -> None:
+    """Delete the session server-side: its cookie opens nothing any more."""
+    await request.app[REDIS].delete(keys.session(user.session_id))
 
 
 def _same_origin(request: web.Request) -> bool:

@@ -1,4 +1,8 @@
-"""`livebot setup`'s pages: register the GitHub App from app.yml through GitHub's manifest flow."""
+"""`livebot setup`'s pages: register the GitHub App from app.yml through GitHub's manifest flow.
+
+Only the browser that opened the printed link (its secret) may use them: opening it sets a cookie,
+and each trip to GitHub is bound to that cookie, so nobody else can register their app here.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from bot import app_setup, manifest
 from bot.settings import Settings
 from web.keys import APP_SLUG, HTTP_SESSION, SETTINGS, SETUP_STATES
 from web.pages import render
+from web.sessions import get_cookie, set_cookie
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -20,6 +25,7 @@ routes = web.RouteTableDef()
 installed_routes = web.RouteTableDef()
 
 NOTE: Final = "Setup"
+BROWSER_COOKIE: Final = "livebot_setup"
 NO_PUBLIC_URL: Final = (
     "<p class='page-error'>PUBLIC_URL is not set, so GitHub will be told to send webhooks to "
     "{url}, which it cannot reach. Set PUBLIC_URL to this server's public address (a tunnel to "
@@ -58,6 +64,21 @@ def setup_page(settings: Settings) -> web.Response:
     return render("Set up Livebot", content, note=NOTE, form_action=_csp_hosts(settings))
 
 
+def setup_url(base_url: str, token: str) -> str:
+    """The setup page, as `livebot setup` prints it."""
+    return f"{base_url.rstrip('/')}/setup?token={token}"
+
+
+def _browser(request: web.Request) -> str:
+    """The browser's id from its cookie, or 403 for a browser that never opened the link."""
+    browser = get_cookie(request, BROWSER_COOKIE)
+    if not request.app[SETUP_STATES].knows(browser):
+        raise web.HTTPForbidden(
+            text="Open the link that `livebot setup` printed in its terminal, in this browser."
+        )
+    return browser
+
+
 def _message(title: str, text: str, status: int) -> web.Response:
     content = f"""
 <div class="page-box"><p>{text}</p>
@@ -70,6 +91,7 @@ async def home(request: web.Request) -> web.Response:
     """The setup page while no app is configured, else where to go next."""
     settings = request.app[SETTINGS]
     if settings.github_app_id is None:
+        _browser(request)
         return setup_page(settings)
     content = """
 <div class="page-box"><p>Livebot is running. Mention the app in an issue of a repository it is
@@ -79,13 +101,27 @@ installed on; its answer links to a live page.</p></div>"""
 
 @routes.get("/setup")
 async def setup(request: web.Request) -> web.Response:
-    """The setup page."""
-    return setup_page(request.app[SETTINGS])
+    """The setup page; opened with the printed link's secret, it binds this browser first."""
+    states = request.app[SETUP_STATES]
+    token = request.query.get("token")
+    if token is None:
+        _browser(request)
+        return setup_page(request.app[SETTINGS])
+    if not states.opens(token):
+        raise web.HTTPForbidden(text="This is not the link `livebot setup` printed.")
+    # Off the address bar (and history) at once; the cookie carries on.
+    response = web.HTTPSeeOther("/setup")
+    browser = get_cookie(request, BROWSER_COOKIE)
+    if not states.knows(browser):
+        browser = states.new_browser()
+    set_cookie(request, response, BROWSER_COOKIE, browser, int(app_setup.STATE_TTL_SECONDS))
+    raise response
 
 
 @routes.post("/setup")
 async def to_github(request: web.Request) -> web.StreamResponse:
     """Send the form on to GitHub's new-app page (307 keeps the POST and its manifest)."""
+    browser = _browser(request)
     states = request.app[SETUP_STATES]
     if states.registered is not None:
         return _message(
@@ -105,7 +141,7 @@ async def to_github(request: web.Request) -> web.StreamResponse:
             "<code>github.com/<i>login</i></code>.",
             400,
         )
-    state = states.issue()
+    state = states.issue(browser)
     location = manifest.new_app_url(
         request.app[SETTINGS].github_api_url, state, organization or None
     )
@@ -117,10 +153,12 @@ async def done(request: web.Request) -> web.Response:
     """GitHub's redirect: exchange the code once, save the credentials, link the install page."""
     settings = request.app[SETTINGS]
     code = request.query.get("code", "")
-    if not request.app[SETUP_STATES].take(request.query.get("state", "")):
+    browser = get_cookie(request, BROWSER_COOKIE)
+    if not request.app[SETUP_STATES].take(request.query.get("state", ""), browser):
         return _message(
             "This link has expired",
-            "This setup link was already used, is older than an hour, or was not started here.",
+            "This setup link was already used, is older than an hour, or was not started in "
+            "this browser.",
             400,
         )
     if not code or len(code) > 200:

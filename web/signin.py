@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
+import time
 from html import escape
 from typing import Any, Final, cast
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import web
@@ -15,16 +17,31 @@ from aiohttp import web
 from bot import keys
 from bot.api_path import api_path, repo_path
 from bot.links import same_secret
-from web.keys import HTTP_SESSION, REDIS, SETTINGS
-from web.sessions import CSRF_FIELD, SignedIn, current_user, end_session, set_cookie, start_session
+from web.keys import ACCESS_SECONDS, HTTP_SESSION, LINK_SECRET, REDIS, SETTINGS
+from web.sealing import sealer
+from web.sessions import (
+    COOKIE,
+    CSRF_FIELD,
+    SignedIn,
+    clear_cookie,
+    current_user,
+    forget,
+    get_cookie,
+    set_cookie,
+    start_session,
+)
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 STATE_COOKIE: Final = "livebot_oauth"
 STATE_SECONDS: Final = 600
-# What GitHub said about a user and a repository is trusted this long.
-ACCESS_SECONDS: Final = 300
+# The pending sign-in lives in its cookie, sealed (its `next` may hold a run link's token), so an
+# anonymous GET /login stores nothing on the server.
+STATE_PURPOSE: Final = "sign-in state"
+# A reader who lost access to a private repository keeps it at most this long (plus the live
+# stream's 5 s sweep): then GitHub is asked again.
+RECHECK_SECONDS: Final = 60.0
 MAX_NEXT_CHARS: Final = 2048
 # A local path only: never `//host` or a scheme, so the redirect cannot leave this site.
 SAFE_NEXT: Final = re.compile(r"/(?![/\\])[^\s]*")
@@ -66,13 +83,16 @@ def _callback_url(request: web.Request) -> str:
 
 @routes.get("/login")
 async def login(request: web.Request) -> web.Response:
-    """Send the browser to GitHub, with a single-use state bound to this browser."""
+    """Send the browser to GitHub, with a state bound to this browser by a sealed cookie."""
     _configured(request)
     settings = request.app[SETTINGS]
     state = secrets.token_urlsafe(32)
-    await request.app[REDIS].set(
-        keys.oauth_state(state), safe_next(request.query.get("next")), ex=STATE_SECONDS
-    )
+    pending = {
+        "state": state,
+        "next": safe_next(request.query.get("next")),
+        "expires": time.time() + STATE_SECONDS,
+    }
+    sealed = sealer(request.app[LINK_SECRET], STATE_PURPOSE).seal(json.dumps(pending).encode())
     query = urlencode(
         {
             "client_id": settings.github_client_id or "",
@@ -82,8 +102,20 @@ async def login(request: web.Request) -> web.Response:
         }
     )
     response = web.HTTPFound(f"{settings.github_url}/login/oauth/authorize?{query}")
-    set_cookie(request, response, STATE_COOKIE, state, STATE_SECONDS)
+    set_cookie(request, response, STATE_COOKIE, sealed, STATE_SECONDS)
     raise response
+
+
+def _pending_next(request: web.Request, state: str) -> str | None:
+    """Where the sign-in of `state` goes next, if this browser's state cookie started it and is
+    fresh (the cookie's own max-age is the browser's to keep, the sealed expiry is not)."""
+    opened = sealer(request.app[LINK_SECRET], STATE_PURPOSE).open(get_cookie(request, STATE_COOKIE))
+    pending = json.loads(opened) if opened is not None else {}
+    if not state or not same_secret(state, str(pending.get("state", ""))):
+        return None
+    if float(pending.get("expires", 0)) < time.time():
+        return None
+    return str(pending["next"])
 
 
 async def _exchange(request: web.Request, code: str) -> str:
@@ -129,14 +161,13 @@ async def _github(request: web.Request, token: str, path: str) -> tuple[int, dic
 async def login_callback(request: web.Request) -> web.Response:
     """GitHub sent the browser back: check the state, get the token, start a session."""
     _configured(request)
-    state = request.query.get("state", "")
     code = request.query.get("code", "")
-    cookie = request.cookies.get(STATE_COOKIE, "")
-    if not state or not code or len(code) > 512 or not same_secret(state, cookie):
-        raise web.HTTPBadRequest(text="This sign-in link is not valid here; please sign in again.")
-    next_path = cast(str | None, await request.app[REDIS].getdel(keys.oauth_state(state)))
-    if next_path is None:
-        raise web.HTTPBadRequest(text="This sign-in has expired or was used; please sign in again.")
+    next_path = _pending_next(request, request.query.get("state", ""))
+    if not code or len(code) > 512 or next_path is None:
+        # A replay finds its cookie cleared (and GitHub takes a code once).
+        raise web.HTTPBadRequest(
+            text="This sign-in link is not valid here or has expired; please sign in again."
+        )
     token = await _exchange(request, code)
     try:
         status, user = await _github(request, token, api_path("user"))
@@ -144,9 +175,13 @@ async def login_callback(request: web.Request) -> web.Response:
         raise web.HTTPServiceUnavailable(text="GitHub is unavailable; try again later.") from None
     if status != 200 or not isinstance(user.get("login"), str):
         raise web.HTTPBadRequest(text="GitHub did not say who you are; please sign in again.")
+    previous = await current_user(request)
+    if previous is not None:
+        # One session per browser: the one this sign-in replaces ends everywhere.
+        await _sign_out(request, previous)
     response = web.HTTPFound(safe_next(next_path))
     await start_session(request, response, user["login"], token)
-    response.del_cookie(STATE_COOKIE, path="/")
+    clear_cookie(request, response, STATE_COOKIE)
     log.info("signed in", extra={"login": user["login"]})
     raise response
 
@@ -155,12 +190,39 @@ async def login_callback(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     """Sign out (the CSRF middleware has checked the form's token)."""
     response = web.Response(text=SIGNED_OUT_PAGE, content_type="text/html")
-    await end_session(request, response)
+    user = await current_user(request)
+    if user is not None:
+        await _sign_out(request, user)
+    clear_cookie(request, response, COOKIE)
     return response
 
 
+async def _sign_out(request: web.Request, user: SignedIn) -> None:
+    """End the session here and its token at GitHub (else it would work on for hours)."""
+    await forget(request, user)
+    settings = request.app[SETTINGS]
+    client_id = settings.github_client_id or ""
+    url = f"{settings.github_api_url}/applications/{quote(client_id, safe='')}/token"
+    try:
+        async with request.app[HTTP_SESSION].delete(
+            url,
+            json={"access_token": user.token},
+            headers={
+                "Accept": GITHUB_ACCEPT,
+                "Authorization": aiohttp.encode_basic_auth(
+                    client_id, settings.github_client_secret or ""
+                ),
+            },
+        ) as resp:
+            # 404: GitHub no longer knows the token (expired or revoked already).
+            if resp.status not in (204, 404):
+                log.warning("GitHub did not revoke a user token", extra={"status": resp.status})
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("could not revoke a user token at GitHub", extra={"error": repr(exc)})
+
+
 async def can_read(request: web.Request, user: SignedIn, repository: str) -> bool:
-    """Whether GitHub lets the user read `owner/repo` (cached a few minutes per session)."""
+    """Whether GitHub lets the user read `owner/repo` (cached ACCESS_SECONDS per session)."""
     redis = request.app[REDIS]
     cache = keys.session_access(user.session_id, repository)
     cached = await redis.get(cache)
@@ -172,7 +234,8 @@ async def can_read(request: web.Request, user: SignedIn, repository: str) -> boo
         log.warning("could not ask GitHub who may read", extra={"error": str(exc)})
         raise web.HTTPServiceUnavailable(text="GitHub is unavailable; try again later.") from None
     allowed = status == 200
-    await redis.set(cache, "1" if allowed else "0", ex=ACCESS_SECONDS)
+    ttl_ms = int(request.app[ACCESS_SECONDS] * 1000)
+    await redis.set(cache, "1" if allowed else "0", px=ttl_ms)
     return allowed
 
 

@@ -22,6 +22,18 @@
   // Height a chunk not yet laid out is guessed to have, per line of Markdown (for the scrollbar).
   const CHUNK_PX_PER_LINE = 24;
 
+  // The one image host the page's CSP allows.
+  const AVATAR_HOST = "avatars.githubusercontent.com";
+
+  function isAvatar(src) {
+    try {
+      const url = new URL(src);
+      return url.protocol === "https:" && url.hostname === AVATAR_HOST && url.port === "";
+    } catch (e) {
+      return false;
+    }
+  }
+
   function escapeHtml(text) {
     return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   }
@@ -76,18 +88,21 @@
     // Tables scroll sideways (as on GitHub): keyboard users need to reach them too.
     m.renderer.rules.table_open = () => '<table tabindex="0">\n';
 
-    // Images: only https and data: images load (the page's CSP allows nothing else);
-    // any other image is shown as a plain link so it neither breaks nor trips the CSP.
+    // Images: only GitHub's avatars load, as the page's CSP (web/pages.py) allows; an image
+    // from anywhere else would tell its host who reads the answer, and its URL could carry the
+    // answer out. Any other web image is shown as a link to it, anything else (data: included)
+    // as its text, so none trips the CSP.
     const defaultImage = m.renderer.rules.image;
     m.renderer.rules.image = (tokens, idx, options, env, self) => {
       const token = tokens[idx];
       const src = token.attrGet("src") || "";
-      if (/^https:/i.test(src) || /^data:image\//i.test(src)) {
+      if (isAvatar(src)) {
         token.attrSet("loading", "lazy");
         token.attrSet("referrerpolicy", "no-referrer");
         return defaultImage(tokens, idx, options, env, self);
       }
       const alt = self.renderInlineAsText(token.children || [], options, env) || src;
+      if (!/^https?:/i.test(src)) return escapeHtml(alt);
       return '<a href="' + escapeHtml(src) + '" target="_blank" rel="noopener noreferrer nofollow">' +
         escapeHtml(alt) + "</a>";
     };
