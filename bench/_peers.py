@@ -7,12 +7,12 @@ from typing import Final
 
 from aiohttp import web
 
-from bot.links import token_is_valid
-from bot.redis_client import connect
-from bot.run_log import RunLog
-from bot.settings import Settings
-from web import health
-from web.keys import LINK_SECRET, REDIS, RUN_LOG, SETTINGS
+from livebot.core.settings import Settings
+from livebot.runs.links import token_is_valid
+from livebot.runs.log import RunLog
+from livebot.store.client import connect
+from livebot.web import health
+from livebot.web.app_keys import LINK_SECRET, REDIS, RUN_LOG, SETTINGS
 
 RETRY_MS: Final = 2000
 KEEPALIVE_SECONDS: Final = 15.0

@@ -14,9 +14,9 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from bench._peers import KEEPALIVE_SECONDS, RETRY_MS, peer_app, watched_run
-from bot.run_log import id_order
-from bot.settings import Settings
-from web import sse
+from livebot.core.settings import Settings
+from livebot.runs.log import id_order
+from livebot.web.live import sse
 
 POLL_SECONDS: Final = 0.1
 

@@ -15,11 +15,11 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from bench._peers import KEEPALIVE_SECONDS, RETRY_MS, peer_app, watched_run
-from bot import keys
-from bot.run_log import Event, id_order
-from bot.settings import Settings
-from web import sse
-from web.keys import REDIS
+from livebot.core.settings import Settings
+from livebot.runs.log import Event, id_order
+from livebot.store import keys
+from livebot.web.app_keys import REDIS
+from livebot.web.live import sse
 
 # A quiet stream checks this often that its client is still there.
 WAKE_SECONDS: Final = 5.0

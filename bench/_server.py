@@ -14,8 +14,8 @@ import uvloop
 from aiohttp import web
 
 from bench.servers import bench_settings, raise_fd_limit
-from bot import logs
 from livebot.cli import GC_THRESHOLDS
+from livebot.core import logs
 
 
 def main() -> None:

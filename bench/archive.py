@@ -19,11 +19,11 @@ from typing import Any
 
 from bench.measure import RESULTS_DIR, table, write_json
 from bench.servers import bench_redis
-from bot import keys
-from bot.archive.archiver import Archiver
-from bot.archive.store import Archive
-from bot.redis_client import connect
-from bot.run_log import RunLog
+from livebot.archive.archiver import Archiver
+from livebot.archive.store import Archive
+from livebot.runs.log import RunLog
+from livebot.store import keys
+from livebot.store.client import connect
 from tests.postgres import running_postgres
 from tests.support import PUBLIC
 

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 
 from bench.measure import RESULTS_DIR, table, write_json
-from bot.links import run_url
+from livebot.runs.links import run_url
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import (

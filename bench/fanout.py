@@ -36,8 +36,8 @@ from bench.measure import (
 )
 from bench.producer import Producer, Producers, complete_runs, create_runs, expected_ids
 from bench.servers import bench_redis, bench_server, bench_settings
-from bot.redis_client import connect
-from bot.run_log import RunLog
+from livebot.runs.log import RunLog
+from livebot.store.client import connect
 from tests.support import RedisServer
 
 VARIANTS = {"livebot": "livebot", "polling": "polling baseline", "pubsub": "Pub/Sub per viewer"}

@@ -16,8 +16,8 @@ import aiohttp
 from bench.children import Channel, Child
 from bench.servers import raise_fd_limit
 from bench.viewers import Viewer, open_raw, run_aiohttp
-from bot.links import run_token
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.runs.links import run_token
 
 
 @dataclass(frozen=True)

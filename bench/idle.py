@@ -22,8 +22,8 @@ from bench.fleet import Fleet, split_viewers, viewer_paths
 from bench.measure import RESULTS_DIR, latency_summary, peak_rss_kb, rss_kb, table, write_json
 from bench.producer import complete_runs, create_runs, expected_ids, token_text
 from bench.servers import bench_redis, bench_server, bench_settings, raise_fd_limit
-from bot.redis_client import connect
-from bot.run_log import RunLog
+from livebot.runs.log import RunLog
+from livebot.store.client import connect
 
 BAR_KB: float = 12.0
 SETTLE_SECONDS: float = 2.0

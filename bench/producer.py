@@ -10,8 +10,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from bench.children import Channel, Child
-from bot.redis_client import connect
-from bot.run_log import RunLog
+from livebot.runs.log import RunLog
+from livebot.store.client import connect
 from tests.support import PUBLIC
 
 PRODUCER_CONNECTIONS = 256

@@ -32,8 +32,8 @@ from typing import Any, Final
 
 from bench.measure import RESULTS_DIR, cpu_seconds, table, write_json
 from bench.servers import bench_redis, temp_folder
-from bot.redis_client import connect
-from bot.run_log import RunLog
+from livebot.runs.log import RunLog
+from livebot.store.client import connect
 from tests.support import PUBLIC, SLUG, ServerProcess, clean_env, free_port, livebot_process
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, COMMENT_URL, LINK_SECRET, link
 from tests.test_page import DESKTOP, big_answer

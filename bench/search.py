@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import RESULTS_DIR, latency_summary, table, write_json
-from bot.search import SearchError, search
+from livebot.code.search import SearchError, search
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-from bot.settings import Settings
+from livebot.core.settings import Settings
 from tests.support import SLUG, RedisServer, ServerProcess, free_port
 
 ROOT: Final = Path(__file__).resolve().parent.parent

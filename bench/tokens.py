@@ -24,8 +24,8 @@ from bench.fleet import Fleet, split_viewers, viewer_paths
 from bench.measure import RESULTS_DIR, CpuMeter, latency_summary, table, write_json
 from bench.producer import create_runs, expected_ids, token_text
 from bench.servers import bench_redis, bench_server, bench_settings
-from bot.redis_client import connect
-from bot.run_log import RunLog
+from livebot.runs.log import RunLog
+from livebot.store.client import connect
 
 BAR_P50_MS: Final = 5.0
 BAR_P99_MS: Final = 10.0

@@ -60,9 +60,9 @@ from bench.measure import (
     write_json,
 )
 from bench.servers import WEBHOOK_SECRET, bench_redis
-from bot import keys
-from bot.keys import JOB_STREAM
-from bot.redis_client import connect
+from livebot.store import keys
+from livebot.store.client import connect
+from livebot.store.keys import JOB_STREAM
 from tests.support import (
     SLUG,
     RedisServer,

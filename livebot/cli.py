@@ -19,18 +19,19 @@ import uvloop
 from aiohttp import web
 from gidgethub import GitHubException
 
-from bot import check, logs, preflight, redelivery
-from bot.app_setup import SetupStates
-from bot.archive.archiver import running_archiver
-from bot.demo import DemoPlayer
-from bot.redis_client import RedisUnavailable
-from bot.services import Services, github_app, open_services, worker_services
-from bot.settings import Mode, Settings, SettingsError, load_settings
-from bot.worker import running_workers
-from web import connections
-from web.app import create_app
-from web.demo_pages import index_url
-from web.setup_pages import setup_url
+from livebot.archive.archiver import running_archiver
+from livebot.core import logs
+from livebot.core.settings import Mode, Settings, SettingsError, load_settings
+from livebot.demo.recordings import DemoPlayer
+from livebot.github import redelivery
+from livebot.ops import preflight
+from livebot.services import Services, github_app, open_services
+from livebot.setup.app_setup import SetupStates
+from livebot.store.client import RedisUnavailable
+from livebot.web import connections
+from livebot.web.app import create_app
+from livebot.web.pages.demo import index_url
+from livebot.web.pages.setup import setup_url
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,10 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
                         services.run_log, services.archive, archive_days=settings.archive_days
                     )
                 )
+            # Imported here: `livebot web` never loads the workflows and the model client.
+            from livebot.queue.worker import running_workers
+            from livebot.worker_services import worker_services
+
             await stack.enter_async_context(running_workers(worker_services(services)))
         if mode in ("serve", "web", "demo", "setup"):
             player = DemoPlayer(services.run_log, speed) if mode == "demo" else None
@@ -231,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "check":
         logs.configure("ERROR")
+        from livebot.ops import check  # the model's client too: loaded only for `check`
+
         sys.exit(uvloop.run(check.main()))
     try:
         settings = listen_settings(args.command, load_settings())

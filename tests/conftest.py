@@ -16,19 +16,20 @@ import redis
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from bot.github_app import GitHubApp
-from bot.jobs import JobQueue
-from bot.llm import make_client
-from bot.redis_client import connect
-from bot.run_log import RunLog
-from bot.services import WorkerServices, open_services
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.github.client import GitHubApp
+from livebot.llm.client import make_client
+from livebot.queue.jobs import JobQueue
+from livebot.runs.log import RunLog
+from livebot.services import open_services
+from livebot.store.client import connect
+from livebot.web.app import create_app
+from livebot.worker_services import WorkerServices
 from tests.fake_github import FakeGitHub
 from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI
 from tests.postgres import PostgresServer, running_postgres
 from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer, free_port
-from web.app import create_app
 
 WebClient = Callable[..., Awaitable[TestClient]]
 # The ports a developer's other apps most often hold; the suite must pass with them taken.

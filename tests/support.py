@@ -31,8 +31,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bot import visibility
-from bot.redis_client import die_with_parent, redis_server_binary
+from livebot.runs import visibility
+from livebot.store.client import die_with_parent, redis_server_binary
 
 if TYPE_CHECKING:
     from tests.fake_github import FakeGitHub

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from bot import comments, execution
-from bot.conversation import LIMIT_NOTES, NOT_RUN, WRAP_UP
-from bot.jobs import JobQueue
-from bot.registry import REFUSE
-from bot.repo_config import NOTES_TEMPLATE
-from bot.run_log import Event
-from bot.services import WorkerServices
-from bot.settings import RunLimits
+from livebot.config.repo_config import NOTES_TEMPLATE
+from livebot.core.settings import RunLimits
+from livebot.github import comments
+from livebot.llm.conversation import LIMIT_NOTES, NOT_RUN, WRAP_UP
+from livebot.queue.jobs import JobQueue
+from livebot.runs import execution
+from livebot.runs.log import Event
+from livebot.worker_services import WorkerServices
+from livebot.workflows.catalog import REFUSE
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import ISSUE, OWNER, REPO, eventually

@@ -6,7 +6,7 @@ import pytest
 import yarl
 from gidgethub import sansio
 
-from bot.api_path import UnsafeSegment, api_path, repo_path
+from livebot.github.paths import UnsafeSegment, api_path, repo_path
 
 HOSTILE = "%2e%2e/%2e%2e/vault/contents/creds.txt?ref=main#"
 

@@ -14,14 +14,15 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 
-from bot import keys, visibility
-from bot.archive.archiver import Archiver
-from bot.archive.migrate import CREATE_TABLE as CREATE_MIGRATIONS
-from bot.archive.migrate import migrate, migrations
-from bot.archive.store import Archive, CursorError, decode_cursor
-from bot.links import run_token
-from bot.run_log import RunLog
-from bot.settings import Settings
+from livebot.archive.archiver import Archiver
+from livebot.archive.migrate import CREATE_TABLE as CREATE_MIGRATIONS
+from livebot.archive.migrate import migrate, migrations
+from livebot.archive.store import Archive, CursorError, decode_cursor
+from livebot.core.settings import Settings
+from livebot.runs import visibility
+from livebot.runs.links import run_token
+from livebot.runs.log import RunLog
+from livebot.store import keys
 from tests.conftest import WebClient
 from tests.postgres import PostgresServer, running_postgres
 from tests.sse import answer, read_events

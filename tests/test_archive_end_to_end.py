@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from redis.asyncio import Redis
 
-from bot import keys
+from livebot.store import keys
 from tests.fake_github import FakeGitHub
 from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI, Reply

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 from redis.asyncio import Redis
 
-from bot.batching import Batcher
-from bot.jobs import Job, JobQueue
-from bot.keys import JOB_STREAM
+from livebot.core.batching import Batcher
+from livebot.queue.jobs import Job, JobQueue
+from livebot.store.keys import JOB_STREAM
 from tests.workers import make_job
 
 

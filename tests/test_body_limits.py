@@ -13,11 +13,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.services import open_services
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.services import open_services
+from livebot.web.app import create_app
+from livebot.web.connections import ConnectionGuard, GuardedSite, server_options
 from tests.support import SLUG, delivery, eventually, free_port, payload
-from web.app import create_app
-from web.connections import ConnectionGuard, GuardedSite, server_options
 
 # Far beyond what the kernel's socket buffers hold on either side.
 HOSTILE_BYTES: Final = 64 * 1024 * 1024

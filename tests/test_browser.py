@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from bot.links import run_url
-from bot.run_log import RunLog, RunWriter, new_run_id
+from livebot.runs.links import run_url
+from livebot.runs.log import RunLog, RunWriter, new_run_id
 from tests.support import (
     PUBLIC,
     SLUG,

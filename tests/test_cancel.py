@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from bot.links import run_token
-from bot.run_log import RUN_PAGE, RunLog
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.runs.links import run_token
+from livebot.runs.log import RUN_PAGE, RunLog
+from livebot.web.app_keys import LINK_SECRET
+from livebot.web.live.cancel import CSRF_HEADER, csrf_token
 from tests.conftest import WebClient
 from tests.support import PUBLIC
-from web.cancel import CSRF_HEADER, csrf_token
-from web.keys import LINK_SECRET
 
 
 async def running_run(run_log: RunLog) -> str:

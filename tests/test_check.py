@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot import check
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.ops import check
 from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub, generate_private_key_pem
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.chunks import Assembler
-from bot.llm_errors import provider_message
-from bot.redact import redact
+from livebot.core.redact import redact
+from livebot.llm.chunks import Assembler
+from livebot.llm.errors import provider_message
 
 
 def chunk(delta: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:

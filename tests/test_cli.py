@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bot.redis_client import EmbeddedRedis, connect
-from bot.run_log import RunLog
+from livebot.runs.log import RunLog
+from livebot.store.client import EmbeddedRedis, connect
 from tests.fake_github import generate_private_key_pem
 from tests.support import (
     SLUG,

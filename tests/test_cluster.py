@@ -13,15 +13,15 @@ import redis
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis, RedisCluster
 
-from bot.jobs import Job, JobQueue
-from bot.links import run_token
-from bot.redis_client import connect
-from bot.run_log import RunLog, new_run_id
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.queue.jobs import Job, JobQueue
+from livebot.runs.links import run_token
+from livebot.runs.log import RunLog, new_run_id
+from livebot.store.client import connect
+from livebot.web.app_keys import LINK_SECRET, RUN_LOG
 from tests.conftest import WebClient
 from tests.sse import answer, read_events
 from tests.support import PUBLIC, RedisServer, free_port
-from web.keys import LINK_SECRET, RUN_LOG
 
 SLOTS = 16384
 ClientFactory = Callable[..., Awaitable[TestClient]]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import Command, parse_command
-from bot.registry import COMMAND_WORDS, DEFAULT_WORKFLOW
+from livebot.intake.commands import Command, parse_command
+from livebot.workflows.catalog import COMMAND_WORDS, DEFAULT_WORKFLOW
 
 SLUG = "livebot"
 

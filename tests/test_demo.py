@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.demo import DEMO_THINKING, MAX_PLAYING, REVIEW_FINDINGS
-from bot.events import EVENT_TYPES
+from livebot.demo.recordings import DEMO_THINKING, MAX_PLAYING, REVIEW_FINDINGS
+from livebot.runs.events import EVENT_TYPES
 from tests.sse import SseEvent, read_events
 from tests.support import ServerProcess, clean_env, eventually, free_port, livebot_process
 from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (a fixture)

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.links import run_url
+from livebot.runs.links import run_url
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.sse import SseEvent, answer, parse_block

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.diff import diff_lines, numbered
-from bot.findings import Finding, Placed, code_block, parse_submission, place
-from bot.globs import matches
-from bot.tools import ToolError
+from livebot.core.globs import matches
+from livebot.github.diff import diff_lines, numbered
+from livebot.llm.tools import ToolError
+from livebot.workflows.review.findings import Finding, Placed, code_block, parse_submission, place
 from tests.fake_github.gitmodel import diff_lines as githubs_lines
 from tests.fake_github.gitmodel import unified_patch
 

@@ -20,10 +20,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import comments
-from bot.links import run_token
-from bot.prompts import CONTINUE_PROMPT
-from bot.workflows.answer import system_prompt
+from livebot.github import comments
+from livebot.llm.prompts import CONTINUE_PROMPT
+from livebot.runs.links import run_token
+from livebot.workflows.answer import system_prompt
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.sse import SseEvent, answer, parse_block, read_events

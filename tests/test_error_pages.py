@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.links import run_token
-from bot.run_log import RunLog
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.runs.links import run_token
+from livebot.runs.log import RunLog
+from livebot.web.app import CONTENT_SECURITY_POLICY
+from livebot.web.app_keys import LINK_SECRET, REDIS, RUN_LOG
+from livebot.web.pages.errors import EXPIRED_TITLE, NOT_FOUND_TITLE
 from tests.conftest import WebClient
 from tests.support import PUBLIC
-from web.app import CONTENT_SECURITY_POLICY
-from web.errors import EXPIRED_TITLE, NOT_FOUND_TITLE
-from web.keys import LINK_SECRET, REDIS, RUN_LOG
 
 COMMENT_URL = "https://github.com/o/r/issues/3#issuecomment-33"
 

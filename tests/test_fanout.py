@@ -12,16 +12,16 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from bot import keys
-from bot.links import run_token
-from bot.redis_client import COMMAND_POOL_SIZE, connect
-from bot.run_log import RunLog, id_order
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.runs.links import run_token
+from livebot.runs.log import RunLog, id_order
+from livebot.store import keys
+from livebot.store.client import COMMAND_POOL_SIZE, connect
+from livebot.web.app_keys import LINK_SECRET, RUN_LOG
+from livebot.web.live.bells import CLIENT_NAME
+from livebot.web.live.fanout import FanOut
 from tests.conftest import WebClient
 from tests.support import PUBLIC, RedisServer, eventually
-from web.bells import CLIENT_NAME
-from web.fanout import FanOut
-from web.keys import LINK_SECRET, RUN_LOG
 
 COUNTER: str = "test-counter"
 

@@ -23,15 +23,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpClient
 
-from bot.links import run_token
-from bot.run_log import RunLog
-from bot.services import open_services
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.runs.links import run_token
+from livebot.runs.log import RunLog
+from livebot.services import open_services
+from livebot.web.app import create_app
+from livebot.web.app_keys import LINK_SECRET, RUN_LOG
+from livebot.web.connections import server_options
+from livebot.web.live.cancel import CSRF_HEADER, csrf_token
 from tests.support import PUBLIC, SLUG, payload, sign
-from web.app import create_app
-from web.cancel import CSRF_HEADER, csrf_token
-from web.connections import server_options
-from web.keys import LINK_SECRET, RUN_LOG
 
 EXAMPLES: Final = 300
 ANSWER_SECONDS: Final = 10.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.git_paths import verify_path
+from livebot.code.git_paths import verify_path
 
 ZWNJ, ZWJ, LRM, RLM, BOM = "\u200c", "\u200d", "\u200e", "\u200f", "\ufeff"
 # Each code point HFS+ ignores, inside `.git` (utf8.c `next_hfs_char`).

@@ -13,8 +13,8 @@ import gidgethub
 import jwt as pyjwt
 import pytest
 
-from bot.api_path import repo_path
-from bot.github_app import MAX_COMMENT_CHARS, GitHubApp, fit_comment
+from livebot.github.client import MAX_COMMENT_CHARS, GitHubApp, fit_comment
+from livebot.github.paths import repo_path
 from tests.fake_github import FakeGitHub, generate_private_key_pem
 
 OWNER, REPO = "octo-org", "hello-world"

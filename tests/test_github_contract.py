@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from bot import comments
+from livebot.github import comments
 from tests.fake_github import FakeGitHub, contract
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.sse import SseEvent

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.links import run_token
-from bot.logs import JsonFormatter
-from bot.settings import Settings
+from livebot.core.logs import JsonFormatter
+from livebot.core.settings import Settings
+from livebot.runs.links import run_token
+from livebot.web.app_keys import LINK_SECRET
 from tests.conftest import WebClient
 from tests.support import SLUG, RedisServer, delivery, payload
-from web.keys import LINK_SECRET
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 
@@ -67,7 +67,9 @@ async def test_metrics_are_prometheus_text(web_client: WebClient, settings: Sett
 
 
 def test_log_lines_are_json_with_their_ids() -> None:
-    record = logging.LogRecord("bot.worker", logging.INFO, __file__, 1, "job %s", ("done",), None)
+    record = logging.LogRecord(
+        "livebot.queue.worker", logging.INFO, __file__, 1, "job %s", ("done",), None
+    )
     record.run_id = "abc"
     record.delivery_id = "d-1"
     line = json.loads(JsonFormatter().format(record))

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.links import run_token
-from bot.run_log import RunLog
-from bot.settings import Settings, SettingsError, load_settings
+from livebot.core.settings import Settings, SettingsError, load_settings
+from livebot.runs.links import run_token
+from livebot.runs.log import RunLog
+from livebot.web.app_keys import LINK_SECRET, RUN_LOG
 from tests.conftest import WebClient
 from tests.support import PUBLIC, SLUG, delivery, eventually, payload, sign
-from web.keys import LINK_SECRET, RUN_LOG
 
 MENTION = f"@{SLUG} why does it crash?"
 
@@ -111,7 +111,7 @@ async def test_an_unsigned_body_is_refused_before_it_is_read(client: TestClient)
 async def test_a_body_that_trickles_is_cut_off(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("web.webhook.BODY_SECONDS", 0.2)
+    monkeypatch.setattr("livebot.web.webhook.BODY_SECONDS", 0.2)
     raw, headers = delivery("issue_comment", payload("issue_comment", "created.payload.json"))
     head = b"POST /webhook HTTP/1.1\r\nHost: x\r\n" + b"".join(
         f"{name}: {value}\r\n".encode() for name, value in headers.items()

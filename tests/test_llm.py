@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
-from bot import llm
-from bot.llm import LLMError, LLMTimeouts, Usage, make_client, stream_turn
+from livebot.llm import client as llm
+from livebot.llm.client import LLMError, LLMTimeouts, make_client, stream_turn
+from livebot.llm.usage import Usage
 from tests.fake_openai import FakeOpenAI, Reply
 
 FAST = LLMTimeouts(first_token=0.3, between_chunks=0.3, total=5.0)

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
-from bot import llm
-from bot.llm import LLMError, LLMTimeouts, Turn, make_client, stream_turn
+from livebot.llm import client as llm
+from livebot.llm.client import LLMError, LLMTimeouts, Turn, make_client, stream_turn
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.llm_streams import (
     ANSWER,

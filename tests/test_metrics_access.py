@@ -10,7 +10,7 @@ import time
 
 from aiohttp.test_utils import TestClient
 
-from bot.settings import Settings
+from livebot.core.settings import Settings
 from tests.conftest import WebClient
 
 DELIVERIES = 40_000

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from bot import llm
-from bot.conversation import CUT_NOTES
-from bot.jobs import JobQueue
-from bot.run_log import Event
-from bot.services import WorkerServices
+from livebot.llm import client
+from livebot.llm.conversation import CUT_NOTES
+from livebot.queue.jobs import JobQueue
+from livebot.runs.log import Event
+from livebot.worker_services import WorkerServices
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.llm_streams import (
@@ -45,8 +45,8 @@ FINDING = {
 
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(llm, "RETRY_BACKOFF", 0.0)
-    monkeypatch.setattr(llm, "NO_STREAM_OPTIONS", set())
+    monkeypatch.setattr(client, "RETRY_BACKOFF", 0.0)
+    monkeypatch.setattr(client, "NO_STREAM_OPTIONS", set())
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.run_log import RunLog
+from livebot.runs.log import RunLog
 from tests.support import PUBLIC, ServerProcess
 from tests.test_browser import (  # noqa: F401 (the fixtures browser and web_server)
     COMMENT_URL,

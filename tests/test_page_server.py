@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.run_log import RunLog, new_run_id
+from livebot.runs.log import RunLog, new_run_id
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.support import ServerProcess, free_port

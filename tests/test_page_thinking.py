@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.run_log import RunLog
+from livebot.runs.log import RunLog
 from tests.support import ServerProcess
 from tests.test_browser import (  # noqa: F401 (the fixtures browser and web_server)
     COMMENT_URL,

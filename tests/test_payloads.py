@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.payloads import ID, MAX_ID, PayloadError, check, parse
+from livebot.github.payloads import ID, MAX_ID, PayloadError, check, parse
 from tests.support import FIXTURES
 
 FIXTURE_FILES = sorted(FIXTURES.glob("*/*.json"))

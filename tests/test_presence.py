@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from bot.run_log import new_run_id
+from livebot.runs.log import new_run_id
+from livebot.web.live.presence import Presence
 from tests.support import eventually
-from web.presence import Presence
 
 
 async def test_streams_of_two_processes_add_up_and_leave(redis_client: Redis) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.prompts import CONTINUE_PROMPT, chat
-from bot.thread import COMMENT_CHARS, CONTEXT_BUDGET_CHARS, ISSUE_BODY_CHARS, thread_data
-from bot.workflows.answer import system_prompt
+from livebot.llm.prompts import CONTINUE_PROMPT, chat
+from livebot.llm.thread import COMMENT_CHARS, CONTEXT_BUDGET_CHARS, ISSUE_BODY_CHARS, thread_data
+from livebot.workflows.answer import system_prompt
 
 REPO = {"full_name": "octo/hello", "description": None}
 ISSUE = {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings
+from livebot.core.settings import Settings
 from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub
 from tests.support import (

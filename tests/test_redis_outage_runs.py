@@ -12,11 +12,11 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import comments
-from bot.jobs import JobQueue
-from bot.redis_client import connect
-from bot.run_log import RunLog
-from bot.services import WorkerServices
+from livebot.github import comments
+from livebot.queue.jobs import JobQueue
+from livebot.runs.log import RunLog
+from livebot.store.client import connect
+from livebot.worker_services import WorkerServices
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.support import ISSUE, OWNER, REPO, RedisServer, eventually

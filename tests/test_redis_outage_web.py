@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.jobs import Job
-from bot.keys import JOB_STREAM
-from bot.redis_client import connect
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.queue.jobs import Job
+from livebot.store.client import connect
+from livebot.store.keys import JOB_STREAM
 from tests.conftest import WebClient
 from tests.support import SLUG, RedisServer, delivery, eventually, payload
 

@@ -9,9 +9,8 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from bot.github_app import InstallationAPI
-from bot.protected_paths import DEFAULT_PROTECTED_PATHS
-from bot.repo_config import (
+from livebot.code.protected_paths import DEFAULT_PROTECTED_PATHS
+from livebot.config.repo_config import (
     AutoReview,
     ConfigCache,
     OperatorLimits,
@@ -23,7 +22,8 @@ from bot.repo_config import (
     notes_markdown,
     parse_config,
 )
-from bot.settings import RunLimits
+from livebot.core.settings import RunLimits
+from livebot.github.client import InstallationAPI
 from tests.fake_github import FakeGitHub
 from tests.test_github_app import make_app
 

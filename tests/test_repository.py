@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 from redis.asyncio import Redis
 
-from bot.jobs import JobQueue
-from bot.repository import MAX_TARBALL_REPO_KB, SnapshotCache, TarballLimits
-from bot.services import WorkerServices
+from livebot.code.snapshots import MAX_TARBALL_REPO_KB, SnapshotCache, TarballLimits
+from livebot.queue.jobs import JobQueue
+from livebot.worker_services import WorkerServices
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import OWNER, REPO

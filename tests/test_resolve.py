@@ -7,14 +7,16 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot import comments, keys, own_branches
-from bot.jobs import Job, JobQueue
-from bot.protected_paths import DROPPED, REFUSED
-from bot.publish import BRANCH, COMMIT, PULL_NUMBER, recorded
-from bot.run_log import RunLog
-from bot.services import WorkerServices
-from bot.workflows.resolve import NO_CHANGE, NOT_OURS
-from bot.working_set import GIT_REFUSED, WORKFLOWS_REFUSED
+from livebot.code.protected_paths import DROPPED, REFUSED
+from livebot.code.working_set import GIT_REFUSED, WORKFLOWS_REFUSED
+from livebot.github import comments
+from livebot.queue.jobs import Job, JobQueue
+from livebot.runs.log import RunLog
+from livebot.store import keys
+from livebot.worker_services import WorkerServices
+from livebot.workflows import own_branches
+from livebot.workflows.publish import BRANCH, COMMIT, PULL_NUMBER, recorded
+from livebot.workflows.resolve import NO_CHANGE, NOT_OURS
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import ISSUE, OWNER, REPO, eventually

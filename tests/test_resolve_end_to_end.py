@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from bot import own_branches
-from bot.workflows.resolve import NO_CHANGE, NOT_OURS
-from bot.working_set import WORKFLOWS_REFUSED
+from livebot.code.working_set import WORKFLOWS_REFUSED
+from livebot.workflows import own_branches
+from livebot.workflows.resolve import NO_CHANGE, NOT_OURS
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.sse import SseEvent

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from bot import comments
-from bot.findings import FINGERPRINT_PATTERN
-from bot.jobs import Job, JobQueue
-from bot.keys import JOB_GROUP, JOB_STREAM
-from bot.review_files import DIFF_BUDGET_CHARS, MAX_REVIEWED_FILES
-from bot.review_post import REPEATED
-from bot.review_scope import UNREACHABLE
-from bot.run_log import Event
-from bot.services import WorkerServices
-from bot.worker import WorkerPool
+from livebot.github import comments
+from livebot.queue.jobs import Job, JobQueue
+from livebot.queue.worker import WorkerPool
+from livebot.runs.log import Event
+from livebot.store.keys import JOB_GROUP, JOB_STREAM
+from livebot.worker_services import WorkerServices
+from livebot.workflows.review.files import DIFF_BUDGET_CHARS, MAX_REVIEWED_FILES
+from livebot.workflows.review.findings import FINGERPRINT_PATTERN
+from livebot.workflows.review.post import REPEATED
+from livebot.workflows.review.scope import UNREACHABLE
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import OWNER, REPO, eventually

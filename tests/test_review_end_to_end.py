@@ -9,10 +9,10 @@ from typing import Any
 import aiohttp
 import redis.asyncio as redis_asyncio
 
-from bot import comments
-from bot.keys import JOB_GROUP, JOB_STREAM
-from bot.review_post import REPEATED
-from bot.review_scope import UNREACHABLE
+from livebot.github import comments
+from livebot.store.keys import JOB_GROUP, JOB_STREAM
+from livebot.workflows.review.post import REPEATED
+from livebot.workflows.review.scope import UNREACHABLE
 from tests.fake_github import FakeGitHub
 from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI, Reply

@@ -8,8 +8,7 @@ import re
 import pytest
 from redis.asyncio import Redis
 
-from bot import keys
-from bot.run_log import (
+from livebot.runs.log import (
     MIN_APPEND_SECONDS,
     RunComplete,
     RunLog,
@@ -18,6 +17,7 @@ from bot.run_log import (
     id_order,
     new_run_id,
 )
+from livebot.store import keys
 from tests.support import eventually
 
 

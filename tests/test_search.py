@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.repository import Snapshot
-from bot.search import Found, SearchError, search
-from bot.tools import MAX_PATTERN_CHARS, Tool, ToolError, repository_tools
+from livebot.code.search import Found, SearchError, search
+from livebot.code.snapshots import Snapshot
+from livebot.llm.tools import MAX_PATTERN_CHARS, Tool, ToolError, repository_tools
 
 
 def tools_over(texts: dict[str, str]) -> dict[str, Tool]:

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from dotenv import dotenv_values
 
-from bot import manifest
-from bot.settings import Settings, load_settings
 from livebot.cli import listen_settings
+from livebot.core.settings import Settings, load_settings
+from livebot.setup import manifest
 from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub
 from tests.support import ServerProcess, clean_env, eventually, free_port, livebot_process

@@ -16,17 +16,17 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.archive.archiver import Archiver
-from bot.links import run_url
-from bot.services import Services, open_services
-from bot.settings import Settings
+from livebot.archive.archiver import Archiver
+from livebot.core.settings import Settings
+from livebot.runs.links import run_url
+from livebot.services import Services, open_services
+from livebot.web.app import create_app
 from tests.conftest import WebClient
 from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.sse import read_events
 from tests.support import SLUG, eventually, free_port
 from tests.test_archive import ANSWER, finished_run
 from tests.test_browser import browser  # noqa: F401  (the Chromium fixture)
-from web.app import create_app
 
 PUBLIC = "octo-org/hello-world"
 PRIVATE = "octo-org/secret-plans"

@@ -14,10 +14,17 @@ import pytest
 from aiohttp import web
 
 from bench.measure import latency_summary
-from bot.links import run_token
-from bot.redis_client import connect
-from bot.run_log import RunLog
-from bot.settings import Settings, load_settings
+from livebot.core.settings import Settings, load_settings
+from livebot.runs.links import run_token
+from livebot.runs.log import RunLog
+from livebot.store.client import connect
+from livebot.web.connections import (
+    ConnectionGuard,
+    GuardedSite,
+    connection_cap,
+    raise_descriptor_limit,
+    server_options,
+)
 from tests.slowloris import attack, limited_web_server
 from tests.support import (
     PUBLIC,
@@ -28,13 +35,6 @@ from tests.support import (
     eventually,
     free_port,
     healthz,
-)
-from web.connections import (
-    ConnectionGuard,
-    GuardedSite,
-    connection_cap,
-    raise_descriptor_limit,
-    server_options,
 )
 
 SLOW_CLIENTS: Final = 3_000

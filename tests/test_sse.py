@@ -10,16 +10,16 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.links import run_token
-from bot.metrics import SSE_SLOW_VIEWERS_CUT
-from bot.run_log import RunLog
-from bot.settings import Settings
+from livebot.core.metrics import SSE_SLOW_VIEWERS_CUT
+from livebot.core.settings import Settings
+from livebot.runs.links import run_token
+from livebot.runs.log import RunLog
+from livebot.web.app import CONTENT_SECURITY_POLICY
+from livebot.web.app_keys import FANOUT, LINK_SECRET, RUN_LOG
+from livebot.web.live.sse import KEEPALIVE
 from tests.conftest import WebClient
 from tests.sse import answer, read_events
 from tests.support import PUBLIC
-from web.app import CONTENT_SECURITY_POLICY
-from web.keys import FANOUT, LINK_SECRET, RUN_LOG
-from web.sse import KEEPALIVE
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 

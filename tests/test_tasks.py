@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.tasks import cancel_and_wait
+from livebot.core.cancellation import cancel_and_wait
 
 
 async def stubborn(lost: list[int]) -> None:

@@ -8,8 +8,15 @@ from typing import Any
 
 import pytest
 
-from bot.repository import MAX_FILE_BYTES, Snapshot, TooManyFiles, parse_tarball
-from bot.tools import MAX_LISTED, MAX_READ_LINES, Tool, ToolError, clean_path, repository_tools
+from livebot.code.snapshots import MAX_FILE_BYTES, Snapshot, TooManyFiles, parse_tarball
+from livebot.llm.tools import (
+    MAX_LISTED,
+    MAX_READ_LINES,
+    Tool,
+    ToolError,
+    clean_path,
+    repository_tools,
+)
 
 
 def tarball(files: dict[str, bytes], top: str = "octo-hello-0123abc") -> bytes:

@@ -11,12 +11,14 @@ from aiohttp.test_utils import TestClient
 from gidgethub import sansio
 from redis.asyncio import Redis
 
-from bot.intake import Intake
-from bot.jobs import Job
-from bot.keys import JOB_STREAM
-from bot.registry import DEFAULT_WORKFLOW, REFUSE
-from bot.router import router
-from bot.settings import Settings
+from livebot.core.settings import Settings
+from livebot.intake.delivery import Intake
+from livebot.intake.router import router
+from livebot.queue.jobs import Job
+from livebot.store.keys import JOB_STREAM
+from livebot.web.app import MAX_BODY_BYTES
+from livebot.web.webhook import signature_is_valid
+from livebot.workflows.catalog import DEFAULT_WORKFLOW, REFUSE
 from tests.conftest import WebClient
 from tests.support import (
     FIXTURES,
@@ -28,8 +30,6 @@ from tests.support import (
     payload,
     pull_request_payload,
 )
-from web.app import MAX_BODY_BYTES
-from web.webhook import signature_is_valid
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 MENTION = f"@{SLUG} why does it crash?"

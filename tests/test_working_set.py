@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.protected_paths import DEFAULT_PROTECTED_PATHS
-from bot.repository import Snapshot
-from bot.tools import ToolError
-from bot.working_set import NO_NEWLINE, WorkingSet, file_diff
+from livebot.code.protected_paths import DEFAULT_PROTECTED_PATHS
+from livebot.code.snapshots import Snapshot
+from livebot.code.working_set import NO_NEWLINE, WorkingSet, file_diff
+from livebot.llm.tools import ToolError
 
 
 def working(max_files: int = 3, max_bytes: int = 100) -> WorkingSet:

@@ -9,10 +9,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.jobs import Job, JobQueue
-from bot.run_log import Event, RunLog, new_run_id
-from bot.services import WorkerServices
-from bot.worker import WorkerPool
+from livebot.queue.jobs import Job, JobQueue
+from livebot.queue.worker import WorkerPool
+from livebot.runs.log import Event, RunLog, new_run_id
+from livebot.worker_services import WorkerServices
 from tests.support import ISSUE, OWNER, REPO, eventually
 
 

@@ -1,1 +1,0 @@
-"""The archive: finished runs kept in PostgreSQL after their Redis log expires."""

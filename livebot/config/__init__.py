@@ -1,0 +1,1 @@
+"""Repository settings from `.github/livebot.yml`."""

@@ -1,0 +1,1 @@
+"""Settings, logs, metrics and small async helpers: imports nothing of livebot's."""

@@ -1,0 +1,1 @@
+"""`livebot demo`: recorded runs replayed through the real run log."""

@@ -1,0 +1,1 @@
+"""GitHub: the App client, payload checks, comment texts, Git Data, redelivery."""

@@ -1,0 +1,1 @@
+"""Where a webhook becomes a job: one router per feature, mentions, commands."""

@@ -1,0 +1,1 @@
+"""The model: the streaming client, the tool loop, prompts and tools."""

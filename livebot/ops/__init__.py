@@ -1,0 +1,1 @@
+"""The operator's checks: at every start, and `livebot check`."""

@@ -1,0 +1,1 @@
+"""The job queue, its workers, and the registry of job kinds."""

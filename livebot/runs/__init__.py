@@ -1,0 +1,1 @@
+"""A run: its log of events, its placeholder, its end, its price."""

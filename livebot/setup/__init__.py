@@ -1,0 +1,1 @@
+"""`livebot setup`: the App manifest and GitHub's manifest flow."""

@@ -1,0 +1,1 @@
+"""The aiohttp application: webhook endpoint, live pages, SSE, accounts, health."""

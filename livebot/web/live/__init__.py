@@ -1,0 +1,1 @@
+"""A run watched live: the fan-out, the SSE stream, presence, cancel."""

@@ -1,0 +1,1 @@
+"""Server-rendered pages in the live page's look."""

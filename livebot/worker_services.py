@@ -1,0 +1,44 @@
+"""What workers add to the shared services: the GitHub App client, the model, the caches.
+
+Apart from livebot/services.py so that the web tier never loads the model client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import openai
+
+from livebot.code.snapshots import SnapshotCache
+from livebot.config.repo_config import ConfigCache
+from livebot.github.client import GitHubApp
+from livebot.llm.client import make_client
+from livebot.services import Services, github_app
+
+
+@dataclass(frozen=True)
+class WorkerServices(Services):
+    """What workflows need besides: the GitHub App and the model."""
+
+    github: GitHubApp
+    llm: openai.AsyncOpenAI
+    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
+    configs: ConfigCache = field(default_factory=ConfigCache)
+
+
+def worker_services(services: Services) -> WorkerServices:
+    """The services plus the clients workflows call (the settings were checked for the mode)."""
+    settings = services.settings
+    return WorkerServices(
+        settings=settings,
+        mode=services.mode,
+        redis=services.redis,
+        redis_url=services.redis_url,
+        run_log=services.run_log,
+        queue=services.queue,
+        slug=services.slug,
+        session=services.session,
+        archive=services.archive,
+        github=github_app(settings, services.session),
+        llm=make_client(settings.openai_api_key, settings.openai_base_url),
+    )

@@ -1,0 +1,1 @@
+"""The workflows: answer, goal, resolve, review, and replies that need no model."""

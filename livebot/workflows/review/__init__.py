@@ -1,0 +1,1 @@
+"""The review workflow: scope, files, findings, posting."""
