@@ -156,3 +156,24 @@ def test_every_path_the_docs_name_exists(doc: str) -> None:
         }
     )
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    "doc", ["README.md", *(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+)
+def test_code_fences_open_and_close_on_lines_of_their_own(doc: str) -> None:
+    """A fence closed by a line with text after it swallows the rest of the page on GitHub."""
+    fences = [
+        (number, line)
+        for number, line in enumerate((ROOT / doc).read_text().splitlines(), 1)
+        if line.lstrip().startswith("```")
+    ]
+    opening = True
+    for number, line in fences:
+        info = line.lstrip()[3:]
+        if opening:
+            assert re.fullmatch(r"[\w+-]*", info), f"{doc}:{number}: {line!r}"
+        else:
+            assert info.strip() == "", f"{doc}:{number}: a closing fence with text: {line!r}"
+        opening = not opening
+    assert opening, f"{doc}: a code fence is never closed"
