@@ -121,6 +121,8 @@ class ConnectionGuard:
         self.cut: Counter[str] = Counter()
         self._cuts = Summary(log, "slow or surplus connections closed", REPORT_SECONDS)
         self._loop = asyncio.get_running_loop()
+        # aiohttp internals (bounded <4 in pyproject.toml): re-check on upgrade that Server still
+        # builds handlers through `request_factory` and serves through `request_handler`.
         server.request_factory = self._on_head(server.request_factory)
         server.request_handler = self._quiet(server.request_handler)
 
