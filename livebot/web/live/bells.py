@@ -15,9 +15,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from redis.asyncio import Redis, RedisCluster
 # A raw connection, below redis-py's PubSub (bounded <9 in pyproject.toml): re-check on upgrade
 # that send_command/read_response and the connection's retry keep their behaviour.
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
