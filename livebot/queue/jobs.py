@@ -17,65 +17,19 @@ from livebot.core.batching import Batcher
 from livebot.github.paths import Query, Segment, repo_path
 from livebot.runs import visibility
 from livebot.runs.visibility import Visibility
-from livebot.store import keys
+from livebot.store import keys, scripts
 from livebot.store.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
 
 log = logging.getLogger(__name__)
 
 DELIVERY_TTL_SECONDS: Final = 7 * 86400
 
-# KEYS: stream, then each job's delivery key. ARGV: ttl, then the jobs. Answers 1 for each job
-# queued, 0 for each whose delivery was queued before: each job's dedupe and enqueue are one
-# atomic step, and the jobs of a burst of webhooks share one round trip.
-_ENQUEUE_SCRIPT: Final = """
-local queued = {}
-for i = 2, #KEYS do
-  if redis.call('SET', KEYS[i], 'queued', 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], '*', 'job', ARGV[i])
-    queued[i - 1] = 1
-  else
-    queued[i - 1] = 0
-  end
-end
-return queued
-"""
-# KEYS: counter. ARGV: window seconds. Counts an occurrence in a fixed window.
-_COUNT_SCRIPT: Final = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
-# Give a job back to the queue at once (on shutdown, or after Redis was away) instead of
-# waiting for the claim timeout: a fresh entry, so the hand-back costs none of its attempts.
-# Only a job the consumer ARGV[4] (when given) still holds: one taken over stays with its taker;
-# one already handed back (a retry whose first try landed) is not handed back twice.
-_REQUEUE_SCRIPT: Final = """
-local pending
-if ARGV[4] ~= '' then
-  pending = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1, ARGV[4])
-else
-  pending = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1)
-end
-if #pending == 0 then return 0 end
-redis.call('XADD', KEYS[1], '*', 'job', ARGV[2])
-redis.call('XACK', KEYS[1], ARGV[3], ARGV[1])
-redis.call('XDEL', KEYS[1], ARGV[1])
-return 1
-"""
-# Renew only the claims this consumer still holds; answer the ids another consumer took over.
-# KEYS: stream. ARGV: group, consumer, then message ids.
-_RENEW_SCRIPT: Final = """
-local lost = {}
-for i = 3, #ARGV do
-  local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
-  if #mine == 0 then
-    table.insert(lost, ARGV[i])
-  else
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
-  end
-end
-return lost
-"""
+# The scripts (KEYS and ARGV in their headers) are livebot/store/lua/: each job's dedupe and
+# enqueue are one atomic step, and the jobs of a burst of webhooks share one round trip
+# (job_enqueue); a job is given back at once, on shutdown or after Redis was away, as a fresh
+# entry that costs none of its attempts, and only while its consumer still holds it
+# (job_requeue); claims are renewed only while this consumer holds them (job_renew); rate
+# limits count in fixed windows (rate_count).
 # Consumer names are `<host>-<pid>`: a name of this host whose process is gone left its jobs.
 CONSUMER_NAME: Final = re.compile(r"^(?P<host>.+)-(?P<pid>\d+)$")
 # A consumer that holds nothing and did nothing for this long is gone: it leaves the group.
@@ -193,10 +147,10 @@ class JobQueue:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._enqueue = redis.register_script(_ENQUEUE_SCRIPT)
-        self._requeue = redis.register_script(_REQUEUE_SCRIPT)
-        self._count = redis.register_script(_COUNT_SCRIPT)
-        self._renew = redis.register_script(_RENEW_SCRIPT)
+        self._enqueue = redis.register_script(scripts.load("job_enqueue"))
+        self._requeue = redis.register_script(scripts.load("job_requeue"))
+        self._count = redis.register_script(scripts.load("rate_count"))
+        self._renew = redis.register_script(scripts.load("job_renew"))
         self._enqueues = Batcher(self._enqueue_many)
 
     async def ensure_group(self) -> None:

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError, ResponseError
 from livebot.core.logs import warn_failure
 from livebot.runs import tombstones
 from livebot.runs.events import EVENT_TYPES, TERMINAL_STATUSES, CompleteData, UsageData
-from livebot.store import keys
+from livebot.store import keys, scripts
 
 log = logging.getLogger(__name__)
 
@@ -34,62 +34,11 @@ FINISHED_MAXLEN: Final = 100_000
 # attempt whose epoch is no longer the run's (another attempt took over) appends nothing.
 # A writer's append carries its own "<writer>:<seq>": repeated (a retry after a reply was lost
 # to a broken connection), it answers the id it already has instead of appending twice.
-# Each event bumps the run's offset and is published, with it, on the run's bell channel: a
-# live reader delivers it from there and reads the stream only when an offset is missing.
-# KEYS: meta, events. ARGV: maxlen, ttl, event, data, status or "", epoch or "",
-# writer sequence or "", bell channel, then field/value pairs.
-_APPEND_SCRIPT: Final = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return redis.error_reply('LIVEBOT_NO_RUN') end
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[6] then
-  return redis.error_reply('LIVEBOT_STALE_ATTEMPT')
-end
-if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'writer_seq') == ARGV[7] then
-  return redis.call('HGET', KEYS[1], 'writer_id')
-end
-if TERMINAL[status] then return redis.error_reply('LIVEBOT_RUN_COMPLETE') end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
-                      'event', ARGV[3], 'data', ARGV[4])
-local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[5]) end
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'writer_seq', ARGV[7], 'writer_id', id) end
-for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[3] == 'complete' then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
-end
-redis.call('PUBLISH', ARGV[8], offset .. '\\n' .. id .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4])
-return id
-""".replace(
-    "TERMINAL[status]",
-    "(" + " or ".join(f"status == '{status}'" for status in sorted(TERMINAL_STATUSES)) + ")",
-)
-# A new attempt at a run takes the lease: the epoch it gets is the fencing token of its writes.
-# KEYS: meta. Returns the new epoch.
-_BEGIN_SCRIPT: Final = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('LIVEBOT_NO_RUN') end
-return redis.call('HINCRBY', KEYS[1], 'epoch', 1)
-"""
-# Set fields only while the epoch is current. KEYS: meta. ARGV: epoch, then field/value pairs.
-_FENCED_SET_SCRIPT: Final = """
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
-  return redis.error_reply('LIVEBOT_STALE_ATTEMPT')
-end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 1
-"""
-# The run's final comment is decided once: the first current attempt to record one wins and
-# every later attempt (or follow-up job) publishes that same text, so a finished answer is
-# never overwritten nor written again by the model. KEYS: meta. ARGV: epoch, status, body.
-_FINAL_SCRIPT: Final = """
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
-  return redis.error_reply('LIVEBOT_STALE_ATTEMPT')
-end
-if redis.call('HEXISTS', KEYS[1], 'final_status') == 0 then
-  redis.call('HSET', KEYS[1], 'final_status', ARGV[2], 'final_body', ARGV[3])
-end
-return redis.call('HMGET', KEYS[1], 'final_status', 'final_body')
-"""
+# Each event bumps the run's offset and is published, with it, on the run's bell channel (a
+# `BellFrame`): a live reader delivers it from there and reads the stream only when an offset is
+# missing. The scripts (KEYS and ARGV in their headers) are livebot/store/lua/run_*.lua.
+# The statuses that end a run, as the append script's ARGV[9] reads them.
+_TERMINAL_ARG: Final = " ".join(sorted(TERMINAL_STATUSES))
 CANCELLED_BY: Final = "cancel_requested_by"
 # Who cancelled a run that was stopped from its live page (not a GitHub login).
 RUN_PAGE: Final = "the run page"
@@ -161,10 +110,10 @@ class RunLog:
         self.ttl_seconds = ttl_seconds
         self.maxlen = maxlen
         self.announce_finished = announce_finished
-        self._append = redis.register_script(_APPEND_SCRIPT)
-        self._begin = redis.register_script(_BEGIN_SCRIPT)
-        self._fenced_set = redis.register_script(_FENCED_SET_SCRIPT)
-        self._final = redis.register_script(_FINAL_SCRIPT)
+        self._append = redis.register_script(scripts.load("run_append"))
+        self._begin = redis.register_script(scripts.load("run_begin"))
+        self._fenced_set = redis.register_script(scripts.load("run_fenced_set"))
+        self._final = redis.register_script(scripts.load("run_final"))
 
     async def create(
         self,
@@ -280,6 +229,7 @@ class RunLog:
                     "" if epoch is None else epoch,
                     writer_seq or "",
                     keys.run_bell(run_id),
+                    _TERMINAL_ARG,
                     *extra,
                 ],
             )

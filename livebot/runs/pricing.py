@@ -9,7 +9,7 @@ from typing import Final
 from redis.asyncio import Redis
 
 from livebot.llm.usage import Usage
-from livebot.store import keys
+from livebot.store import keys, scripts
 
 # US dollars per million prompt and completion tokens (list prices; LIVEBOT_PRICES overrides).
 PRICES: Final[Mapping[str, tuple[float, float]]] = {
@@ -25,13 +25,6 @@ PRICES: Final[Mapping[str, tuple[float, float]]] = {
     "o3": (2.00, 8.00),
 }
 BUDGET_TTL_SECONDS: Final = 2 * 86400
-# KEYS: the day's counter, the attempt's "counted" mark. ARGV: tokens, ttl.
-_ADD_ONCE_SCRIPT: Final = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) == false then return 0 end
-redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
 
 
 def cost_usd(
@@ -58,7 +51,7 @@ async def tokens_used_today(redis: Redis, installation_id: int) -> int:
 async def add_tokens(redis: Redis, installation_id: int, tokens: int, attempt: str) -> None:
     """Count an attempt's tokens against its installation's day, once however often retried."""
     await redis.eval(
-        _ADD_ONCE_SCRIPT,
+        scripts.load("tokens_add_once"),
         2,
         keys.daily_tokens(installation_id, _today()),
         keys.tokens_counted(attempt),

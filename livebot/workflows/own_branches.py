@@ -13,7 +13,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from livebot.store import keys
+from livebot.store import keys, scripts
 
 PENDING: Final = "pending:"
 MADE: Final = "made:"
@@ -21,14 +21,6 @@ MADE: Final = "made:"
 
 def _pending(run_id: str, epoch: int) -> str:
     return f"{PENDING}{run_id}:{epoch}"
-
-
-_RELEASE: Final = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  return redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 0
-"""
 
 
 async def claim(redis: Redis, repository: str, branch: str, run_id: str, epoch: int) -> bool:
@@ -43,7 +35,13 @@ async def claim(redis: Redis, repository: str, branch: str, run_id: str, epoch: 
 
 async def release(redis: Redis, repository: str, branch: str, run_id: str, epoch: int) -> None:
     """Give a claimed name back (someone else's branch has it), if this attempt still holds it."""
-    await redis.eval(_RELEASE, 1, keys.own_branches(repository), branch, _pending(run_id, epoch))
+    await redis.eval(
+        scripts.load("own_branch_release"),
+        1,
+        keys.own_branches(repository),
+        branch,
+        _pending(run_id, epoch),
+    )
 
 
 async def made(redis: Redis, repository: str, branch: str, run_id: str) -> None:
