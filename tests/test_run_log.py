@@ -8,6 +8,7 @@ import re
 import pytest
 from redis.asyncio import Redis
 
+from livebot.runs.bell import BellFrame
 from livebot.runs.log import (
     MIN_APPEND_SECONDS,
     RunComplete,
@@ -282,3 +283,34 @@ async def test_the_final_comment_is_decided_once(run_log: RunLog) -> None:
 async def test_a_lease_needs_an_existing_run(run_log: RunLog) -> None:
     with pytest.raises(RunNotFound):
         await run_log.begin_attempt(new_run_id())
+
+
+def test_a_bell_frame_encodes_to_what_it_decodes_from() -> None:
+    frame = BellFrame(7, "1732400000000-3", "token", '{"text":"a\\nb\\n"}')
+    assert frame.encode() == b'7\n1732400000000-3\ntoken\n{"text":"a\\nb\\n"}'
+    assert BellFrame.decode(frame.encode()) == frame
+    assert BellFrame.decode(frame.encode().decode()) == frame
+    with pytest.raises(ValueError):
+        BellFrame.decode(b"7\n1732400000000-3\ntoken")
+    with pytest.raises(ValueError):
+        BellFrame.decode(b"seven\n1-0\ntoken\n{}")
+
+
+async def test_the_append_script_publishes_a_bell_frame_of_the_event(
+    run_log: RunLog, redis_client: Redis
+) -> None:
+    run_id = await run_log.create(workflow="comment")
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(keys.run_bell(run_id))
+    await pubsub.get_message(timeout=1)
+    event_id = await run_log.append(run_id, "token", {"text": "line\nnext"})
+    message = None
+    while message is None:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+    await pubsub.aclose()
+    frame = BellFrame.decode(message["data"])
+    [event] = await run_log.history(run_id)
+    assert frame == BellFrame(1, event_id, event.event, event.data)
+    assert (frame.id, frame.event, frame.data) == (event.id, "token", event.data)
+    published = message["data"]
+    assert frame.encode() == (published.encode() if isinstance(published, str) else published)

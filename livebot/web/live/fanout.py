@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from livebot.core.cancellation import cancel_and_wait
 from livebot.core.logs import warn_failure
 from livebot.core.metrics import SSE_EVENTS_DELIVERED, SSE_SLOW_VIEWERS_CUT, SSE_VIEWERS
+from livebot.runs.bell import BellFrame
 from livebot.runs.log import Event, RunLog, id_order
 from livebot.store import keys
 from livebot.web.live import sse
@@ -40,9 +41,6 @@ CATCH_UP_RETRY_SECONDS: Final = 1.0
 CATCH_UP_BATCH: Final = 500
 # Bells that ring while a feed is still reading its position wait for it, up to this many.
 MAX_EARLY_BELLS: Final = 256
-
-# A bell as the run log rings it: offset, stream id, event type, JSON data.
-Bell = tuple[int, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +131,7 @@ class RunFeed:
         self.offset: int | None = None
         self.cursor = "0-0"
         self.order = (0, 0)
-        self.early: list[Bell] | None = []
+        self.early: list[BellFrame] | None = []
         self.task: asyncio.Task[None] | None = None
 
 
@@ -243,8 +241,7 @@ class FanOut:
         if feed is None:
             return  # unsubscribed a moment ago
         try:
-            offset, event_id, event, data = message.split("\n", 3)
-            bell = (int(offset), event_id, event, data)
+            bell = BellFrame.decode(message)
         except ValueError:
             log.warning("unreadable bell", extra={"run_id": feed.run_id})
             self._fall_behind(feed)
@@ -255,15 +252,15 @@ class FanOut:
             return
         self._deliver_bell(feed, bell)
 
-    def _deliver_bell(self, feed: RunFeed, bell: Bell) -> None:
-        offset, event_id, event, data = bell
+    def _deliver_bell(self, feed: RunFeed, bell: BellFrame) -> None:
+        offset = bell.offset
         if feed.offset is None or offset <= feed.offset:
             return  # handed out already
         if offset != feed.offset + 1:
             self._fall_behind(feed)  # a bell went missing: the stream has it
             return
         feed.offset = offset
-        self._deliver(feed, Event(event_id, event, data))
+        self._deliver(feed, Event(bell.id, bell.event, bell.data))
 
     def _deliver(self, feed: RunFeed, event: Event) -> None:
         """Hand an event, encoded once, to every viewer of the run."""
