@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from livebot.runs.links import run_url
 from tests.fake_github import FakeGitHub
@@ -41,6 +43,8 @@ SITE_CONF = ROOT / "deploy" / "nginx" / "livebot.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LINK_SECRET = "deployment-link-secret-of-at-least-32-bytes"
 UPSTREAM = re.compile(r"server web-\d+:3000")
+# The compose nginx image fills this in from the container's /etc/resolv.conf.
+RESOLVERS = "${NGINX_LOCAL_RESOLVERS}"
 MAIN_CONF = """\
 {user}
 daemon off;
@@ -65,11 +69,21 @@ def nginx_conf(tmp: Path, port: int, upstreams: list[int]) -> Path:
     site = SITE_CONF.read_text()
     ports = iter(upstreams)
     site = UPSTREAM.sub(lambda _: f"server 127.0.0.1:{next(ports)}", site)
+    site = site.replace(RESOLVERS, "127.0.0.1")
+    if nginx_version() < (1, 27, 3):  # Debian 12's 1.22: no `resolve` (addresses here anyway)
+        site = site.replace(" resolve ", " ")
     site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
     user = "user root;" if os.geteuid() == 0 else ""
     path = tmp / "nginx.conf"
     path.write_text(MAIN_CONF.format(user=user, tmp=tmp, site=site))
     return path
+
+
+def nginx_version() -> tuple[int, ...]:
+    """The local nginx's version (`nginx -v` writes it to stderr)."""
+    out = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=False).stderr
+    found = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(part) for part in found.groups()) if found else (0, 0, 0)
 
 
 @dataclass
@@ -190,3 +204,91 @@ async def test_viewers_through_nginx_get_every_token_as_it_is_written(
         # Streamed, not buffered: the first token came while the run was still running.
         assert status_at_first_token == "running"
         assert sum(e.event == "token" for e in events) > 1
+
+
+# Static checks of the container files: no image is built here.
+
+
+def instructions(path: Path) -> list[str]:
+    """A Dockerfile's instructions, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n", " ", path.read_text())
+    lines = (line.strip() for line in joined.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_image_keeps_no_anonymous_volume_and_installs_with_the_constraints() -> None:
+    steps = instructions(ROOT / "Dockerfile")
+    assert not [step for step in steps if step.upper().startswith("VOLUME")]
+    installs = [step for step in steps if "pip install" in step]
+    assert installs and all("-c /tmp/constraints.txt" in step for step in installs)
+    assert "COPY constraints.txt /tmp/constraints.txt" in steps
+    # Every copied source path exists (a stale COPY of a moved package breaks the build).
+    for step in steps:
+        if step.startswith("COPY") and "--from" not in step:
+            for source in step.split()[1:-1]:
+                assert (ROOT / source).exists(), step
+
+
+def test_constraints_pin_every_runtime_dependency() -> None:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, line
+            pins[name] = version
+    project = (ROOT / "pyproject.toml").read_text()
+    block = project.split("dependencies = [", 1)[1].split("]\n", 1)[0]
+    for dependency in re.findall(r'^\s+"([A-Za-z0-9_.-]+)', block, re.M):
+        assert dependency.lower().replace("_", "-") in pins, dependency
+    assert not {"pytest", "ruff", "mypy", "playwright", "hypothesis"} & set(pins)
+
+
+def test_entrypoint_hands_the_key_to_the_app_user_and_drops_root() -> None:
+    steps = instructions(ROOT / "Dockerfile")
+    assert not [step for step in steps if step.startswith("USER")]  # root until the entrypoint
+    assert 'ENTRYPOINT ["livebot-entrypoint"]' in steps
+    script = (ROOT / "deploy" / "docker" / "entrypoint.sh").read_text()
+    assert os.access(ROOT / "deploy" / "docker" / "entrypoint.sh", os.X_OK)
+    assert 'install -m 0600 -o "$APP_USER"' in script
+    assert 'exec setpriv --reuid="$APP_USER"' in script
+
+
+def test_build_context_leaves_out_settings_keys_and_environments() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".env", ".livebot/", ".venv/", ".git/"} <= ignored
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return loaded
+
+
+def test_compose_postgres_is_behind_the_archive_profile() -> None:
+    services = compose()["services"]
+    assert services["postgres"]["profiles"] == ["archive"]
+    # Only postgres is optional; the livebot processes do not wait on it (its profile may be off).
+    for name, service in services.items():
+        if name != "postgres":
+            assert "profiles" not in service, name
+            assert "postgres" not in service.get("depends_on", {}), name
+
+
+def test_compose_keeps_named_volumes_only_where_data_is_kept() -> None:
+    stack = compose()
+    assert set(stack["volumes"]) == {"redis-data", "postgres-data"}
+    for name, service in stack["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            assert source in stack["volumes"] or source.startswith("./"), (name, volume)
+
+
+def test_nginx_looks_the_web_processes_up_again() -> None:
+    site = SITE_CONF.read_text()
+    assert re.search(r"^resolver \$\{NGINX_LOCAL_RESOLVERS\} valid=10s", site, re.M)
+    servers = re.findall(r"^\s*server web-\d+:3000 (.*);$", site, re.M)
+    assert len(servers) == 2 and all(args.split()[0] == "resolve" for args in servers)
+    assert re.search(r"^\s*zone \w+ \d+k;", site, re.M)
+    nginx = compose()["services"]["nginx"]
+    assert nginx["environment"]["NGINX_ENTRYPOINT_LOCAL_RESOLVERS"] == "1"
+    template = "/etc/nginx/templates/default.conf.template:ro"
+    assert any(volume.endswith(template) for volume in nginx["volumes"])
