@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import importlib.metadata
 import logging
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 import aiohttp
 import uvloop
@@ -21,7 +22,14 @@ from gidgethub import GitHubException
 
 from livebot.archive.archiver import running_archiver
 from livebot.core import logs
-from livebot.core.settings import Mode, Settings, SettingsError, load_settings
+from livebot.core.settings import (
+    MODE_NEEDS,
+    NEED_HINTS,
+    Mode,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 from livebot.demo.recordings import DemoPlayer
 from livebot.github import redelivery
 from livebot.ops import preflight
@@ -50,36 +58,69 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
+# What each command does: its line in `livebot --help`, and the start of its own `--help`.
+COMMANDS: Final[dict[Mode, str]] = {
+    "serve": "web server and workers in one process (the default way)",
+    "web": "web server only: webhooks, live pages, SSE",
+    "worker": "workers only: take jobs from Redis and run workflows",
+    "demo": "serve the live page of a recorded demo run (no GitHub, no model)",
+    "setup": "register the GitHub App from app.yml in your browser and save its settings",
+    "check": "check every setting, GitHub, Redis and the model; ✓ or ✗",
+    "redeliver": "ask GitHub to redeliver the webhook deliveries that failed lately",
+}
+# The modes that run the web server: they take --host and --port.
+SERVING: Final = ("serve", "web", "demo", "setup")
+
+
+def version() -> str:
+    """The installed package's version."""
+    try:
+        return importlib.metadata.version("livebot")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def needs_text(mode: Mode) -> str:
+    """The settings `mode` needs, as MODE_NEEDS decides them."""
+    needs = MODE_NEEDS[mode]
+    if not needs:
+        return "Needs no setting."
+    return "Needs: " + "; ".join(NEED_HINTS.get(need, need) for need in needs) + "."
+
+
+def _command(commands: Any, mode: Mode) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        mode,
+        help=COMMANDS[mode],
+        description=f"livebot {mode}: {COMMANDS[mode]}. {needs_text(mode)}",
+        epilog="Settings come from the environment and from .env (see README.md).",
+    )
+    if mode in SERVING:
+        parser.add_argument("--host", type=_host, help="address to listen on (overrides HOST)")
+        parser.add_argument("--port", type=_port, help="port to listen on (overrides PORT)")
+    return parser
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="livebot",
         description="A GitHub App that answers mentions with an LLM and streams the answer live.",
-        epilog="Settings come from the environment and from .env (see README.md).",
+        epilog="Settings come from the environment and from .env (see README.md). "
+        "`livebot COMMAND --help` says what a command needs.",
     )
+    parser.add_argument("--version", action="version", version=f"livebot {version()}")
     parser.add_argument(
         "--log-level",
         default="INFO",
         type=_level,
         help="logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser("serve", help="web server and workers in one process (the default way)")
-    commands.add_parser("web", help="web server only: webhooks, live pages, SSE")
-    commands.add_parser("worker", help="workers only: take jobs from Redis and run workflows")
-    demo_command = commands.add_parser(
-        "demo", help="serve the live page of a recorded demo run (no GitHub, no model)"
-    )
-    demo_command.add_argument(
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    built = {mode: _command(commands, mode) for mode in COMMANDS}
+    built["demo"].add_argument(
         "--speed", type=_speed, default=1.0, help="playback speed (default 1)"
     )
-    commands.add_parser(
-        "setup", help="register the GitHub App from app.yml in your browser and save its settings"
-    )
-    commands.add_parser("check", help="check every setting, GitHub, Redis and the model; ✓ or ✗")
-    redeliver_command = commands.add_parser(
-        "redeliver", help="ask GitHub to redeliver the webhook deliveries that failed lately"
-    )
-    redeliver_command.add_argument(
+    built["redeliver"].add_argument(
         "--since",
         type=_duration,
         required=True,
@@ -87,6 +128,22 @@ def _parser() -> argparse.ArgumentParser:
         help="how far back to look, e.g. 30m, 2h, 1d (GitHub keeps 3 days)",
     )
     return parser
+
+
+def _host(raw: str) -> str:
+    if not raw.strip():
+        raise argparse.ArgumentTypeError("--host must not be empty")
+    return raw.strip()
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be a number from 0 to 65535: {raw!r}")
+    return value
 
 
 def _duration(text: str) -> float:
@@ -188,8 +245,15 @@ def _announce(mode: Mode, services: Services, setup_states: SetupStates | None) 
         print(f"livebot setup: open {link} ({where})", flush=True)
 
 
-def listen_settings(command: str, settings: Settings) -> Settings:
-    """`livebot setup` on loopback unless HOST says otherwise; every other mode as set."""
+def listen_settings(
+    command: str, settings: Settings, host: str | None = None, port: int | None = None
+) -> Settings:
+    """--host and --port over HOST and PORT; `livebot setup` on loopback unless a host was
+    given; every other mode as set."""
+    if host is not None:
+        settings = dataclasses.replace(settings, host=host, host_given=True)
+    if port is not None:
+        settings = dataclasses.replace(settings, port=port)
     if command == "setup" and not settings.host_given:
         return dataclasses.replace(settings, host=SETUP_HOST)
     return settings
@@ -233,14 +297,23 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `livebot` command."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return
     if args.command == "check":
         logs.configure("ERROR")
         from livebot.ops import check  # the model's client too: loaded only for `check`
 
         sys.exit(uvloop.run(check.main()))
     try:
-        settings = listen_settings(args.command, load_settings())
+        settings = listen_settings(
+            args.command,
+            load_settings(),
+            getattr(args, "host", None),
+            getattr(args, "port", None),
+        )
         logs.configure(args.log_level, settings.log_format)
         if args.command == "redeliver":
             uvloop.run(redeliver_mode(settings, args.since))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from livebot.core.settings import MODE_NEEDS
 from livebot.runs.log import RunLog
 from livebot.store.client import EmbeddedRedis, connect
 from tests.fake_github import generate_private_key_pem
@@ -93,6 +95,56 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     for command in ("serve", "web", "worker", "demo"):
         assert command in result.stdout
+
+
+def test_a_bare_livebot_prints_the_help() -> None:
+    result = run_livebot()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: livebot") and "serve" in result.stdout
+
+
+def test_version_is_the_package_version() -> None:
+    result = run_livebot("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"livebot {importlib.metadata.version('livebot')}"
+
+
+@pytest.mark.parametrize("command", list(MODE_NEEDS))
+def test_each_command_help_says_what_it_does_and_needs(command: str) -> None:
+    result = run_livebot(command, "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    description = text.split("options:", 1)[0]
+    assert f"livebot {command}: " in description
+    for need in MODE_NEEDS[command]:
+        assert need in description, (need, description)
+    if not MODE_NEEDS[command]:
+        assert "Needs no setting." in description
+    serving = command in ("serve", "web", "demo", "setup")
+    assert ("--port PORT" in text and "--host HOST" in text) == serving
+
+
+def test_host_and_port_flags_override_the_settings(tmp_path: Path) -> None:
+    port = free_port()
+    # HOST and PORT point elsewhere (PORT at a port nobody listens on): the flags win.
+    env = {k: v for k, v in base_env(tmp_path, free_port()).items() if not k.startswith("GITHUB_")}
+    env["HOST"] = "192.0.2.1"
+    command = [*livebot_command(), "setup", "--host", "127.0.0.1", "--port", str(port)]
+    server = ServerProcess(
+        "livebot setup --port",
+        command,
+        port=port,
+        env=env,
+        log_path=tmp_path / "s.log",
+        cwd=tmp_path,
+    )
+    server.start_blocking()
+    try:
+        line = next(ln for ln in server.log().splitlines() if "livebot setup: open" in ln)
+        assert f"http://localhost:{port}/setup?token=" in line
+        assert line.endswith("(listening on 127.0.0.1)")
+    finally:
+        server.stop_blocking()
 
 
 @pytest.mark.parametrize(
@@ -254,6 +306,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
         (("serve",), "GITHUB_PRIVATE_KEY", "ec", "EC key", "RSA"),
         (("serve",), "LIVEBOT_LOG_FORMAT", "yaml", "LIVEBOT_LOG_FORMAT", "json or text"),
         (("demo", "--speed", "0"), None, None, "--speed", "above 0"),
+        (("serve", "--port", "http"), None, None, "--port", "from 0 to 65535"),
     ],
 )
 def test_a_bad_setting_or_flag_is_one_line_saying_what_to_do(

@@ -73,9 +73,12 @@ def test_the_manifest_carries_the_public_url() -> None:
     assert "livebot.example.com" not in str(data)
 
 
-def assert_saved(tmp_path: Path, fake_github: FakeGitHub) -> None:
-    """The app's credentials are in .env (the person's own values kept), the key beside it."""
+def assert_saved(tmp_path: Path, fake_github: FakeGitHub, port: int) -> None:
+    """The app's credentials and PUBLIC_URL are in .env (the person's own values kept), the key
+    beside it."""
     saved = dotenv_values(tmp_path / ".env")
+    # `livebot serve` from the same folder links to the public address, not to localhost.
+    assert saved["PUBLIC_URL"] == f"http://127.0.0.1:{port}"
     assert saved["GITHUB_APP_ID"] == str(fake_github.app_id)
     assert saved["GITHUB_APP_SLUG"] == "my-own-name" and saved["OPENAI_API_KEY"] == "sk-mine"
     assert saved["GITHUB_WEBHOOK_SECRET"] and saved["GITHUB_CLIENT_SECRET"]
@@ -87,6 +90,7 @@ def assert_saved(tmp_path: Path, fake_github: FakeGitHub) -> None:
         assert stat.S_IMODE(private.stat().st_mode) == 0o600
     settings = load_settings({}, tmp_path / ".env")
     assert settings.github_app_id == fake_github.app_id
+    assert settings.base_url == f"http://127.0.0.1:{port}"
 
 
 async def test_setup_registers_the_app_and_writes_its_settings(
@@ -131,7 +135,7 @@ async def test_setup_registers_the_app_and_writes_its_settings(
     assert posted["organization"] is None
     assert posted["manifest"]["hook_attributes"]["url"] == f"http://127.0.0.1:{port}/webhook"
     assert posted["manifest"]["redirect_url"] == f"http://127.0.0.1:{port}/setup/done"
-    assert_saved(tmp_path, fake_github)
+    assert_saved(tmp_path, fake_github, port)
 
 
 async def test_setup_on_an_organisation(
@@ -140,6 +144,8 @@ async def test_setup_on_an_organisation(
     browser: Any,  # noqa: F811
 ) -> None:
     port = free_port()
+    # A PUBLIC_URL already in .env is kept, as every other setting the person had.
+    (tmp_path / ".env").write_text("PUBLIC_URL=https://bot.example.org\n")
     server, link = await started_setup(tmp_path, fake_github, port)
     try:
         page = await browser.new_page()
@@ -157,6 +163,8 @@ async def test_setup_on_an_organisation(
     finally:
         await server.stop()
     assert [m["organization"] for m in fake_github.manifests_received] == ["octo-org"]
+    saved = dotenv_values(tmp_path / ".env")
+    assert saved["PUBLIC_URL"] == "https://bot.example.org" and saved["GITHUB_APP_ID"]
 
 
 async def test_a_forged_state_exchanges_nothing(tmp_path: Path, fake_github: FakeGitHub) -> None:

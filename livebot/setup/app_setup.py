@@ -116,7 +116,8 @@ async def convert(session: aiohttp.ClientSession, api_url: str, code: str) -> di
 
 
 def save(settings: Settings, app: dict[str, Any]) -> Registered:
-    """The key as a 0600 file in the data folder; the other credentials into `.env`."""
+    """The key as a 0600 file in the data folder; the other credentials into `.env`, with
+    PUBLIC_URL when it was set (else `livebot serve` would link to localhost)."""
     key_path = (settings.data_dir / KEY_FILE_NAME).resolve()
     if key_path.exists():
         key_path = key_path.with_name(f"github-app-{app['id']}.private-key.pem")
@@ -130,6 +131,7 @@ def save(settings: Settings, app: dict[str, Any]) -> Registered:
             "GITHUB_APP_SLUG": app["slug"],
             "GITHUB_CLIENT_ID": app["client_id"],
             "GITHUB_CLIENT_SECRET": app["client_secret"],
+            **({"PUBLIC_URL": settings.public_url} if settings.public_url else {}),
         },
     )
     return Registered(slug=app["slug"], html_url=app["html_url"], env=env, key_path=str(key_path))
