@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import aiohttp
 import uvloop
@@ -40,6 +40,9 @@ from livebot.web import connections
 from livebot.web.app import create_app
 from livebot.web.pages.demo import index_url
 from livebot.web.pages.setup import setup_url
+
+if TYPE_CHECKING:
+    from livebot.queue.worker import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -220,12 +223,23 @@ async def serving(
         await runner.cleanup()
 
 
-async def _until_stopped() -> None:
-    """Wait for SIGTERM or SIGINT."""
+async def _until_stopped(workers: WorkerPool | None = None) -> None:
+    """Wait for SIGTERM or SIGINT; the first says what shutdown waits for, a second one (the
+    handlers stay until the process ends) cuts the workers' grace period short."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stopped() -> None:
+        if stop.is_set():
+            if workers is not None:
+                workers.stop_now()
+            return
+        stop.set()
+        if workers is not None and workers.running:
+            print(workers.waiting_notice(), file=sys.stderr, flush=True)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stopped)
     await stop.wait()
 
 
@@ -261,6 +275,7 @@ def listen_settings(
 
 async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> None:
     """Build the services `mode` needs, run them until a signal, stop them in order."""
+    workers: WorkerPool | None = None
     async with (
         open_services(settings, mode, will_listen=True) as services,
         AsyncExitStack() as stack,
@@ -276,7 +291,7 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
             from livebot.queue.worker import running_workers
             from livebot.worker_services import worker_services
 
-            await stack.enter_async_context(running_workers(worker_services(services)))
+            workers = await stack.enter_async_context(running_workers(worker_services(services)))
         if mode in ("serve", "web", "demo", "setup"):
             player = DemoPlayer(services.run_log, speed) if mode == "demo" else None
             setup_states = SetupStates() if mode == "setup" else None
@@ -292,7 +307,7 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
         # chance into the old generation, whose full collection walks every open stream's
         # objects (~100 ms with 2,000 streams, every request in flight waiting).
         gc.set_threshold(*GC_THRESHOLDS)
-        await _until_stopped()
+        await _until_stopped(workers)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -325,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (SettingsError, RedisUnavailable) as exc:
         print(f"livebot: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        # Ctrl-C before the signal handlers are in place (during start-up): no traceback.
+        sys.exit(130)
 
 
 if __name__ == "__main__":

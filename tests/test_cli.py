@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,24 +14,31 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from livebot.core.settings import MODE_NEEDS
 from livebot.runs.log import RunLog
-from livebot.store.client import EmbeddedRedis, connect
-from tests.fake_github import generate_private_key_pem
+from livebot.store.client import EmbeddedRedis, connect, die_with_parent
+from livebot.store.keys import JOB_GROUP, JOB_STREAM
+from tests.fake_github import FakeGitHub, generate_private_key_pem
+from tests.fake_openai import FakeOpenAI, Reply
 from tests.support import (
     SLUG,
     WEBHOOK_SECRET,
     ServerProcess,
     clean_env,
+    eventually,
     free_port,
     healthz,
+    livebot_against_fakes,
     livebot_command,
     livebot_process,
 )
+from tests.test_end_to_end import mention_on_github, post_delivery
 
 PRIVATE_KEY = generate_private_key_pem()
 
@@ -386,3 +395,83 @@ def test_the_suite_runs_with_the_common_ports_taken(common_ports_taken: list[int
     for port in (3000, 8080):
         with socket.socket() as probe, pytest.raises(OSError):
             probe.bind(("0.0.0.0", port))
+
+
+def spawn_as_from_a_terminal(server: ServerProcess) -> None:
+    """Start `server` as a shell starts a foreground job: a process group of its own, which a
+    terminal's Ctrl-C signals as a whole (and which this test can signal without hitting pytest)."""
+    with server.log_path.open("wb") as log_file:
+        server.process = subprocess.Popen(
+            server.command,
+            cwd=server.cwd,
+            env=server.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
+        )
+
+
+def ctrl_c(server: ServerProcess) -> None:
+    """What a terminal does on Ctrl-C: SIGINT to every process of the foreground group."""
+    os.killpg(os.getpgid(server.pid), signal.SIGINT)
+
+
+@pytest.mark.parametrize(("presses", "grace"), [(1, "2"), (2, "120")])
+async def test_ctrl_c_while_a_job_runs_hands_it_back_and_exits_cleanly(
+    fake_github: FakeGitHub, fake_openai: FakeOpenAI, tmp_path: Path, presses: int, grace: str
+) -> None:
+    """Once: the grace period runs out and the job is handed back. Twice: the same at once."""
+    fake_openai.script(Reply(text="An answer that never ends. " * 20, chunk_size=4, stall_after=2))
+    server = livebot_against_fakes(
+        "serve",
+        fake_github,
+        fake_openai,
+        redis_url="",  # the embedded Redis
+        folder=tmp_path,
+        link_secret="ctrl-c-link-secret-of-at-least-32-bytes",
+        log_path=tmp_path / "serve.log",
+        LIVEBOT_SHUTDOWN_GRACE=grace,
+    )
+    data_dir = tmp_path / "data"
+    spawn_as_from_a_terminal(server)
+    try:
+        await asyncio.to_thread(server.wait_healthy)
+        _, raw, headers = mention_on_github(fake_github)
+        async with aiohttp.ClientSession() as session:
+            status, _ = await post_delivery(session, server, raw, headers)
+        assert status in (200, 202)
+        await eventually(lambda: fake_openai.requests, "the job to ask the model", seconds=20)
+        queue = redis.Redis(unix_socket_path=str(data_dir / "redis.sock"), decode_responses=True)
+        try:
+            (running,) = queue.xpending_range(JOB_STREAM, JOB_GROUP, "-", "+", 10)
+        finally:
+            queue.close()
+
+        ctrl_c(server)
+        notice = re.compile(r"waiting up to \d+ s for 1 job \(Ctrl-C again to stop now\)")
+        await eventually(lambda: notice.search(server.log()), "the line saying what it waits for")
+        assert server.running()
+        assert len(redis_servers_for(data_dir)) == 1, "the embedded Redis died with Ctrl-C"
+        if presses == 2:
+            ctrl_c(server)
+        assert server.process is not None
+        assert await asyncio.to_thread(server.process.wait, 30) == 0, server.log()
+    finally:
+        server.kill()
+    log = server.log()
+    assert "Traceback" not in log, log
+    assert notice.search(log) is not None and len(notice.findall(log)) == 1, log
+    assert "job handed back" in log, log
+    assert redis_servers_for(data_dir) == []
+
+    embedded = EmbeddedRedis(data_dir)
+    client = await connect(await embedded.start())
+    try:
+        assert await client.xpending_range(JOB_STREAM, JOB_GROUP, "-", "+", 10) == []
+        (queued,) = await client.xrange(JOB_STREAM)
+        assert queued[0] != running["message_id"]  # handed back: a fresh entry, none pending
+    finally:
+        await client.aclose()
+        await embedded.stop()

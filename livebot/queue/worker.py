@@ -51,6 +51,8 @@ class WorkerPool:
         # Jobs another consumer took over: stopped here, neither acked nor handed back.
         self._lost: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        # Set by `stop_now`: the grace period ends at once (jobs are still handed back).
+        self._hurry = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
 
@@ -67,22 +69,55 @@ class WorkerPool:
             "workers started", extra={"consumer": self.consumer, "concurrency": self.concurrency}
         )
 
+    def waiting_notice(self) -> str:
+        """What a first Ctrl-C prints: how long shutdown may wait, and for how many jobs."""
+        count = len(self.running)
+        jobs = "1 job" if count == 1 else f"{count} jobs"
+        grace = self.services.settings.shutdown_grace
+        return f"livebot: waiting up to {grace:g} s for {jobs} (Ctrl-C again to stop now)"
+
+    def stop_now(self) -> None:
+        """End the grace period at once: unfinished jobs are handed back without waiting."""
+        self._hurry.set()
+
     async def stop(self) -> None:
         """Stop taking jobs, let running ones finish within the grace period, hand back the rest."""
         self._stopping.set()
         if self._loop_task is not None:
             await cancel_and_wait([self._loop_task])
-        if self.running:
-            await asyncio.wait(self.running, timeout=self.services.settings.shutdown_grace)
+        await self._grace()
         unfinished = dict(self.running)
         await cancel_and_wait(unfinished)
         for task, claimed in unfinished.items():
-            if task in self._lost:
-                continue
-            if await self.queue.requeue(claimed, self.consumer):
-                log.info("job handed back", extra={"run_id": claimed.job.run_id})
+            if task not in self._lost:
+                await self._hand_back(claimed)
         if self._renew_task is not None:
             await cancel_and_wait([self._renew_task])
+
+    async def _grace(self) -> None:
+        """Until the running jobs are done, the grace period is over, or `stop_now`."""
+        if not self.running or self._hurry.is_set():
+            return
+        finished = asyncio.create_task(asyncio.wait(list(self.running)))
+        hurry = asyncio.create_task(self._hurry.wait())
+        try:
+            await asyncio.wait(
+                [finished, hurry],
+                timeout=self.services.settings.shutdown_grace,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            await cancel_and_wait([finished, hurry])
+
+    async def _hand_back(self, claimed: ClaimedJob) -> None:
+        """Requeue one unfinished job; if Redis cannot be reached, say so in one line."""
+        extra = {"run_id": claimed.job.run_id}
+        try:
+            if await self.queue.requeue(claimed, self.consumer):
+                log.info("job handed back", extra=extra)
+        except Exception as exc:
+            # Still pending: another worker takes it over after the claim timeout.
+            warn_failure(log, "could not hand the job back; it is retried later", exc, **extra)
 
     async def _take_jobs(self) -> None:
         await self.queue.ensure_group()

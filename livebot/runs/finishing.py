@@ -78,10 +78,12 @@ async def finish_edit(services: WorkerServices, claimed: ClaimedJob) -> None:
             await edit(services, gh, job, comment_id, meta["final_body"], float(meta["created_at"]))
             log.info("final comment published", extra={"run_id": job.run_id})
             return
-        except TRANSIENT:
+        except TRANSIENT as exc:
+            # One line per try: GitHub or the network being away is not a crash.
+            error = {"run_id": job.run_id, "error": repr(exc)[:200]}
             if time.monotonic() + delay > deadline:
-                log.error("GitHub kept failing; final comment not published", exc_info=True)
+                log.error("GitHub kept failing; final comment not published", extra=error)
                 return
-            log.warning("final edit failed; retrying in %.1f s", delay, exc_info=True)
+            log.warning("final edit failed; retrying in %.1f s", delay, extra=error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)

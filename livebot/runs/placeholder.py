@@ -32,8 +32,12 @@ async def react(gh: InstallationAPI, job: Job) -> None:
         url = repo_path(job.repository, kind, "comments", job.comment_id, "reactions")
     try:
         await gh.post(url, data={"content": "eyes"})
-    except (GitHubException, aiohttp.ClientError, TimeoutError):
-        log.warning("could not add the 👀 reaction", extra={"run_id": job.run_id}, exc_info=True)
+    except (GitHubException, aiohttp.ClientError, TimeoutError) as exc:
+        # One line: an outage is not a crash.
+        log.warning(
+            "could not add the 👀 reaction",
+            extra={"run_id": job.run_id, "error": repr(exc)[:200]},
+        )
 
 
 async def find(gh: InstallationAPI, job: Job, slug: str, since: float) -> dict[str, Any] | None:

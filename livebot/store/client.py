@@ -153,8 +153,14 @@ class EmbeddedRedis:
             "--logfile",
             str(self.data_dir / "redis.log"),
         ]
+        # A session of its own: the terminal's Ctrl-C (SIGINT to the foreground process group)
+        # does not reach it, so the workers still have Redis while they hand their jobs back;
+        # livebot stops it last, and the kernel stops it should livebot die.
         self.process = await asyncio.create_subprocess_exec(
-            *command, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
+            *command,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
