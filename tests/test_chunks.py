@@ -1,4 +1,4 @@
-"""bot.chunks on the shapes the recordings do not all show, and bot.llm_errors on error bodies."""
+"""livebot.llm.chunks on shapes the recordings do not all show; livebot.llm.errors on bodies."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""bot.llm against a fake OpenAI server speaking the real streaming wire format."""
+"""livebot.llm.client against a fake OpenAI server speaking the real streaming wire format."""
 
 from __future__ import annotations
 

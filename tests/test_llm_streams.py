@@ -1,4 +1,4 @@
-"""bot.llm against every server's recorded streams and refusals, replayed by the fake server."""
+"""livebot.llm.client against every server's recorded streams and refusals, as the fake replays."""
 
 from __future__ import annotations
 
