@@ -67,6 +67,24 @@ async def run_job(
         )
 
 
+async def assert_not_ours(
+    services: WorkerServices,
+    queue: JobQueue,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+    pr: dict[str, Any],
+    label: str,
+) -> None:
+    """`resolve` on `pr` pushes nothing, asks no model, and says the branch is not its own."""
+    job = make_job("resolve", number=pr["number"], is_pull_request=True)
+    await run_job(services, queue, redis_client, job, "succeeded")
+    assert fake_openai.requests == []
+    assert not fake_github.requests_to("POST", "/repos/*/git/*")
+    [comment] = fake_github.comments_on(OWNER, REPO, pr["number"])
+    assert comment["body"].startswith(NOT_OURS.format(label=label, command="resolve"))
+
+
 async def recorded_branches(redis: Redis) -> set[str]:
     """The branches recorded as made by Livebot in the test repository."""
     record = await redis.hgetall(keys.own_branches(REPOSITORY))
@@ -235,12 +253,10 @@ async def test_resolve_on_someone_elses_pr_never_pushes(
     head = seed(fake_github)
     theirs = fake_github.push(OWNER, REPO, "feature", {"a.py": "a = 1\n"}, parent=head)
     pr = fake_github.add_pr(OWNER, REPO, "feature", user="octocat")
-    job = make_job("resolve", number=pr["number"], is_pull_request=True)
-    await run_job(worker_services, queue, redis_client, job, "succeeded")
-    assert fake_openai.requests == []
+    await assert_not_ours(
+        worker_services, queue, redis_client, fake_github, fake_openai, pr, f"{OWNER}:feature"
+    )
     assert fake_github.branches_of(OWNER, REPO) == {"main": head, "feature": theirs}
-    [comment] = fake_github.comments_on(OWNER, REPO, pr["number"])
-    assert comment["body"].startswith(NOT_OURS.format(label=f"{OWNER}:feature", command="resolve"))
 
 
 async def test_a_livebot_branch_of_a_fork_is_not_ours(
@@ -254,13 +270,8 @@ async def test_a_livebot_branch_of_a_fork_is_not_ours(
     fake_github.add_fork(OWNER, REPO, "mallory")
     fake_github.push("mallory", REPO, BRANCH_NAME, {"a.py": "a = 1\n"})
     pr = fake_github.add_pr(OWNER, REPO, BRANCH_NAME, user="mallory", head_owner="mallory")
-    job = make_job("resolve", number=pr["number"], is_pull_request=True)
-    await run_job(worker_services, queue, redis_client, job, "succeeded")
-    assert fake_openai.requests == []
-    assert not fake_github.requests_to("POST", "/repos/*/git/*")
-    [comment] = fake_github.comments_on(OWNER, REPO, pr["number"])
-    assert comment["body"].startswith(
-        NOT_OURS.format(label=f"mallory:{BRANCH_NAME}", command="resolve")
+    await assert_not_ours(
+        worker_services, queue, redis_client, fake_github, fake_openai, pr, f"mallory:{BRANCH_NAME}"
     )
 
 
@@ -419,15 +430,10 @@ async def test_a_livebot_branch_a_person_created_is_not_pushed_to(
     theirs = fake_github.push(OWNER, REPO, BRANCH_NAME, {"a.py": "a = 1\n"}, parent=head)
     # Even a pull request the app's account opened: the name and the author prove nothing.
     pr = fake_github.add_pr(OWNER, REPO, BRANCH_NAME, user=fake_github.bot_login, draft=True)
-    job = make_job("resolve", number=pr["number"], is_pull_request=True)
-    await run_job(worker_services, queue, redis_client, job, "succeeded")
-    assert fake_openai.requests == []
-    assert fake_github.branches_of(OWNER, REPO) == {"main": head, BRANCH_NAME: theirs}
-    assert not fake_github.requests_to("POST", "/repos/*/git/*")
-    [comment] = fake_github.comments_on(OWNER, REPO, pr["number"])
-    assert comment["body"].startswith(
-        NOT_OURS.format(label=f"{OWNER}:{BRANCH_NAME}", command="resolve")
+    await assert_not_ours(
+        worker_services, queue, redis_client, fake_github, fake_openai, pr, f"{OWNER}:{BRANCH_NAME}"
     )
+    assert fake_github.branches_of(OWNER, REPO) == {"main": head, BRANCH_NAME: theirs}
 
 
 async def test_a_name_another_run_claimed_is_left_to_it_and_its_late_release_removes_nothing(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from livebot.code.snapshots import MAX_FILE_BYTES, Snapshot, TooManyFiles, parse_tarball
+from livebot.code.snapshots import MAX_FILE_BYTES, Snapshot, TarballTooLarge, parse_tarball
 from livebot.llm.tools import (
     MAX_LISTED,
     MAX_READ_LINES,
@@ -136,6 +136,6 @@ def test_a_tarball_that_inflates_past_its_cap_is_given_up_before_it_is_inflated(
     """A compression bomb: the headers' sizes are counted before any file is inflated."""
     bomb = tarball({"a.bin": b"\0" * 3_000_000, "b.txt": b"text\n"})
     assert len(bomb) < 10_000  # small on the wire
-    with pytest.raises(TooManyFiles, match="bytes unpacked"):
+    with pytest.raises(TarballTooLarge, match="bytes unpacked"):
         parse_tarball("o/r", "s", bomb, max_unpacked=1_000_000)
     assert "b.txt" in parse_tarball("o/r", "s", bomb).texts

@@ -41,8 +41,8 @@ class FileUnavailable(Exception):
     """The file does not exist, is binary or too large; the message says which."""
 
 
-class TooManyFiles(Exception):  # or too many bytes unpacked
-    """A tarball holds more entries than its cap; it was not parsed further."""
+class TarballTooLarge(Exception):
+    """A tarball holds more entries, or declares more bytes, than its caps; parsed no further."""
 
 
 @dataclass(frozen=True)
@@ -122,17 +122,17 @@ def parse_tarball(
     max_unpacked: int = MAX_TARBALL_UNPACKED,
 ) -> Snapshot:
     """A snapshot from GitHub's tarball (one top folder `owner-repo-sha7/`), within size caps;
-    TooManyFiles past `max_files` entries or `max_unpacked` bytes declared by their headers."""
+    TarballTooLarge past `max_files` entries or `max_unpacked` bytes their headers declare."""
     snapshot = Snapshot(repository, sha)
     budget = MAX_SNAPSHOT_BYTES
     unpacked = 0
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for count, member in enumerate(archive, start=1):
             if count > max_files:
-                raise TooManyFiles(f"more than {max_files:,} entries")
+                raise TarballTooLarge(f"more than {max_files:,} entries")
             unpacked += member.size
             if unpacked > max_unpacked:
-                raise TooManyFiles(f"more than {max_unpacked:,} bytes unpacked")
+                raise TarballTooLarge(f"more than {max_unpacked:,} bytes unpacked")
             if not member.isfile():
                 continue
             _, _, path = member.name.partition("/")
@@ -196,7 +196,7 @@ async def _load(
             data = await gh.download(repo_path(repository, "tarball", sha), limits.max_bytes)
             # Parsing thousands of entries takes seconds: never on the event loop.
             return await asyncio.to_thread(parse_tarball, repository, sha, data, limits.max_files)
-        except (BodyTooLarge, TooManyFiles) as exc:
+        except (BodyTooLarge, TarballTooLarge) as exc:
             log.info(
                 "tarball over its cap; listing the tree instead",
                 extra={"repository": repository, "sha": sha, "reason": str(exc)},
