@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import gc
-import importlib.metadata
 import logging
 import signal
 import sys
@@ -30,6 +29,7 @@ from livebot.core.settings import (
     SettingsError,
     load_settings,
 )
+from livebot.core.version import version
 from livebot.demo.recordings import DemoPlayer
 from livebot.github import redelivery
 from livebot.ops import preflight
@@ -73,14 +73,6 @@ COMMANDS: Final[dict[Mode, str]] = {
 }
 # The modes that run the web server: they take --host and --port.
 SERVING: Final = ("serve", "web", "demo", "setup")
-
-
-def version() -> str:
-    """The installed package's version."""
-    try:
-        return importlib.metadata.version("livebot")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
 
 
 def needs_text(mode: Mode) -> str:
@@ -216,7 +208,6 @@ async def serving(
     except OSError as exc:
         await runner.cleanup()
         raise preflight.listen_error(settings, exc) from None
-    print(f"livebot: serving on http://{settings.host}:{settings.port}", file=sys.stderr)
     try:
         yield
     finally:
@@ -244,11 +235,12 @@ async def _until_stopped(workers: WorkerPool | None = None) -> None:
 
 
 def _announce(mode: Mode, services: Services, setup_states: SetupStates | None) -> None:
-    """What to open, printed once the port is bound (never a link to someone else's server)."""
+    """The link to open, printed once the port is bound (never a link to someone else's
+    server), with the address listened on."""
     settings = services.settings
+    where = f"listening on {settings.host}:{settings.port}"
     if mode == "demo":
         link = index_url(settings.base_url, settings.link_secret)
-        print(f"livebot demo: open {link}", flush=True)
     elif setup_states is not None:
         link = setup_url(settings.base_url, setup_states.link_token)
         where = (
@@ -256,7 +248,9 @@ def _announce(mode: Mode, services: Services, setup_states: SetupStates | None) 
             if settings.host_given
             else f"listening on {SETUP_HOST} only; set HOST to listen on another address"
         )
-        print(f"livebot setup: open {link} ({where})", flush=True)
+    else:
+        link = f"{settings.base_url}/"
+    print(f"livebot {mode}: open {link} ({where})", flush=True)
 
 
 def listen_settings(
@@ -280,6 +274,9 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
         open_services(settings, mode, will_listen=True) as services,
         AsyncExitStack() as stack,
     ):
+        # Said once the settings passed: a start that fails says one line only.
+        for warning in preflight.warnings(mode, settings):
+            log.warning(warning)
         if mode in ("serve", "worker"):
             if services.archive is not None:
                 await stack.enter_async_context(

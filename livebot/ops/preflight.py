@@ -1,16 +1,40 @@
-"""The cheap, offline checks every start runs before starting anything: one line for each."""
+"""The cheap, offline checks every start runs before starting anything: one line for each; and
+the warnings a mode's start-up says (what it will do wrong, though it can start)."""
 
 from __future__ import annotations
 
 import os
 import socket
 import tempfile
-from typing import Any
+from typing import Any, Final
 
-from livebot.core.settings import Settings, SettingsError
+from livebot.core.settings import Mode, Settings, SettingsError
 
 # The modes that listen on HOST:PORT.
 SERVING_MODES = frozenset({"serve", "web", "demo", "setup"})
+# The modes that serve run pages of real runs (demo's are recorded, setup has none).
+RUN_PAGE_MODES: Final = frozenset({"serve", "web"})
+# The modes whose links go into comments on GitHub (a worker posts them, the web tier serves).
+LINKING_MODES: Final = frozenset({"serve", "web", "worker"})
+NO_PUBLIC_URL: Final = (
+    "PUBLIC_URL is not set: the links in comments will point to {url}, which nobody but this "
+    "machine can open; set PUBLIC_URL to this server's public address"
+)
+PRIVATE_RUNS_REFUSED: Final = (
+    "LIVEBOT_PRIVATE_RUNS=signin but GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET are unset: "
+    "nobody can sign in, so run pages of private repositories are refused"
+)
+
+
+def warnings(mode: Mode, settings: Settings) -> list[str]:
+    """What `mode` will get wrong with these settings, each as one line (setup and the demo
+    need neither PUBLIC_URL nor the OAuth client: setup is what writes them)."""
+    found = []
+    if mode in LINKING_MODES and not settings.public_url:
+        found.append(NO_PUBLIC_URL.format(url=settings.base_url))
+    if mode in RUN_PAGE_MODES and settings.private_runs == "signin" and not settings.sign_in:
+        found.append(PRIVATE_RUNS_REFUSED)
+    return found
 
 
 def check_data_dir(settings: Settings) -> None:

@@ -15,6 +15,7 @@ from livebot.core.envfile import EnvUpdate, add_settings, write_private
 from livebot.core.settings import Settings
 from livebot.github.paths import api_path
 from livebot.runs.links import same_secret
+from livebot.setup.manifest import default_app_name
 
 KEY_FILE_NAME: Final = "github-app.private-key.pem"
 STATE_TTL_SECONDS: Final = 3600.0
@@ -51,6 +52,9 @@ class SetupStates:
         self._browser_key = secrets.token_bytes(32)
         self._issued: dict[str, tuple[float, str]] = {}
         self.registered: str | None = None  # the slug, once an app was registered
+        # The app's name on a personal account unless one is typed: GitHub App names are unique
+        # across GitHub, so a bare "Livebot" is taken; drawn once, so the page and GitHub agree.
+        self.personal_app_name = default_app_name(secrets.token_hex(3))
 
     def opens(self, token: str) -> bool:
         """Whether `token` is the printed link's secret."""

@@ -17,6 +17,10 @@ PUBLIC_WEB_URL: Final = "https://github.com"
 GHES_API_SUFFIX: Final = "/api/v3"
 # GitHub's rule for account and organisation logins.
 LOGIN: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
+# GitHub App names: at most 34 characters, unique across all of GitHub (the slug comes from it).
+MAX_APP_NAME: Final = 34
+APP_NAME: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9 ._-]{{0,{MAX_APP_NAME - 1}}}")
+APP_NAME_PREFIX: Final = "Livebot-"
 
 
 @cache
@@ -24,9 +28,11 @@ def _template() -> str:
     return MANIFEST_FILE.read_text()
 
 
-def manifest(public_url: str) -> dict[str, Any]:
-    """The manifest with every URL under `public_url`."""
+def manifest(public_url: str, name: str | None = None) -> dict[str, Any]:
+    """The manifest with every URL under `public_url` (and the app named `name`, if given)."""
     data: dict[str, Any] = yaml.safe_load(_template().replace(PLACEHOLDER_URL, public_url))
+    if name is not None:
+        data["name"] = name
     return data
 
 
@@ -61,3 +67,13 @@ def new_app_url(api_url: str, state: str, organization: str | None = None) -> st
 def is_login(name: str) -> bool:
     """Whether `name` can be a GitHub account or organisation login."""
     return bool(LOGIN.fullmatch(name))
+
+
+def is_app_name(name: str) -> bool:
+    """Whether `name` can be a GitHub App's name."""
+    return bool(APP_NAME.fullmatch(name))
+
+
+def default_app_name(owner: str) -> str:
+    """ "Livebot-<owner>", cut to GitHub's length (`owner`: a login, or a random suffix)."""
+    return (APP_NAME_PREFIX + owner)[:MAX_APP_NAME].rstrip("-")

@@ -40,17 +40,13 @@ from livebot.web.live import cancel, run_pages
 from livebot.web.live.fanout import MAX_PENDING_EVENTS, SWEEP_SECONDS, FanOut
 from livebot.web.live.presence import Presence
 from livebot.web.live.viewer_limits import ViewerLimits
-from livebot.web.pages import demo, favicon, history
+from livebot.web.pages import demo, favicon, history, home
 from livebot.web.pages import setup as setup_pages
 from livebot.web.pages.shell import CONTENT_SECURITY_POLICY
 from livebot.web.paths import STATIC_DIR
 
 log = logging.getLogger(__name__)
 
-PRIVATE_RUNS_REFUSED: Final = (
-    "LIVEBOT_PRIVATE_RUNS=signin but GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET are unset: "
-    "nobody can sign in, so run pages of private repositories are refused"
-)
 # Large bodies not yet verified may hold this much memory at once (beyond a small part each).
 BODY_BUDGET_BYTES: Final = 4 * MAX_BODY_BYTES
 # aiohttp names itself and its version unless the header is set; the version helps only attackers.
@@ -168,8 +164,6 @@ def create_app(
     app[KEEPALIVE] = keepalive_seconds
     app[ACCESS_SECONDS] = access_seconds
     app[BODY_BUDGET] = BodyBudget(BODY_BUDGET_BYTES)
-    if services.settings.private_runs == "signin" and not services.settings.sign_in:
-        log.warning(PRIVATE_RUNS_REFUSED)
     app[LINK_SECRET] = services.settings.link_secret
     app[REDIS] = services.redis
     app[RUN_LOG] = services.run_log
@@ -186,6 +180,7 @@ def create_app(
     app.add_routes(health.routes)
     app.add_routes(webhook.routes)
     app.add_routes(favicon.routes)
+    app.add_routes(home.routes)
     app.add_routes(cancel.routes)
     app.add_routes(setup_pages.installed_routes)
     if setup_states is not None:

@@ -30,6 +30,7 @@ from livebot.web.accounts.sessions import (
     start_session,
 )
 from livebot.web.app_keys import ACCESS_SECONDS, HTTP_SESSION, LINK_SECRET, REDIS, SETTINGS
+from livebot.web.pages.shell import SMALL_BUTTON, render
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -46,14 +47,7 @@ MAX_NEXT_CHARS: Final = 2048
 # A local path only: never `//host` or a scheme, so the redirect cannot leave this site.
 SAFE_NEXT: Final = re.compile(r"/(?![/\\])[^\s]*")
 GITHUB_ACCEPT: Final = "application/vnd.github+json"
-SIGNED_OUT_PAGE: Final = (
-    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-    '<meta name="color-scheme" content="light dark"><title>Signed out</title>'
-    '<link rel="stylesheet" href="/static/live.css">'
-    '<link rel="stylesheet" href="/static/history.css">'
-    '</head><body><main class="container"><p class="flash flash-box">You are signed out of Livebot.'
-    "</p></main></body></html>"
-)
+SIGNED_OUT_MESSAGE: Final = '<p class="flash flash-box">You are signed out of Livebot.</p>'
 
 
 class GitHubUnavailable(Exception):
@@ -189,7 +183,7 @@ async def login_callback(request: web.Request) -> web.Response:
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     """Sign out (the CSRF middleware has checked the form's token)."""
-    response = web.Response(text=SIGNED_OUT_PAGE, content_type="text/html")
+    response = render("Signed out", SIGNED_OUT_MESSAGE)
     user = await current_user(request)
     if user is not None:
         await _sign_out(request, user)
@@ -255,5 +249,5 @@ def logout_form(user: SignedIn) -> str:
         f'<form class="signout" method="post" action="/logout">'
         f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(user.csrf)}">'
         f'<span class="signed-in-as">{escape(user.login)}</span> '
-        f'<button type="submit" class="btn">Sign out</button></form>'
+        f'<button type="submit" class="{SMALL_BUTTON}">Sign out</button></form>'
     )

@@ -17,6 +17,7 @@ from livebot.runs.links import run_token
 from livebot.web.accounts.sessions import SignedIn
 from livebot.web.accounts.signin import login_url, logout_form, reader
 from livebot.web.app_keys import ARCHIVE, LINK_SECRET, SETTINGS
+from livebot.web.pages.shell import SMALL_BUTTON, render
 from livebot.web.pages.usage_chart import stacked_bars
 
 routes = web.RouteTableDef()
@@ -24,33 +25,6 @@ routes = web.RouteTableDef()
 NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 WORKFLOW: Final = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 MAX_CURSOR_CHARS: Final = 200
-PAGE: Final = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
-<meta name="robots" content="noindex, nofollow">
-<title>{title}</title>
-<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/static/live.css">
-<link rel="stylesheet" href="/static/history.css">
-</head>
-<body>
-<header class="site-header">
-  <div class="site-header-inner">
-    <span class="brand"><span class="brand-name">Livebot</span></span>
-    <span class="site-header-note">{repository}</span>
-    <nav class="history-nav">{nav}</nav>
-    <span class="history-user">{user}</span>
-  </div>
-</header>
-<main class="container">
-{body}
-</main>
-</body>
-</html>
-"""
 
 
 async def _repository(request: web.Request) -> tuple[str, Archive, SignedIn]:
@@ -70,17 +44,18 @@ async def _repository(request: web.Request) -> tuple[str, Archive, SignedIn]:
 
 def _page(repository: str, user: SignedIn, title: str, body: str) -> web.Response:
     base = f"/repos/{escape(repository)}"
-    nav = f'<a href="{base}/runs">Runs</a> <a href="{base}/usage">Usage</a>'
-    html = PAGE.format(
-        title=escape(title),
-        repository=escape(repository),
-        nav=nav,
-        user=logout_form(user),
-        body=body,
+    header = (
+        f'<nav class="history-nav"><a href="{base}/runs">Runs</a> <a href="{base}/usage">Usage</a>'
+        f'</nav><span class="history-user">{logout_form(user)}</span>'
     )
     # Same-origin referrers, so that the sign-out form's POST carries our Origin (CSRF check).
-    return web.Response(
-        text=html, content_type="text/html", headers={"Referrer-Policy": "same-origin"}
+    return render(
+        f"{title} · {repository}",
+        body,
+        heading=title,
+        note=repository,
+        header=header,
+        referrer="same-origin",
     )
 
 
@@ -127,7 +102,7 @@ def _filters(workflow: str | None, status: str | None) -> str:
         '<label>Workflow <input name="workflow" maxlength="40" '
         f'value="{escape(workflow or "")}" placeholder="any"></label> '
         f'<label>Status <select name="status">{"".join(options)}</select></label> '
-        '<button type="submit" class="btn">Filter</button></form>'
+        f'<button type="submit" class="{SMALL_BUTTON}">Filter</button></form>'
     )
 
 
@@ -160,16 +135,17 @@ async def runs_page(request: web.Request) -> web.Response:
     if more:
         query = {k: v for k, v in (("workflow", workflow), ("status", status)) if v}
         query["after"] = runs[-1].cursor
-        next_link = f'<a class="btn" rel="next" href="?{escape(urlencode(query))}">Older runs</a>'
+        older = escape(urlencode(query))
+        next_link = f'<a class="{SMALL_BUTTON}" rel="next" href="?{older}">Older runs</a>'
     body = (
-        f'<h1 class="run-title">Runs</h1>{_filters(workflow, status)}'
+        f"{_filters(workflow, status)}"
         '<div class="box"><table class="history-table"><thead><tr>'
         "<th>Issue or pull request</th><th>Workflow</th><th>Asked by</th><th>Status</th>"
         '<th class="num">Duration</th><th class="num">Tokens</th><th class="num">Cost</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></div>"
         f'<div class="history-more">{next_link}</div>'
     )
-    return _page(repository, user, f"Runs · {repository}", body)
+    return _page(repository, user, "Runs", body)
 
 
 def _days(today: date) -> list[date]:
@@ -206,11 +182,10 @@ async def usage_page(request: web.Request) -> web.Response:
         or '<tr><td colspan="4" class="history-empty">No runs in the last 90 days.</td></tr>'
     )
     body = (
-        f'<h1 class="run-title">Usage, last {USAGE_DAYS} days</h1>'
         f'<section class="box chart-box">{tokens}</section>'
         f'<section class="box chart-box">{cost}</section>'
         '<div class="box"><table class="history-table"><thead><tr><th>Workflow</th>'
         '<th class="num">Runs</th><th class="num">Tokens</th><th class="num">Estimated cost</th>'
         f"</tr></thead><tbody>{table}</tbody></table></div>"
     )
-    return _page(repository, user, f"Usage · {repository}", body)
+    return _page(repository, user, f"Usage, last {USAGE_DAYS} days", body)

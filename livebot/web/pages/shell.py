@@ -1,10 +1,12 @@
-"""Plain server-rendered pages (setup, demo index) in the live page's look."""
+"""The one shell of every server-rendered page (setup, demo index, errors, history, `/`), in the
+live page's look: head, stylesheets, header, footer."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from html import escape
-from typing import Final
+from typing import Final, Literal
 
 from aiohttp import web
 
@@ -19,6 +21,12 @@ CONTENT_SECURITY_POLICY: Final = (
     "img-src 'self' https://avatars.githubusercontent.com; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# The small quiet button of a header or a toolbar (sign out, filter, older runs).
+SMALL_BUTTON: Final = "page-button page-button-quiet page-button-small"
+SLOT: Final = re.compile(r"\{\{(\w+)\}\}")
+# no-referrer everywhere, but a page with a same-origin POST form (sign-out) needs its Origin
+# sent, which no-referrer turns into "null" (the CSRF check would refuse it).
+Referrer = Literal["no-referrer", "same-origin"]
 
 
 @cache
@@ -27,16 +35,31 @@ def _template() -> str:
 
 
 def render(
-    title: str, content: str, *, note: str = "", status: int = 200, form_action: str | None = None
+    title: str,
+    content: str,
+    *,
+    note: str = "",
+    status: int = 200,
+    form_action: str | None = None,
+    heading: str | None = None,
+    header: str = "",
+    referrer: Referrer = "no-referrer",
 ) -> web.Response:
-    """A page: `content` is trusted HTML; `form_action` widens the CSP for this page only."""
-    html = (
-        _template()
-        .replace("{{title}}", escape(title))
-        .replace("{{note}}", escape(note))
-        .replace("{{content}}", content)
-    )
+    """A page: `content` and `header` (after the note) are trusted HTML; `heading` is the h1
+    (the title unless given); `form_action` widens the CSP for this page only."""
+    slots = {
+        "title": escape(title),
+        "heading": escape(title if heading is None else heading),
+        "note": escape(note),
+        "header": header,
+        "content": content,
+        "referrer": referrer,
+    }
+    # One pass: a slot's name inside the content (a run's title, say) is left as it is.
+    html = SLOT.sub(lambda match: slots[match[1]], _template())
     response = web.Response(text=html, content_type="text/html", status=status)
+    if referrer != "no-referrer":
+        response.headers["Referrer-Policy"] = referrer
     if form_action is not None:
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
             "form-action 'self'", f"form-action {form_action}"

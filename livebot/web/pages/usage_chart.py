@@ -13,7 +13,7 @@ RIGHT: Final = 24
 BOTTOM: Final = 24
 TOP: Final = 12
 GRID_LINES: Final = 4
-SERIES_COLOURS: Final = 6  # .series-0 … .series-5 in history.css
+SERIES_COLOURS: Final = 6  # .series-0 … .series-5 in page.css
 
 
 def _nice_max(value: float) -> float:
