@@ -20,7 +20,8 @@ import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from livebot.core.settings import MODE_NEEDS
+from livebot.core.settings import MODE_NEEDS, Settings, load_settings
+from livebot.ops import preflight
 from livebot.runs.log import RunLog
 from livebot.store.client import EmbeddedRedis, connect, die_with_parent
 from livebot.store.keys import JOB_GROUP, JOB_STREAM
@@ -235,6 +236,49 @@ def test_serve_starts_embedded_redis_and_leaves_nothing_after_sigterm(
     assert redis_servers_for(data_dir) == []
 
 
+def test_serve_warns_of_a_missing_public_url_then_prints_what_to_open(
+    serve: ServerProcess,
+) -> None:
+    lines = serve.log().splitlines()
+    warned = [n for n, line in enumerate(lines) if "PUBLIC_URL is not set" in line]
+    opened = [n for n, line in enumerate(lines) if line.startswith("livebot serve: open")]
+    assert len(warned) == 1 and len(opened) == 1 and warned[0] < opened[0]
+    assert f"http://localhost:{serve.port}" in lines[warned[0]]
+    assert lines[opened[0]] == (
+        f"livebot serve: open http://localhost:{serve.port}/ (listening on 127.0.0.1:{serve.port})"
+    )
+    assert "serving on" not in serve.log()
+
+
+def no_env_settings(tmp_path: Path, **env: str) -> Settings:
+    return load_settings(env, tmp_path / "none.env")
+
+
+@pytest.mark.parametrize(
+    ("mode", "warns_public_url", "warns_sign_in"),
+    [
+        ("serve", True, True),
+        ("web", True, True),
+        ("worker", True, False),
+        ("demo", False, False),
+        ("setup", False, False),
+    ],
+)
+def test_each_mode_warns_of_what_it_needs(
+    tmp_path: Path, mode: str, warns_public_url: bool, warns_sign_in: bool
+) -> None:
+    warned = "\n".join(preflight.warnings(mode, no_env_settings(tmp_path)))  # type: ignore[arg-type]
+    assert ("PUBLIC_URL is not set" in warned) is warns_public_url
+    assert ("GITHUB_CLIENT_ID" in warned) is warns_sign_in
+    configured = no_env_settings(
+        tmp_path,
+        PUBLIC_URL="https://bot.example.org",
+        GITHUB_CLIENT_ID="Iv1.x",
+        GITHUB_CLIENT_SECRET="s",
+    )
+    assert preflight.warnings(mode, configured) == []  # type: ignore[arg-type]
+
+
 def test_no_orphan_redis_even_when_livebot_is_killed(serve: ServerProcess, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     assert len(redis_servers_for(data_dir)) == 1
@@ -376,6 +420,9 @@ def test_setup_starts_without_any_github_setting(tmp_path: Path) -> None:
             assert "Register Livebot as a GitHub App" in resp.read().decode()
     finally:
         server.stop_blocking()
+    # Setup is what writes the OAuth client and PUBLIC_URL: it warns of neither.
+    assert "GITHUB_CLIENT_ID" not in server.log() and "PUBLIC_URL" not in server.log()
+    assert "serving on" not in server.log()
 
 
 @pytest.mark.parametrize(("log_format", "json_lines"), [("json", True), ("text", False)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import stat
@@ -99,6 +100,7 @@ async def test_setup_registers_the_app_and_writes_its_settings(
     browser: Any,  # noqa: F811
 ) -> None:
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
     # A value the person already had is kept, and the page says so.
     (tmp_path / ".env").write_text("GITHUB_APP_SLUG=my-own-name\nOPENAI_API_KEY=sk-mine\n")
     server, link = await started_setup(tmp_path, fake_github, port)
@@ -106,35 +108,58 @@ async def test_setup_registers_the_app_and_writes_its_settings(
         page = await browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         started = time.monotonic()
+        # Opened before any registration, the page after an install says what to do instead.
+        await page.goto(f"{base}/setup/installed")
+        assert "Nothing installed yet" in await page.content()
         await page.goto(link)
-        assert page.url == f"http://127.0.0.1:{port}/setup"  # the secret is off the address bar
-        await page.goto(f"http://127.0.0.1:{port}/")
+        assert page.url == f"{base}/setup"  # the secret is off the address bar
+        # `/` knows this browser opened the link, and leads back to the form.
+        await page.goto(f"{base}/")
+        await page.get_by_role("link", name="Continue the setup").click()
+        # No name typed: Livebot-<random suffix>, as the field's placeholder shows.
+        default_name = await page.get_by_label("App name").get_attribute("placeholder")
+        assert default_name is not None and re.fullmatch(r"Livebot-[0-9a-f]{6}", default_name)
+        assert "unique across all of GitHub" in await page.content()
+        await page.get_by_role("button", name="Continue").click()
+        assert default_name in await page.locator("h2").inner_text()
         await page.get_by_role("button", name="Create the app").click()
         await page.wait_for_url("**/setup/done?**")
         install = page.locator("#install-link")
         await install.wait_for()
         took = time.monotonic() - started
         print(f"\nsetup flow in the browser: {took:.2f} s")
+        slug = fake_github.app_slug
+        assert slug == default_name.lower()
         assert await install.get_attribute("href") == (
-            f"https://github.com/apps/{fake_github.app_slug}/installations/new"
+            f"https://github.com/apps/{slug}/installations/new"
         )
         assert "GITHUB_APP_SLUG" in await page.locator(".page-error + ul").inner_text()
         # The same redirect again: the state was used up.
         again = await page.goto(page.url)
         assert again is not None and again.status == 400
         assert "expired" in (await page.content())
+        # GitHub's redirect after the install (its installation_id) is answered "installed".
+        await page.goto(f"{base}/setup/installed?installation_id=7&setup_action=install")
+        assert f"@{slug} hello" in await page.locator("main").inner_text()
+        # Opened directly, it points at the install page instead.
+        await page.goto(f"{base}/setup/installed")
+        assert await page.get_by_role("link", name="Install the app").get_attribute("href") == (
+            f"{fake_github.url}/apps/{slug}/installations/new"
+        )
         # One app per run of `livebot setup`: a second registration is refused.
-        await page.goto(f"http://127.0.0.1:{port}/setup")
-        await page.get_by_role("button", name="Create the app").click()
+        await page.goto(f"{base}/setup")
+        await page.get_by_role("button", name="Continue").click()
         assert "Already registered" in await page.content()
+        await page.goto(f"{base}/")
+        assert f"registered {slug}" in await page.locator("main").inner_text()
         assert len(fake_github.manifests_received) == 1
     finally:
         await server.stop()
 
     posted = fake_github.manifests_received[0]
-    assert posted["organization"] is None
-    assert posted["manifest"]["hook_attributes"]["url"] == f"http://127.0.0.1:{port}/webhook"
-    assert posted["manifest"]["redirect_url"] == f"http://127.0.0.1:{port}/setup/done"
+    assert posted["organization"] is None and posted["manifest"]["name"] == default_name
+    assert posted["manifest"]["hook_attributes"]["url"] == f"{base}/webhook"
+    assert posted["manifest"]["redirect_url"] == f"{base}/setup/done"
     assert_saved(tmp_path, fake_github, port)
 
 
@@ -151,20 +176,33 @@ async def test_setup_on_an_organisation(
         page = await browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         await page.goto(link)
-        await page.check("input[value=organization]")
-        await page.fill("input[name=organization]", "not a login!")
-        await page.get_by_role("button", name="Create the app").click()
-        assert "organisation's login" in await page.content()
-        await page.goto(f"http://127.0.0.1:{port}/setup")
-        await page.check("input[value=organization]")
-        await page.fill("input[name=organization]", "octo-org")
+        await page.get_by_label("Organisation").fill("not a login!")
+        await page.get_by_role("button", name="Continue").click()
+        # Not a dead end: the form again, saying why, with what was typed.
+        assert "organisation's login" in await page.get_by_role("alert").inner_text()
+        assert await page.get_by_label("Organisation").input_value() == "not a login!"
+        await page.get_by_label("Organisation").fill("octo-org")
+        await page.get_by_role("button", name="Continue").click()
+        assert "Livebot-octo-org" in await page.locator("h2").inner_text()
         await page.get_by_role("button", name="Create the app").click()
         await page.locator("#install-link").wait_for()
     finally:
         await server.stop()
     assert [m["organization"] for m in fake_github.manifests_received] == ["octo-org"]
+    assert fake_github.manifests_received[0]["manifest"]["name"] == "Livebot-octo-org"
     saved = dotenv_values(tmp_path / ".env")
     assert saved["PUBLIC_URL"] == "https://bot.example.org" and saved["GITHUB_APP_ID"]
+
+
+async def confirm_form(session: aiohttp.ClientSession, url: str, **fields: str) -> tuple[str, str]:
+    """The setup form posted with `fields`: the confirm page's GitHub address and manifest."""
+    async with session.post(url, data=fields) as resp:
+        assert resp.status == 200, await resp.text()
+        page = await resp.text()
+    action = re.search(r'<form method="post" action="([^"]*)"', page)
+    manifest_field = re.search(r'name="manifest" value="([^"]*)"', page)
+    assert action is not None and manifest_field is not None
+    return html.unescape(action[1]), html.unescape(manifest_field[1])
 
 
 async def test_a_forged_state_exchanges_nothing(tmp_path: Path, fake_github: FakeGitHub) -> None:
@@ -177,8 +215,11 @@ async def test_a_forged_state_exchanges_nothing(tmp_path: Path, fake_github: Fak
                 assert resp.status == 400
             async with session.get(link) as resp:
                 csp = resp.headers["Content-Security-Policy"]
+                assert "form-action 'self';" in csp and "script-src 'self'" in csp
+            async with session.post(f"http://127.0.0.1:{port}/setup", data={}) as resp:
+                # Only the page that posts to GitHub may post there.
+                csp = resp.headers["Content-Security-Policy"]
                 assert f"form-action 'self' {fake_github.url}" in csp
-                assert "script-src 'self'" in csp
     finally:
         await server.stop()
     assert fake_github.requests_to("POST", "/app-manifests/*") == []
@@ -188,11 +229,23 @@ async def test_a_forged_state_exchanges_nothing(tmp_path: Path, fake_github: Fak
 async def test_the_page_after_an_install_is_served_by_livebot_web(
     settings: Settings, web_client: WebClient
 ) -> None:
-    client = await web_client(settings)
-    resp = await client.get("/setup/installed")
+    client = await web_client(dataclasses.replace(settings, github_app_id=1))
+    resp = await client.get("/setup/installed?installation_id=7&setup_action=install")
     assert resp.status == 200 and "@livebot-test hello" in await resp.text()
+    # Opened directly: the app's install page, not "installed".
+    text = await (await client.get("/setup/installed")).text()
+    assert "The app is installed" not in text
+    assert "/apps/livebot-test/installations/new" in text
     # The setup itself is only served by `livebot setup`.
     assert (await client.get("/setup")).status == 404
+
+
+async def test_without_an_app_nothing_is_said_installed(
+    settings: Settings, web_client: WebClient
+) -> None:
+    client = await web_client(settings)
+    text = await (await client.get("/setup/installed?installation_id=7")).text()
+    assert "Nothing installed yet" in text and "livebot setup" in text
 
 
 async def test_without_the_printed_link_nobody_can_set_up(
@@ -203,8 +256,13 @@ async def test_without_the_printed_link_nobody_can_set_up(
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as outsider:
-            for path in ("/", "/setup", "/setup?token=guess", "/setup?token="):
+            for path in ("/setup", "/setup?token=guess", "/setup?token="):
                 assert (await outsider.get(base + path)).status == 403, path
+            # `/` says where the link is, and never holds its secret.
+            async with outsider.get(base + "/") as home:
+                text = await home.text()
+                assert home.status == 200 and "printed in its terminal" in text
+                assert link.split("token=")[1] not in text and "/setup" not in text
             form = {"account": "personal", "manifest": "{}"}
             assert (await outsider.post(f"{base}/setup", data=form)).status == 403
             # A cookie of its own making is no better.
@@ -228,16 +286,14 @@ async def test_another_browser_cannot_finish_the_operators_flow(
     try:
         jar = aiohttp.CookieJar(unsafe=True)
         async with aiohttp.ClientSession(cookie_jar=jar) as operator:
-            page = await (await operator.get(link)).text()
-            manifest_field = re.search(r'name="manifest" value="([^"]*)"', page)
-            assert manifest_field is not None
-            form = {"account": "personal", "manifest": html.unescape(manifest_field[1])}
-            to_github = await operator.post(
-                f"http://127.0.0.1:{port}/setup", data=form, allow_redirects=False
+            assert (await operator.get(link)).status == 200
+            # The name typed is the app's; an empty organisation is the personal account.
+            action, manifest_json = await confirm_form(
+                operator, f"http://127.0.0.1:{port}/setup", organization="", name="Our Livebot"
             )
-            assert to_github.status == 307
+            assert "/organizations/" not in action
             back = await operator.post(
-                to_github.headers["Location"], data=form, allow_redirects=False
+                action, data={"manifest": manifest_json}, allow_redirects=False
             )
             done = back.headers["Location"]
             assert "/setup/done?code=" in done
@@ -252,6 +308,43 @@ async def test_another_browser_cannot_finish_the_operators_flow(
     finally:
         await server.stop()
     assert dotenv_values(tmp_path / ".env")["GITHUB_APP_ID"] == str(fake_github.app_id)
+    assert fake_github.manifests_received[0]["manifest"]["name"] == "Our Livebot"
+    assert fake_github.manifests_received[0]["organization"] is None
+
+
+async def test_a_failed_exchange_is_one_line_in_the_log(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    port = free_port()
+    server, link = await started_setup(tmp_path, fake_github, port)
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as operator:
+            await operator.get(link)
+            action, manifest_json = await confirm_form(operator, f"http://127.0.0.1:{port}/setup")
+            back = await operator.post(
+                action, data={"manifest": manifest_json}, allow_redirects=False
+            )
+            # The code GitHub handed back, spoilt: GitHub refuses to convert it.
+            spoilt = re.sub(r"code=\w+", "code=spoilt", back.headers["Location"])
+            async with operator.get(spoilt) as resp:
+                assert resp.status == 502 and "did not hand over" in await resp.text()
+        failed = await eventually(
+            lambda: [ln for ln in server.log().splitlines() if "setup failed" in ln], "the line"
+        )
+    finally:
+        await server.stop()
+    assert len(failed) == 1 and "GitHub did not hand over the app" in failed[0]
+    assert "Traceback" not in server.log()
+
+
+def test_a_default_app_name_fits_githubs_limit() -> None:
+    assert manifest.default_app_name("octo-org") == "Livebot-octo-org"
+    long_login = "a" * 25 + "-" + "b" * 13
+    assert manifest.is_login(long_login)
+    name = manifest.default_app_name(long_login)
+    assert len(name) <= manifest.MAX_APP_NAME and not name.endswith("-")
+    assert manifest.is_app_name(name)
+    assert not manifest.is_app_name("-bad") and not manifest.is_app_name("x" * 35)
 
 
 def test_setup_listens_on_loopback_unless_host_is_set(tmp_path: Path) -> None:
