@@ -82,10 +82,10 @@ def _row(request: web.Request, repository: str, run: RunSummary) -> str:
         f'<td><a class="run-link" href="{escape(link)}">{escape(thread) or "run"}</a>'
         f'<div class="history-when">{when}</div></td>'
         f"<td>{escape(run.workflow)}</td>"
-        f"<td>{escape(run.author)}</td>"
+        f'<td class="wide-only">{escape(run.author)}</td>'
         f'<td><span class="state-label" data-state="{escape(run.status)}">'
         f"{escape(run.status)}</span></td>"
-        f'<td class="num">{_duration(run.seconds)}</td>'
+        f'<td class="num wide-only">{_duration(run.seconds)}</td>'
         f'<td class="num">{tokens:,}</td>'
         f'<td class="num">{_cost(run.cost_usd)}</td>'
         "</tr>"
@@ -139,9 +139,10 @@ async def runs_page(request: web.Request) -> web.Response:
         next_link = f'<a class="{SMALL_BUTTON}" rel="next" href="?{older}">Older runs</a>'
     body = (
         f"{_filters(workflow, status)}"
-        '<div class="box"><table class="history-table"><thead><tr>'
-        "<th>Issue or pull request</th><th>Workflow</th><th>Asked by</th><th>Status</th>"
-        '<th class="num">Duration</th><th class="num">Tokens</th><th class="num">Cost</th>'
+        '<div class="box history-box"><table class="history-table"><thead><tr>'
+        '<th>Issue or pull request</th><th>Workflow</th><th class="wide-only">Asked by</th>'
+        '<th>Status</th><th class="num wide-only">Duration</th><th class="num">Tokens</th>'
+        '<th class="num">Cost</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></div>"
         f'<div class="history-more">{next_link}</div>'
     )
@@ -184,7 +185,7 @@ async def usage_page(request: web.Request) -> web.Response:
     body = (
         f'<section class="box chart-box">{tokens}</section>'
         f'<section class="box chart-box">{cost}</section>'
-        '<div class="box"><table class="history-table"><thead><tr><th>Workflow</th>'
+        '<div class="box history-box"><table class="history-table"><thead><tr><th>Workflow</th>'
         '<th class="num">Runs</th><th class="num">Tokens</th><th class="num">Estimated cost</th>'
         f"</tr></thead><tbody>{table}</tbody></table></div>"
     )
