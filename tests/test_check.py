@@ -337,7 +337,10 @@ def password_redis(tmp_path: Path) -> Iterator[PasswordRedis]:
 
 @pytest.mark.parametrize(
     ("userinfo", "detail"),
-    [("", "requires a password, and REDIS_URL has none"), (":wrong@", "refused the password in REDIS_URL")],
+    [
+        ("", "requires a password, and REDIS_URL has none"),
+        (":wrong@", "refused the password in REDIS_URL"),
+    ],
 )
 async def test_a_redis_wanting_a_password_says_to_put_it_in_the_url(
     password_redis: PasswordRedis, userinfo: str, detail: str
