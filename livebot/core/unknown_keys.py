@@ -18,7 +18,7 @@ RENAMED: Final = {"OPENAI_API_BASE": "OPENAI_BASE_URL"}
 # against GITHUB_URL is 0.86; OPENAI_APIKEY against OPENAI_API_KEY is 0.96).
 TYPO_CUTOFF: Final = 0.88
 # `.env` is ours: every unknown name there is named, with a guess down to this likeness.
-GUESS_CUTOFF: Final = 0.7
+GUESS_CUTOFF: Final = 0.8
 
 
 @dataclass(frozen=True)
