@@ -27,7 +27,7 @@ from livebot.core.settings import (
     Mode,
     Settings,
     SettingsError,
-    load_settings,
+    read_settings,
 )
 from livebot.core.version import version
 from livebot.demo.recordings import DemoPlayer
@@ -320,13 +320,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(uvloop.run(check.main()))
     try:
+        reading = read_settings()
         settings = listen_settings(
             args.command,
-            load_settings(),
+            reading.checked(args.command),
             getattr(args, "host", None),
             getattr(args, "port", None),
         )
         logs.configure(args.log_level, settings.log_format)
+        for unknown in reading.unknown:
+            log.warning(unknown.text)
         if args.command == "redeliver":
             uvloop.run(redeliver_mode(settings, args.since))
             return

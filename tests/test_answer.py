@@ -10,7 +10,6 @@ import pytest
 from redis.asyncio import Redis
 
 from livebot.config.repo_config import NOTES_TEMPLATE
-from livebot.core.settings import RunLimits
 from livebot.github import comments
 from livebot.llm.conversation import LIMIT_NOTES, NOT_RUN, WRAP_UP
 from livebot.queue.jobs import JobQueue
@@ -109,10 +108,7 @@ async def test_the_tool_call_limit_ends_the_run_cleanly_with_an_answer(
     fake_github: FakeGitHub,
     fake_openai: FakeOpenAI,
 ) -> None:
-    limits = RunLimits(max_tool_calls=2)
-    services = dataclasses.replace(
-        worker_services, settings=dataclasses.replace(worker_services.settings, limits=limits)
-    )
+    services = with_settings(worker_services, max_tool_calls=2)
 
     def model(body: dict[str, Any]) -> Reply:
         if "tools" not in body:
@@ -350,7 +346,7 @@ async def test_a_turn_that_asks_for_thousands_of_calls_runs_only_the_limit(
     fake_github: FakeGitHub,
     fake_openai: FakeOpenAI,
 ) -> None:
-    services = with_settings(worker_services, limits=RunLimits(max_tool_calls=3))
+    services = with_settings(worker_services, max_tool_calls=3)
     calls = [ToolCall("list_files", {}, chunk_size=100) for _ in range(2000)]
     fake_openai.script(Reply.calls(*calls), Reply(text="Enough."))
     _, events = await run_to_end(services, queue, redis_client, {})

@@ -6,17 +6,19 @@ import asyncio
 import dataclasses
 import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from livebot.core.settings import Settings
+from livebot.core.settings import Settings, read_settings
 from livebot.ops import check
 from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub, generate_private_key_pem
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
-from tests.support import WEBHOOK_SECRET, clean_env, free_port
+from tests.support import WEBHOOK_SECRET, RedisServer, clean_env, free_port
 
 
 def app_env(fake: FakeGitHub, key_path: Path) -> dict[str, str]:
@@ -177,6 +179,7 @@ async def test_capabilities_are_not_probed_without_the_model(
     table = rows(await check.run(healthy))
     assert not table["model"].ok
     assert "tools" not in table and fake_openai.requests == []
+    assert table["capabilities"].detail == "skipped: needs model"
 
 
 async def test_each_problem_is_a_cross_with_its_fix(
@@ -200,7 +203,7 @@ async def test_each_problem_is_a_cross_with_its_fix(
     # The suite's Redis saves nothing: runs would not survive its restart.
     assert not table["Redis"].ok and "appendonly yes" in table["Redis"].fix
     assert not table["public URL"].ok and "/healthz" in table["public URL"].detail
-    assert all(line.fix for line in table.values() if not line.ok)
+    assert all(line.fix for line in table.values() if line.mark == "✗")
 
 
 async def test_a_key_of_another_app_is_refused_by_get_app(healthy: Settings) -> None:
@@ -251,7 +254,102 @@ async def test_the_command_prints_the_table_and_fails_on_a_cross(
     assert "Traceback" not in err
 
 
-async def test_a_malformed_setting_is_a_cross_too(tmp_path: Path) -> None:
-    status, out, _ = await livebot_check(clean_env(PORT="eighty"), tmp_path)
-    assert status == 1
-    assert out.startswith("✗ settings") and "PORT" in out
+async def test_a_malformed_setting_is_a_cross_and_the_rest_still_runs(tmp_path: Path) -> None:
+    env = clean_env(PORT="eighty", LIVEBOT_DATA_DIR=str(tmp_path / "data"))
+    status, out, err = await livebot_check(env, tmp_path)
+    assert status == 1, out + err
+    assert out.startswith("✗ PORT ") and "got 'eighty'" in out
+    assert "? HOST" in out and "skipped: needs PORT" in out
+    # Checks that do not read PORT ran all the same.
+    assert "✓ data folder" in out and "Redis" in out and "✗ model" in out
+
+
+async def test_four_bad_values_and_a_missing_key_file_do_not_stop_the_table(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.responder = calls_the_tools
+    (tmp_path / ".env").write_text("LIVEBOT_WORKERS=-1\nOPENAI_APIKEY=sk-typo\n")
+    environ = {
+        "GITHUB_APP_ID": "abc",
+        "GITHUB_PRIVATE_KEY_PATH": str(tmp_path / "missing.pem"),
+        "LIVEBOT_RUN_TTL": "a week",
+        "PUBLIC_URL": "livebot.example.com",
+        "OPENAI_API_KEY": fake_openai.api_key,
+        "OPENAI_BASE_URL": fake_openai.url,
+        "LIVEBOT_DATA_DIR": str(tmp_path / "data"),
+        "HOST": "127.0.0.1",
+    }
+    reading = read_settings(environ, tmp_path / ".env")
+    table = rows(await check.run(reading.settings, reading))
+    assert "whole number above 0" in table["GITHUB_APP_ID"].detail
+    assert "got 'abc'" in table["GITHUB_APP_ID"].detail
+    assert "missing.pem" in table["GITHUB_PRIVATE_KEY_PATH"].detail
+    assert "No such file" in table["GITHUB_PRIVATE_KEY_PATH"].detail
+    assert "got 'a week'" in table["LIVEBOT_RUN_TTL"].detail
+    env_file = tmp_path / ".env"
+    assert table["LIVEBOT_WORKERS"].fix == f"correct or unset LIVEBOT_WORKERS in {env_file}"
+    assert table["OPENAI_APIKEY"].fix == "rename it OPENAI_API_KEY"
+    github = table["GitHub App"]
+    assert github.mark == "?" and github.detail == (
+        "skipped: needs GITHUB_APP_ID and GITHUB_PRIVATE_KEY"
+    )
+    assert table["webhook URL"].detail == "skipped: needs GitHub App"
+    assert table["public URL"].detail == "skipped: needs PUBLIC_URL"
+    # What needs none of the bad settings is checked all the same.
+    assert table["data folder"].ok and table["HOST"].ok and table["model"].ok
+    assert table["Redis"].ok and table["tools"].ok
+
+
+async def test_github_out_of_reach_is_not_called_a_credentials_problem(healthy: Settings) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    table = rows(await check.run(dataclasses.replace(healthy, github_api_url=url)))
+    github = table["GitHub App"]
+    assert not github.ok and f"{url} cannot be reached" in github.detail
+    assert "GITHUB_API_URL" in github.fix and "same app" not in github.fix
+    assert table["installations"].detail == "skipped: needs GitHub App"
+
+
+class PasswordRedis(RedisServer):
+    """A redis-server that wants a password, as a managed Redis does."""
+
+    def __init__(self, folder: Path, password: str) -> None:
+        super().__init__(folder, "--requirepass", password)
+        self.password = password
+
+    def healthy(self) -> bool:
+        """Whether it answers PING to the password."""
+        client = redis.Redis("127.0.0.1", self.port, password=self.password, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[PasswordRedis]:
+    server = PasswordRedis(tmp_path, "s3cret")
+    server.start_blocking()
+    yield server
+    server.stop_blocking()
+
+
+@pytest.mark.parametrize(
+    ("userinfo", "detail"),
+    [
+        ("", "requires a password, and REDIS_URL has none"),
+        (":wrong@", "refused the password in REDIS_URL"),
+    ],
+)
+async def test_a_redis_wanting_a_password_says_to_put_it_in_the_url(
+    password_redis: PasswordRedis, userinfo: str, detail: str
+) -> None:
+    where = f"127.0.0.1:{password_redis.port}"
+    line = await check.redis_line(Settings(redis_url=f"redis://{userinfo}{where}/0"))
+    assert not line.ok and line.detail == f"Redis at {where} {detail}"
+    assert f"redis://:PASSWORD@{where}/0" in line.fix
+    for raw in ("HELLO", "NOAUTH", "WRONGPASS", "username-password", "wrong"):
+        assert raw not in line.detail + line.fix
+    right = await check.redis_line(Settings(redis_url=f"redis://:s3cret@{where}/0"))
+    assert "password" not in right.detail and right.detail.startswith(("7", "8", "6"))

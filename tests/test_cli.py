@@ -390,9 +390,26 @@ def test_an_unwritable_data_folder_is_named(tmp_path: Path) -> None:
 def test_every_missing_setting_is_named_at_once(tmp_path: Path) -> None:
     env = {k: v for k, v in base_env(tmp_path, free_port()).items() if not k.startswith("GITHUB_")}
     env.pop("OPENAI_API_KEY")
-    line = one_line_error(run_livebot("serve", env=env))
-    for name in ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "OPENAI_API_KEY"):
-        assert name in line
+    result = run_livebot("serve", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    head, *lines = result.stderr.strip().splitlines()
+    assert head == "livebot: error: 4 settings need fixing:"
+    names = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "OPENAI_API_KEY")
+    for name, line in zip(names, lines, strict=True):
+        assert line.startswith(f"  {name} is not set") and "`livebot serve` needs it" in line
+
+
+def test_every_bad_value_is_named_at_once_with_what_it_must_be(tmp_path: Path) -> None:
+    env = base_env(tmp_path, free_port())
+    env.update(GITHUB_APP_ID="abc", PORT="eighty", LIVEBOT_WORKERS="0", LIVEBOT_RUN_TTL="a week")
+    result = run_livebot("serve", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    text = result.stderr
+    assert text.startswith("livebot: error: 4 settings need fixing:\n")
+    assert "GITHUB_APP_ID must be a whole number above 0 (the App ID on your app's" in text
+    assert "got 'abc'" in text and "got 'eighty'" in text and "got '0'" in text
+    assert "LIVEBOT_RUN_TTL must be a number of days above 0" in text
+    assert "invalid literal" not in text
 
 
 def test_a_busy_port_prints_no_link(tmp_path: Path) -> None:

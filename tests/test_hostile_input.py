@@ -176,7 +176,8 @@ def test_a_short_link_secret_is_refused_at_start(tmp_path: Path) -> None:
     no_file = tmp_path / ".env"
     with pytest.raises(SettingsError) as info:
         load_settings({"LIVEBOT_LINK_SECRET": "x" * 31}, env_file=no_file)
-    assert "LIVEBOT_LINK_SECRET is too short (31 bytes)" in str(info.value)
+    assert "LIVEBOT_LINK_SECRET must be at least 32 bytes" in str(info.value)
+    assert "got 31 bytes" in str(info.value)
     assert "x" * 31 not in str(info.value)
     assert load_settings({"LIVEBOT_LINK_SECRET": "x" * 32}, no_file).link_secret == b"x" * 32
 

@@ -6,18 +6,19 @@ import asyncio
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any, Final, TextIO
 
 import aiohttp
 import openai
 from gidgethub import GitHubException
 
-from livebot.core.settings import Settings, SettingsError, load_settings
+from livebot.core.settings import Reading, Settings, SettingsError, read_settings
 from livebot.github.client import GitHubApp
 from livebot.github.paths import api_path
 from livebot.llm.client import make_client
 from livebot.ops import capabilities, preflight
-from livebot.ops.check_lines import Line, failed, passed
+from livebot.ops.check_lines import Line, failed, passed, skipped
 from livebot.setup import manifest
 from livebot.store.client import EmbeddedRedis, RedisUnavailable, connect, redis_server_binary
 
@@ -26,18 +27,51 @@ CHECK_SECONDS: Final = 15.0
 MAX_INSTALLATIONS: Final = 20
 RECENT_DELIVERIES: Final = 50
 PERMISSION_RANK: Final = {"none": 0, "read": 1, "write": 2, "admin": 3}
-APP_SETTINGS_FIX: Final = "run `livebot setup`, or set GITHUB_APP_ID and GITHUB_PRIVATE_KEY_PATH"
+APP_FIX: Final = "run `livebot setup`, or set GITHUB_APP_ID and GITHUB_PRIVATE_KEY_PATH"
+# The settings each check reads: a bad one skips the check.
+REDIS_NEEDS: Final = ("REDIS_URL", "LIVEBOT_DATA_DIR")
+MODEL_NEEDS: Final = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LIVEBOT_MODEL")
 
 
-def offline(settings: Settings) -> list[Line]:
+def settings_lines(reading: Reading) -> list[Line]:
+    """A ✗ row for each bad setting and each unknown name, else one ✓ row."""
+    lines = [
+        failed(
+            problem.name,
+            problem.text.removeprefix(f"{problem.name} "),
+            f"correct or unset {problem.name} in {problem.source}",
+        )
+        for problem in reading.problems
+    ]
+    for unknown in reading.unknown:
+        fix = f"rename it {unknown.meant}" if unknown.meant else f"remove it from {unknown.source}"
+        lines.append(failed(unknown.name, f"(in {unknown.source}) is not a setting", fix))
+    return lines or [passed("settings", "every setting parses")]
+
+
+def unread(settings: Settings) -> Reading:
+    """`settings` as if read without a problem (made in code, as tests do)."""
+    return Reading(settings, [], frozenset(), [])
+
+
+def offline(settings: Settings, reading: Reading | None = None) -> list[Line]:
     """The checks that need nothing outside this machine (`livebot serve` runs them at start)."""
-    lines = [passed("settings", "every setting parses")]
-    try:
-        settings.require_mode("serve")
+    reading = reading or unread(settings)
+    lines = settings_lines(reading)
+    missing = settings.missing("serve", besides=frozenset(p.setting for p in reading.problems))
+    if missing:
+        detail = "; ".join(problem.text for problem in missing)
+        lines.append(failed("settings for serve", detail, "set them in .env or the environment"))
+    else:
         lines.append(passed("settings for serve", "all set"))
-    except SettingsError as exc:
-        lines.append(failed("settings for serve", str(exc), "set them in .env or the environment"))
-    for name, probe in (("data folder", preflight.check_data_dir), ("HOST", preflight.check_host)):
+    probes = (
+        ("data folder", preflight.check_data_dir, ("LIVEBOT_DATA_DIR",)),
+        ("HOST", preflight.check_host, ("HOST", "PORT")),
+    )
+    for name, probe, needs in probes:
+        if bad := reading.bad(*needs):
+            lines.append(skipped(name, " and ".join(bad)))
+            continue
         try:
             probe(settings)
             detail = (
@@ -58,34 +92,65 @@ def _github_error(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def github_lines(settings: Settings, session: aiohttp.ClientSession) -> list[Line]:
-    """GET /app with the key, the webhook URL, failed deliveries, installations, permissions."""
-    if settings.github_app_id is None or settings.github_private_key is None:
-        return [
-            failed("GitHub App", "GITHUB_APP_ID or the private key is not set", APP_SETTINGS_FIX)
-        ]
-    app = GitHubApp(
-        session,
-        app_id=settings.github_app_id,
-        private_key=settings.github_private_key,
-        api_url=settings.github_api_url,
-        max_attempts=1,
+def _github_failure(settings: Settings, name: str, request: str, exc: Exception) -> Line:
+    """A failed request to GitHub: unreachable, refused credentials, or GitHub's own error."""
+    if not isinstance(exc, GitHubException):
+        return failed(
+            name,
+            f"{settings.github_api_url} cannot be reached ({_github_error(exc)})",
+            f"check GITHUB_API_URL ({settings.github_api_url}) and that this machine reaches it "
+            "(DNS, proxy, firewall)",
+        )
+    if getattr(exc, "status_code", None) == HTTPStatus.UNAUTHORIZED:
+        return failed(
+            name,
+            f"{request} with a JWT signed by the key was refused: {_github_error(exc)}",
+            "check that GITHUB_APP_ID and the private key belong to the same app",
+        )
+    return failed(
+        name,
+        f"{request}: {_github_error(exc)}",
+        f"check GITHUB_API_URL ({settings.github_api_url}), or retry later",
     )
-    try:
-        info: dict[str, Any] = await app.app_info()
-    except (GitHubException, aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return [
-            failed(
-                "GitHub App",
-                f"GET /app with a JWT signed by the key failed: {_github_error(exc)}",
-                "check that GITHUB_APP_ID and the private key belong to the same app, and "
-                f"that GITHUB_API_URL ({settings.github_api_url}) is right",
-            )
-        ]
+
+
+# The rows after "GitHub App", which need its answer.
+APP_ROWS: Final = ("webhook URL", "deliveries", "installations", "permissions")
+GITHUB_ERRORS: Final = (GitHubException, aiohttp.ClientError, TimeoutError, OSError)
+
+
+async def github_lines(
+    settings: Settings, session: aiohttp.ClientSession, reading: Reading | None = None
+) -> list[Line]:
+    """GET /app with the key, the webhook URL, failed deliveries, installations, permissions."""
+    reading = reading or unread(settings)
+    first: Line | None = None
+    if bad := reading.bad("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_API_URL"):
+        first = skipped("GitHub App", " and ".join(bad))
+    elif settings.github_app_id is None or settings.github_private_key is None:
+        first = failed("GitHub App", "GITHUB_APP_ID or the private key is not set", APP_FIX)
+    else:
+        app = GitHubApp(
+            session,
+            app_id=settings.github_app_id,
+            private_key=settings.github_private_key,
+            api_url=settings.github_api_url,
+            max_attempts=1,
+        )
+        try:
+            info: dict[str, Any] = await app.app_info()
+        except GITHUB_ERRORS as exc:
+            first = _github_failure(settings, "GitHub App", "GET /app", exc)
+    if first is not None:
+        return [first, *(skipped(name, "GitHub App") for name in APP_ROWS)]
     lines = [
         passed("GitHub App", f"{info['slug']} (id {info['id']}): the key signs a JWT it accepts")
     ]
-    for probe in (_webhook_url, _deliveries, _installations):
+    if bad := reading.bad("PUBLIC_URL"):
+        lines.append(skipped("webhook URL", bad[0]))
+    else:
+        lines.append(await _webhook_url(settings, app, info))
+    for probe in (_deliveries, _installations):
         lines.append(await probe(settings, app, info))
     lines.append(_permissions(info))
     return lines
@@ -95,8 +160,8 @@ async def _webhook_url(settings: Settings, app: GitHubApp, info: dict[str, Any])
     expected = f"{settings.base_url}/webhook"
     try:
         config = await app.gh.getitem(api_path("app", "hook", "config"), jwt=app.jwt())
-    except GitHubException as exc:
-        return failed("webhook URL", f"GET /app/hook/config: {_github_error(exc)}", "retry later")
+    except GITHUB_ERRORS as exc:
+        return _github_failure(settings, "webhook URL", "GET /app/hook/config", exc)
     if config.get("url") != expected:
         return failed(
             "webhook URL",
@@ -113,8 +178,8 @@ async def _deliveries(settings: Settings, app: GitHubApp, info: dict[str, Any]) 
             api_path("app", "hook", "deliveries", query={"per_page": RECENT_DELIVERIES}),
             jwt=app.jwt(),
         )
-    except GitHubException as exc:
-        return failed("deliveries", f"GET /app/hook/deliveries: {_github_error(exc)}", "retry")
+    except GITHUB_ERRORS as exc:
+        return _github_failure(settings, "deliveries", "GET /app/hook/deliveries", exc)
     bad = [d for d in recent if not 200 <= int(d.get("status_code") or 0) < 300]
     if bad:
         codes = Counter(str(d.get("status_code") or "no answer") for d in bad)
@@ -140,8 +205,8 @@ async def _installations(settings: Settings, app: GitHubApp, info: dict[str, Any
                 api_path("installation", "repositories", query={"per_page": 1})
             )
             repositories += int(listing.get("total_count", 0))
-    except GitHubException as exc:
-        return failed("installations", _github_error(exc), "retry later")
+    except GITHUB_ERRORS as exc:
+        return _github_failure(settings, "installations", "GET /app/installations", exc)
     if not installations:
         return failed("installations", "the app is installed nowhere", f"install it: {install_url}")
     return passed("installations", f"{len(installations)}, reaching {repositories} repositories")
@@ -192,7 +257,7 @@ async def redis_line(settings: Settings) -> Line:
     try:
         client = await connect(url)
     except RedisUnavailable as exc:
-        return failed("Redis", str(exc), "start Redis, or fix REDIS_URL")
+        return failed("Redis", exc.problem, exc.fix or "start Redis, or fix REDIS_URL")
     try:
         info = await client.info()
         saves = str((await client.config_get("save")).get("save", "")).strip()
@@ -284,24 +349,37 @@ async def _bounded(name: str, probe: Awaitable[list[Line]]) -> list[Line]:
         return [failed(name, f"no answer within {CHECK_SECONDS:g} s", "check the network")]
 
 
-async def run(settings: Settings) -> list[Line]:
-    """Every check, in the table's order."""
-    lines = offline(settings)
+async def run(settings: Settings, reading: Reading | None = None) -> list[Line]:
+    """Every check, in the table's order; one whose settings are bad is skipped, not the rest."""
+    reading = reading or unread(settings)
+    lines = offline(settings, reading)
     timeout = aiohttp.ClientTimeout(total=CHECK_SECONDS, connect=5)
     async with aiohttp.ClientSession(timeout=timeout) as session:
 
-        async def one(probe: Callable[[], Awaitable[Line]]) -> list[Line]:
-            return [await probe()]
+        async def one(
+            name: str, needs: tuple[str, ...], probe: Callable[[], Awaitable[Line]]
+        ) -> list[Line]:
+            if bad := reading.bad(*needs):
+                return [skipped(name, " and ".join(bad))]
+            return await _bounded(name, _listed(probe()))
 
-        lines += await _bounded("GitHub App", github_lines(settings, session))
-        lines += await _bounded("Redis", one(lambda: redis_line(settings)))
-        model = await _bounded("model", one(lambda: model_line(settings)))
+        lines += await _bounded("GitHub App", github_lines(settings, session, reading))
+        lines += await one("Redis", REDIS_NEEDS, lambda: redis_line(settings))
+        model = await one("model", MODEL_NEEDS, lambda: model_line(settings))
         lines += model
         if model[0].ok:
             # What the endpoint can do: only worth asking once it answers for this model.
             lines += await capabilities.lines(settings)
-        lines += await _bounded("public URL", one(lambda: public_url_line(settings, session)))
+        else:
+            lines.append(skipped("capabilities", "model"))
+        lines += await one(
+            "public URL", ("PUBLIC_URL",), lambda: public_url_line(settings, session)
+        )
     return lines
+
+
+async def _listed(line: Awaitable[Line]) -> list[Line]:
+    return [await line]
 
 
 def render(lines: list[Line], out: TextIO) -> None:
@@ -315,11 +393,7 @@ def render(lines: list[Line], out: TextIO) -> None:
 
 async def main() -> int:
     """Print the table; 0 when no row is ✗, else 1."""
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        lines = [failed("settings", str(exc), "fix or unset that setting")]
-    else:
-        lines = await run(settings)
+    reading = read_settings()
+    lines = await run(reading.settings, reading)
     render(lines, sys.stdout)
     return 0 if all(line.ok for line in lines) else 1

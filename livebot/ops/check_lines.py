@@ -1,4 +1,5 @@
-"""The rows of `livebot check`'s table: ✓, ✗ with the fix, or – for what Livebot does without."""
+"""The rows of `livebot check`'s table: ✓, ✗ with the fix, – for what Livebot does without, or ?
+for a check that could not run because another failed."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ class Line:
     name: str
     detail: str
     fix: str = ""
+    skipped: bool = False
 
     @property
     def mark(self) -> str:
-        """✓, ✗, or – (missing, and Livebot works without it)."""
+        """✓, ✗, – (missing, and Livebot works without it) or ? (not checked)."""
+        if self.skipped:
+            return "?"
         return "✗" if not self.ok else "–" if self.fix else "✓"
 
 
@@ -33,3 +37,8 @@ def failed(name: str, detail: str, fix: str) -> Line:
 def lacking(name: str, detail: str, fix: str) -> Line:
     """A – row: missing, Livebot works without it, and what would add it."""
     return Line(True, name, detail, fix)
+
+
+def skipped(name: str, needs: str) -> Line:
+    """A ? row: not checked, because what it needs failed (that row says what to do)."""
+    return Line(False, name, f"skipped: needs {needs}", skipped=True)

@@ -11,12 +11,14 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -46,7 +48,38 @@ _PR_SET_PDEATHSIG = 1
 
 
 class RedisUnavailable(Exception):
-    """Redis could not be started or reached; the message says why."""
+    """Redis could not be started or reached; the message says why, and `fix` what to do."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(f"{problem}; {fix}" if fix else problem)
+        self.problem = problem
+        self.fix = fix
+
+
+# What a Redis that wants a password (or another one) answers: RESP3's HELLO, RESP2's
+# commands, a wrong password.
+AUTH_REFUSALS: Final = ("HELLO must be called", "NOAUTH", "WRONGPASS", "invalid username-password")
+
+
+def _unreachable(url: str, exc: Exception) -> RedisUnavailable:
+    """Why `url` gave no Redis: a password to put in it, or the server's own words."""
+    if not (isinstance(exc, AuthenticationError) or any(w in str(exc) for w in AUTH_REFUSALS)):
+        return RedisUnavailable(f"REDIS_URL cannot be reached: {exc}")
+    parts = urlsplit(url)
+    where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}"
+    if parts.scheme == "unix":
+        shape = f"unix://{where}?password=PASSWORD"
+    else:
+        shape = f"{parts.scheme}://:PASSWORD@{where}{parts.path or '/0'}"
+    if parts.password or "password=" in parts.query:
+        return RedisUnavailable(
+            f"Redis at {where} refused the password in REDIS_URL",
+            f"put the right password in REDIS_URL: {shape} (with a user, USER:PASSWORD@)",
+        )
+    return RedisUnavailable(
+        f"Redis at {where} requires a password, and REDIS_URL has none",
+        f"put the password in REDIS_URL: {shape}",
+    )
 
 
 def retry_policy() -> Retry:
@@ -76,7 +109,7 @@ async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redi
         info = await plain.info("cluster")
     except Exception as exc:
         await plain.aclose()
-        raise RedisUnavailable(f"REDIS_URL cannot be reached: {exc}") from None
+        raise _unreachable(url, exc) from None
     if info.get("cluster_enabled"):
         await plain.aclose()
         cluster = aioredis.RedisCluster.from_url(
