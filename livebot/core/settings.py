@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ DEFAULT_MAX_VIEWERS_PER_ADDRESS = 256
 DEFAULT_MAX_VIEWERS_PER_RUN = 2_000
 
 T = TypeVar("T")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 Mode = Literal["serve", "web", "worker", "demo", "setup", "check", "redeliver"]
 # What each mode of `livebot` needs, decided here and nowhere else.
@@ -101,6 +103,10 @@ class Settings:
     metrics_token: str | None = None
     max_viewers_per_address: int = DEFAULT_MAX_VIEWERS_PER_ADDRESS
     max_viewers_per_run: int = DEFAULT_MAX_VIEWERS_PER_RUN
+    # Reverse proxies whose X-Forwarded-For is believed (else the peer is the client).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    # Where `livebot worker` serves /metrics; None: it serves none.
+    metrics_port: int | None = None
     # Client connections at once; unset: derived from the open-file limit (never above it).
     max_connections: int | None = None
     workers: int = 4
@@ -252,6 +258,13 @@ def _link_secret(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _networks(raw: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses or CIDRs (`10.0.0.0/8, ::1`)."""
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()
+    )
+
+
 def _log_format(raw: str) -> str:
     if raw not in LOG_FORMATS:
         raise ValueError("must be json or text")
@@ -327,6 +340,8 @@ def load_settings(
         max_viewers_per_run=_parse(
             env, "LIVEBOT_MAX_VIEWERS_PER_RUN", _positive_int, DEFAULT_MAX_VIEWERS_PER_RUN
         ),
+        trusted_proxies=_parse(env, "LIVEBOT_TRUSTED_PROXIES", _networks, ()),
+        metrics_port=_parse(env, "LIVEBOT_METRICS_PORT", _port, None),
         max_connections=_parse(env, "LIVEBOT_MAX_CONNECTIONS", _positive_int, None),
         workers=_parse(env, "LIVEBOT_WORKERS", _positive_int, 4),
         claim_timeout=_parse(env, "LIVEBOT_CLAIM_TIMEOUT", _positive_float, 60.0),

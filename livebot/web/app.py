@@ -163,7 +163,9 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = services.settings
     app[VIEWER_LIMITS] = ViewerLimits(
-        services.settings.max_viewers_per_address, services.settings.max_viewers_per_run
+        services.settings.max_viewers_per_address,
+        services.settings.max_viewers_per_run,
+        services.settings.trusted_proxies,
     )
     app[KEEPALIVE] = keepalive_seconds
     app[ACCESS_SECONDS] = access_seconds
