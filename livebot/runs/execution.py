@@ -23,7 +23,7 @@ from livebot.config.repo_config import (
     notes_markdown,
 )
 from livebot.core.cancellation import cancel_and_wait
-from livebot.core.metrics import LLM_COST, LLM_TOKENS
+from livebot.core.metrics import LLM_COST, LLM_ERRORS, LLM_TOKENS
 from livebot.core.settings import RunLimits
 from livebot.github import comments
 from livebot.github.client import InstallationAPI
@@ -368,6 +368,7 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         raise
     except LLMError as exc:
         log.warning("model failed", extra={**run.log_extra, "code": exc.code})
+        LLM_ERRORS.labels(workflow=job.kind, code=exc.code).inc()
         await run.fail(exc.message, exc.code)
     except GitHubException as exc:
         log.warning("GitHub failed", extra={**run.log_extra, "error": repr(exc)})

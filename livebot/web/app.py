@@ -79,6 +79,7 @@ async def unavailable(request: web.Request, handler: Handler) -> web.StreamRespo
             },
         )
         redelivery.note_refused(request)
+        webhook.count_failure(request, "unavailable")
         return web.json_response(
             {"error": "Redis is unavailable; try again later (GitHub deliveries: redeliver)"},
             status=503,
@@ -88,6 +89,11 @@ async def unavailable(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response(
             {"error": "The run archive is unavailable; try again later"}, status=503
         )
+    except web.HTTPException:
+        raise
+    except Exception:
+        webhook.count_failure(request, "error")
+        raise
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -55,6 +55,12 @@ def _counter(event: str, outcome: str) -> Counter:
     return WEBHOOKS.labels(event=event, outcome=outcome)
 
 
+def count_failure(request: web.Request, outcome: str) -> None:
+    """A delivery answered 5xx (`unavailable`: Redis away; `error`: a bug of ours), counted."""
+    if request.path == "/webhook":
+        _counter(event_label(request.headers.get("X-GitHub-Event", "")), outcome).inc()
+
+
 def _json(value: object) -> str:
     return orjson.dumps(value).decode()
 
