@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import secrets
@@ -12,6 +13,7 @@ from typing import Final
 
 import aiohttp
 import psycopg
+from gidgethub import GitHubBroken
 from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 
@@ -30,6 +32,10 @@ DEMO_SLUG: Final = "livebot"
 LINK_SECRET_FILE: Final = "link-secret"
 # Modes that run without a registered app: they need no slug from GitHub.
 APPLESS_MODES: Final = frozenset({"demo", "setup", "check"})
+# `livebot web` waits this long for GET /app at start; past it (or GitHub away), it starts with
+# the name unknown and asks again in the background (livebot/web/app_name.py).
+WEB_SLUG_SECONDS: Final = 10.0
+GITHUB_AWAY: Final = (aiohttp.ClientError, OSError, GitHubBroken)
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class Services:
     redis_url: str
     run_log: RunLog
     queue: JobQueue
-    slug: str
+    slug: str  # empty in `livebot web` while GitHub has not answered GET /app
     session: aiohttp.ClientSession
     # None when DATABASE_URL is unset: finished runs are gone when their Redis log expires.
     archive: Archive | None
@@ -67,7 +73,20 @@ async def app_slug(settings: Settings, session: aiohttp.ClientSession, mode: Mod
     if mode in APPLESS_MODES:
         return DEMO_SLUG
     try:
-        info = await github_app(settings, session).app_info()
+        async with asyncio.timeout(WEB_SLUG_SECONDS if mode == "web" else None):
+            info = await github_app(settings, session).app_info()
+    except GITHUB_AWAY as exc:
+        if mode != "web":
+            raise SettingsError(
+                f"GITHUB_APP_SLUG is not set and GitHub cannot be reached ({exc!r}); check "
+                "GITHUB_API_URL and the network, or set GITHUB_APP_SLUG"
+            ) from None
+        # A web process takes deliveries and serves pages without GitHub: it learns the name later.
+        log.warning(
+            "GitHub cannot be reached; the app's name is asked again in the background",
+            extra={"error": repr(exc)[:200]},
+        )
+        return ""
     except SettingsError:
         raise SettingsError(
             "GITHUB_APP_SLUG is not set (nor GITHUB_APP_ID to ask GitHub)"

@@ -16,7 +16,7 @@ from aiohttp import web
 from livebot.core.settings import Settings
 from livebot.setup import app_setup, manifest
 from livebot.web.accounts.sessions import get_cookie, set_cookie
-from livebot.web.app_keys import APP_SLUG, HTTP_SESSION, SETTINGS, SETUP_STATES
+from livebot.web.app_keys import APP_NAME, HTTP_SESSION, SETTINGS, SETUP_STATES
 from livebot.web.pages.shell import render
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ async def done(request: web.Request) -> web.Response:
 @installed_routes.get("/setup/installed")
 async def installed(request: web.Request) -> web.Response:
     """Where GitHub sends people after they install the app."""
-    slug = escape(request.app[APP_SLUG])
+    slug = escape(request.app[APP_NAME].slug or "livebot")
     content = f"""
 <div class="page-box"><p>The app is installed. With <code>livebot serve</code> running, write
 <code>@{slug} hello</code> in an issue of one of those repositories.</p></div>"""
