@@ -54,7 +54,9 @@ class Services:
     archive: Archive | None
 
 
-def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:
+def github_app(
+    settings: Settings, session: aiohttp.ClientSession, max_attempts: int = 4
+) -> GitHubApp:
     """The GitHub App client for the configured app."""
     if settings.github_app_id is None or settings.github_private_key is None:
         raise SettingsError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are required")
@@ -63,6 +65,7 @@ def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:
         app_id=settings.github_app_id,
         private_key=settings.github_private_key,
         api_url=settings.github_api_url,
+        max_attempts=max_attempts,
     )
 
 
@@ -74,7 +77,9 @@ async def app_slug(settings: Settings, session: aiohttp.ClientSession, mode: Mod
         return DEMO_SLUG
     try:
         async with asyncio.timeout(WEB_SLUG_SECONDS if mode == "web" else None):
-            info = await github_app(settings, session).app_info()
+            # A web process asks once: it need not wait for GitHub to serve pages.
+            attempts = 1 if mode == "web" else 4
+            info = await github_app(settings, session, attempts).app_info()
     except GITHUB_AWAY as exc:
         if mode != "web":
             raise SettingsError(
