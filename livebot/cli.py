@@ -38,6 +38,7 @@ from livebot.setup.app_setup import SetupStates
 from livebot.store.client import RedisUnavailable
 from livebot.web import connections
 from livebot.web.app import create_app
+from livebot.web.metrics_server import serving_metrics
 from livebot.web.pages.demo import index_url
 from livebot.web.pages.setup import setup_url
 
@@ -289,6 +290,9 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
             from livebot.worker_services import worker_services
 
             workers = await stack.enter_async_context(running_workers(worker_services(services)))
+        if mode == "worker":
+            # The web tier serves /metrics itself; a worker only on LIVEBOT_METRICS_PORT.
+            await stack.enter_async_context(serving_metrics(settings))
         if mode in ("serve", "web", "demo", "setup"):
             player = DemoPlayer(services.run_log, speed) if mode == "demo" else None
             setup_states = SetupStates() if mode == "setup" else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import secrets
@@ -12,6 +13,7 @@ from typing import Final
 
 import aiohttp
 import psycopg
+from gidgethub import GitHubBroken
 from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 
@@ -30,6 +32,10 @@ DEMO_SLUG: Final = "livebot"
 LINK_SECRET_FILE: Final = "link-secret"
 # Modes that run without a registered app: they need no slug from GitHub.
 APPLESS_MODES: Final = frozenset({"demo", "setup", "check"})
+# `livebot web` waits this long for GET /app at start; past it (or GitHub away), it starts with
+# the name unknown and asks again in the background (livebot/web/app_name.py).
+WEB_SLUG_SECONDS: Final = 10.0
+GITHUB_AWAY: Final = (aiohttp.ClientError, OSError, GitHubBroken)
 
 
 @dataclass(frozen=True)
@@ -42,13 +48,15 @@ class Services:
     redis_url: str
     run_log: RunLog
     queue: JobQueue
-    slug: str
+    slug: str  # empty in `livebot web` while GitHub has not answered GET /app
     session: aiohttp.ClientSession
     # None when DATABASE_URL is unset: finished runs are gone when their Redis log expires.
     archive: Archive | None
 
 
-def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:
+def github_app(
+    settings: Settings, session: aiohttp.ClientSession, max_attempts: int = 4
+) -> GitHubApp:
     """The GitHub App client for the configured app."""
     if settings.github_app_id is None or settings.github_private_key is None:
         raise SettingsError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are required")
@@ -57,6 +65,7 @@ def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:
         app_id=settings.github_app_id,
         private_key=settings.github_private_key,
         api_url=settings.github_api_url,
+        max_attempts=max_attempts,
     )
 
 
@@ -67,7 +76,22 @@ async def app_slug(settings: Settings, session: aiohttp.ClientSession, mode: Mod
     if mode in APPLESS_MODES:
         return DEMO_SLUG
     try:
-        info = await github_app(settings, session).app_info()
+        async with asyncio.timeout(WEB_SLUG_SECONDS if mode == "web" else None):
+            # A web process asks once: it need not wait for GitHub to serve pages.
+            attempts = 1 if mode == "web" else 4
+            info = await github_app(settings, session, attempts).app_info()
+    except GITHUB_AWAY as exc:
+        if mode != "web":
+            raise SettingsError(
+                f"GITHUB_APP_SLUG is not set and GitHub cannot be reached ({exc!r}); check "
+                "GITHUB_API_URL and the network, or set GITHUB_APP_SLUG"
+            ) from None
+        # A web process takes deliveries and serves pages without GitHub: it learns the name later.
+        log.warning(
+            "GitHub cannot be reached; the app's name is asked again in the background",
+            extra={"error": repr(exc)[:200]},
+        )
+        return ""
     except SettingsError:
         raise SettingsError(
             "GITHUB_APP_SLUG is not set (nor GITHUB_APP_ID to ask GitHub)"

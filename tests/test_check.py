@@ -110,6 +110,7 @@ async def test_everything_right_is_all_ticks(healthy: Settings) -> None:
     assert [line for line in lines if not line.ok] == []
     table = rows(lines)
     assert "1, reaching 1 repositories" in table["installations"].detail
+    assert table["installed on"].detail == "octo-org (all repositories)"
     assert "embedded" in table["Redis"].detail
     assert table["model"].detail.startswith("gpt-4o-mini")
     assert table["streaming"].mark == "✓"
@@ -199,6 +200,7 @@ async def test_each_problem_is_a_cross_with_its_fix(
     assert not table["deliveries"].ok and "1× 500" in table["deliveries"].detail
     assert "no answer" in table["deliveries"].detail
     assert not table["installations"].ok and "/installations/new" in table["installations"].fix
+    assert table["installed on"].mark == "–" and "/installations/new" in table["installed on"].fix
     assert not table["model"].ok and "llama3" in table["model"].fix
     # The suite's Redis saves nothing: runs would not survive its restart.
     assert not table["Redis"].ok and "appendonly yes" in table["Redis"].fix

@@ -266,9 +266,10 @@ def compose() -> dict[str, Any]:
 def test_compose_postgres_is_behind_the_archive_profile() -> None:
     services = compose()["services"]
     assert services["postgres"]["profiles"] == ["archive"]
-    # Only postgres is optional; the livebot processes do not wait on it (its profile may be off).
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    # Only postgres and prometheus are optional; the livebot processes do not wait on them.
     for name, service in services.items():
-        if name != "postgres":
+        if name not in ("postgres", "prometheus"):
             assert "profiles" not in service, name
             assert "postgres" not in service.get("depends_on", {}), name
 

@@ -55,6 +55,15 @@ LLM_COST = Counter(
     "livebot_llm_cost_usd_total", "Estimated cost of the model's tokens in US dollars", ["workflow"]
 )
 
+# Set by the workers (every few seconds): an answer waits this long before any worker starts it.
+QUEUE_AGE = Gauge(
+    "livebot_queue_oldest_job_age_seconds",
+    "Age of the oldest queued job no worker has taken yet",
+)
+LLM_ERRORS = Counter(
+    "livebot_llm_errors_total", "Runs the model failed, by error code", ["workflow", "code"]
+)
+
 
 def event_label(event: str) -> str:
     """The `event` label of a delivery: its event name if known, else `other`."""

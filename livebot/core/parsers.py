@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 T = TypeVar("T")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 PrivateRuns = Literal["link", "signin"]
 PRIVATE_RUNS_CHOICES: Final = ("link", "signin")
@@ -145,6 +147,13 @@ def parse_prices(raw: str) -> dict[str, tuple[float, float]]:
     return prices
 
 
+def _networks(raw: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses or CIDRs (`10.0.0.0/8, ::1`)."""
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()
+    )
+
+
 TEXT: Final = Parser("text", str)
 SECRET: Final = Parser("text", str, secret=True, strip=False)
 SLUG: Final = Parser("the app's name", lambda raw: raw.lstrip("@"))
@@ -156,6 +165,11 @@ DAYS: Final = Parser(
 )
 WHOLE_DAYS: Final = Parser("a whole number of days above 0", _positive_int)
 PORT: Final = Parser("a port number from 0 to 65535", _port)
+NETWORKS: Final = Parser(
+    "comma-separated addresses or CIDRs (e.g. 172.29.80.80, 10.0.0.0/8)",
+    _networks,
+    show=lambda nets: ", ".join(str(n) for n in nets),
+)
 WEB_URL: Final = Parser(
     "a URL starting with http:// or https://", _starting_with("http://", "https://")
 )

@@ -19,7 +19,7 @@ from typing import Any, Final, Generic, Literal, TypeVar, cast, get_args
 from dotenv import dotenv_values
 
 from livebot.core import parsers
-from livebot.core.parsers import Invalid, Parser, PrivateRuns
+from livebot.core.parsers import Invalid, IPNetwork, Parser, PrivateRuns
 from livebot.core.unknown_keys import UnknownKey, unknown_keys
 
 T = TypeVar("T")
@@ -215,7 +215,9 @@ class Settings:
         None,
         "the name people mention",
         needed_by=("web",),
-        default_note="asked of `GET /app` at start",
+        default_note="asked of `GET /app` at start; `livebot web` starts even while GitHub is "
+        "unreachable, asks again in the background, and keeps the deliveries that arrive "
+        "meanwhile (202 `deferred`) in Redis to route them once it knows the name",
         alternative="GITHUB_APP_ID and GITHUB_PRIVATE_KEY to ask GitHub",
         met=lambda s: s.github_app_slug or (s.github_app_id and s.github_private_key),
     )
@@ -303,6 +305,24 @@ class Settings:
         parsers.WHOLE,
         2_000,
         "live viewers one run may have (429 past them)",
+    )
+    trusted_proxies: tuple[IPNetwork, ...] = setting(
+        "LIVEBOT_TRUSTED_PROXIES",
+        parsers.NETWORKS,
+        (),
+        "reverse proxies whose `X-Forwarded-For` names the client: walked right to left past "
+        "trusted hops; from any other peer the header is ignored (see "
+        "[docs/deployment.md](docs/deployment.md#the-clients-address-behind-a-proxy))",
+        default_note="the peer is the client",
+        hint="reverse proxies whose X-Forwarded-For names the client",
+    )
+    metrics_port: int | None = setting(
+        "LIVEBOT_METRICS_PORT",
+        parsers.PORT,
+        None,
+        "port where `livebot worker` serves `/metrics` (job, token, cost, model-error and "
+        "queue-age metrics; same token rule); the web processes serve it on `PORT`",
+        default_note="a worker serves none",
     )
     max_connections: int | None = setting(
         "LIVEBOT_MAX_CONNECTIONS",

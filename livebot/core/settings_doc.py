@@ -19,7 +19,7 @@ HEADER: Final = "| setting | meaning | value | default | needed by |\n|---|---|-
 
 def default_cell(row: Setting[Any]) -> str:
     """The default as written in the variable, and what it means."""
-    if row.default is None:
+    if row.default is None or row.default == ():
         return f"unset: {row.default_note}" if row.default_note else "unset"
     shown = f"`{row.parser.show(row.default)}`"
     return f"{shown} {row.default_note}" if row.default_note else shown

@@ -51,7 +51,11 @@ Hi @{author}! Mention @{slug} followed by what you need:
 |---|---|"""
 HELP_ROW: Final = "| {usage} | {does} |"
 HELP_TURNED_OFF: Final = "\n\nTurned off in this repository's `.github/livebot.yml`: {commands}."
-HELP_OUTRO: Final = "While I work, the link in my first reply shows the answer being written, live."
+HELP_OUTRO: Final = (
+    "To start, mention @{slug} with a question in any issue or pull request of a repository it "
+    "is installed on (installing it posts nothing). While I work, the link in my first reply "
+    "shows the answer being written, live. Settings per repository: `.github/livebot.yml`."
+)
 
 
 def marker(run_id: str) -> str:

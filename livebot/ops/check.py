@@ -18,7 +18,7 @@ from livebot.github.client import GitHubApp
 from livebot.github.paths import api_path
 from livebot.llm.client import make_client
 from livebot.ops import capabilities, preflight
-from livebot.ops.check_lines import Line, failed, passed, skipped
+from livebot.ops.check_lines import Line, failed, lacking, passed, skipped
 from livebot.setup import manifest
 from livebot.store.client import EmbeddedRedis, RedisUnavailable, connect, redis_server_binary
 
@@ -150,7 +150,7 @@ async def github_lines(
         lines.append(skipped("webhook URL", bad[0]))
     else:
         lines.append(await _webhook_url(settings, app, info))
-    for probe in (_deliveries, _installations):
+    for probe in (_deliveries, _installations, installed_on):
         lines.append(await probe(settings, app, info))
     lines.append(_permissions(info))
     return lines
@@ -210,6 +210,26 @@ async def _installations(settings: Settings, app: GitHubApp, info: dict[str, Any
     if not installations:
         return failed("installations", "the app is installed nowhere", f"install it: {install_url}")
     return passed("installations", f"{len(installations)}, reaching {repositories} repositories")
+
+
+async def installed_on(settings: Settings, app: GitHubApp, info: dict[str, Any]) -> Line:
+    """Each installation's account and repository selection, from GET /app/installations."""
+    try:
+        installations = [
+            inst async for inst in app.gh.getiter(api_path("app", "installations"), jwt=app.jwt())
+        ]
+    except GitHubException as exc:
+        return failed("installed on", _github_error(exc), "retry later")
+    if not installations:
+        return lacking(
+            "installed on", "no account yet", f"{info.get('html_url', '')}/installations/new"
+        )
+    shown = [
+        f"{inst['account']['login']} ({inst.get('repository_selection', '?')} repositories)"
+        for inst in installations[:MAX_INSTALLATIONS]
+    ]
+    more = len(installations) - len(shown)
+    return passed("installed on", ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
 
 
 def _permissions(info: dict[str, Any]) -> Line:

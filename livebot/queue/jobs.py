@@ -185,6 +185,15 @@ class JobQueue:
         """Whether a delivery was already handled."""
         return bool(await self.redis.exists(keys.delivery(delivery_id)))
 
+    async def oldest_waiting_age(self, now_ms: int) -> float:
+        """Seconds the oldest job no worker has taken yet has waited (0 when none waits)."""
+        groups = await self.redis.xinfo_groups(JOB_STREAM)
+        last = next((g["last-delivered-id"] for g in groups if g["name"] == JOB_GROUP), "0-0")
+        waiting = keys.range_entries(await self.redis.xrange(JOB_STREAM, f"({last}", "+", 1))
+        if not waiting:
+            return 0.0
+        return max(0.0, (now_ms - int(waiting[0][0].split("-")[0])) / 1000)
+
     async def take(self, consumer: str, count: int, block_ms: int) -> list[ClaimedJob]:
         """New jobs for this consumer, waiting up to `block_ms` for some."""
         reply = await self.redis.xreadgroup(

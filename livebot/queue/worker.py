@@ -11,7 +11,7 @@ from typing import Final
 
 from livebot.core.cancellation import cancel_and_wait
 from livebot.core.logs import warn_failure
-from livebot.core.metrics import JOBS, JOBS_RUNNING
+from livebot.core.metrics import JOBS, JOBS_RUNNING, QUEUE_AGE
 from livebot.queue.jobs import ClaimedJob, JobQueue, consumer_name
 from livebot.queue.registry import HANDLERS, WORKFLOW_NAMES
 from livebot.runs.execution import REDIS_AWAY, give_up, say_delayed
@@ -26,6 +26,8 @@ REDIS_RETRY_SECONDS: Final = 0.2
 REDIS_RETRY_MAX_SECONDS: Final = 5.0
 # A short outage goes unsaid on GitHub; a long one says the answer is delayed, not failed.
 DELAYED_AFTER_SECONDS: Final = 30.0
+# How often the oldest waiting job's age (a gauge for alerts) is measured.
+QUEUE_AGE_SECONDS: Final = 5.0
 
 
 async def handle(services: WorkerServices, claimed: ClaimedJob) -> None:
@@ -55,6 +57,7 @@ class WorkerPool:
         self._hurry = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
+        self._measure_task: asyncio.Task[None] | None = None
 
     @property
     def claim_timeout_ms(self) -> int:
@@ -65,6 +68,7 @@ class WorkerPool:
         """Start taking jobs."""
         self._loop_task = asyncio.create_task(self._take_jobs(), name="worker-loop")
         self._renew_task = asyncio.create_task(self._renew_claims(), name="worker-renew")
+        self._measure_task = asyncio.create_task(self._measure_queue(), name="worker-queue-age")
         log.info(
             "workers started", extra={"consumer": self.consumer, "concurrency": self.concurrency}
         )
@@ -91,8 +95,7 @@ class WorkerPool:
         for task, claimed in unfinished.items():
             if task not in self._lost:
                 await self._hand_back(claimed)
-        if self._renew_task is not None:
-            await cancel_and_wait([self._renew_task])
+        await cancel_and_wait([t for t in (self._renew_task, self._measure_task) if t is not None])
 
     async def _grace(self) -> None:
         """Until the running jobs are done, the grace period is over, or `stop_now`."""
@@ -202,6 +205,18 @@ class WorkerPool:
                 wait = min(wait * 2, REDIS_RETRY_MAX_SECONDS)
         if time.monotonic() - began >= DELAYED_AFTER_SECONDS:
             await say_delayed(self.services, claimed)
+
+    async def _measure_queue(self) -> None:
+        failures = 0
+        while True:
+            try:
+                QUEUE_AGE.set(await self.queue.oldest_waiting_age(int(time.time() * 1000)))
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                if failures == 1:  # one line per outage: the take loop says the rest
+                    warn_failure(log, "could not measure the queue's age", exc)
+            await asyncio.sleep(QUEUE_AGE_SECONDS)
 
     async def _renew_claims(self) -> None:
         while True:

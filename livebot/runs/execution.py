@@ -23,7 +23,7 @@ from livebot.config.repo_config import (
     notes_markdown,
 )
 from livebot.core.cancellation import cancel_and_wait
-from livebot.core.metrics import LLM_COST, LLM_TOKENS
+from livebot.core.metrics import LLM_COST, LLM_ERRORS, LLM_TOKENS
 from livebot.core.settings import RunLimits
 from livebot.github import comments
 from livebot.github.client import InstallationAPI
@@ -47,6 +47,9 @@ PROGRESS_AFTER_SECONDS: Final = 20.0
 PROGRESS_EVERY_SECONDS: Final = 15.0
 # Redis went away mid-run: the job waits for it and is tried again, with nothing said on GitHub.
 REDIS_AWAY: Final = (RedisConnectionError, RedisTimeoutError)
+# GitHub (or the model's host) could not be reached: an outage, not a bug; one line, no traceback.
+NETWORK_AWAY: Final = (aiohttp.ClientError, TimeoutError, OSError)
+NETWORK_FAILED: Final = "A network error stopped the run ({error}); mention me again to retry"
 
 
 @dataclass
@@ -121,7 +124,7 @@ class Run:
 
     async def _show_progress(self) -> None:
         await asyncio.sleep(PROGRESS_AFTER_SECONDS)
-        shown = ""
+        shown, failures = "", 0
         while True:
             if self.activity != shown and self.comment_id is not None and await self.current():
                 shown = self.activity
@@ -134,8 +137,12 @@ class Run:
                 )
                 try:
                     await self.gh.patch(self.job.comment_path(self.comment_id), data={"body": body})
-                except (GitHubException, aiohttp.ClientError, TimeoutError):
-                    log.warning("could not show progress", extra=self.log_extra, exc_info=True)
+                except (GitHubException, *NETWORK_AWAY) as exc:
+                    failures += 1
+                    log.warning(
+                        "could not show progress",
+                        extra={**self.log_extra, "error": repr(exc)[:200], "failures": failures},
+                    )
             await asyncio.sleep(PROGRESS_EVERY_SECONDS)
 
     async def ready(self) -> None:
@@ -361,10 +368,15 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         raise
     except LLMError as exc:
         log.warning("model failed", extra={**run.log_extra, "code": exc.code})
+        LLM_ERRORS.labels(workflow=job.kind, code=exc.code).inc()
         await run.fail(exc.message, exc.code)
     except GitHubException as exc:
         log.warning("GitHub failed", extra={**run.log_extra, "error": repr(exc)})
         await run.fail(f"GitHub answered with an error ({exc})", "github_error")
+    except NETWORK_AWAY as exc:
+        error = repr(exc)[:200]
+        log.warning("network error; run failed", extra={**run.log_extra, "error": error})
+        await run.fail(NETWORK_FAILED.format(error=error), "network_error")
     except Exception:
         log.exception("workflow crashed", extra=run.log_extra)
         await run.fail("Livebot hit an internal error", "internal_error")
@@ -414,10 +426,12 @@ async def _until_cancelled(run: Run, workflow: WorkflowFunction) -> None:
             if posting.exception() is not None:
                 # The work goes on: its final text is posted as the reply, retried by a
                 # follow-up job while GitHub fails.
+                failure = posting.exception()
+                away = isinstance(failure, (GitHubException, *NETWORK_AWAY))
                 log.warning(
                     "placeholder could not be posted; the answer will be",
-                    extra=run.log_extra,
-                    exc_info=posting.exception(),
+                    extra={**run.log_extra, "error": repr(failure)[:200]},
+                    exc_info=None if away else failure,
                 )
                 run.placeholder = posting = None
                 continue

@@ -17,6 +17,8 @@ Fields = dict[EncodableT, EncodableT]
 JOB_STREAM: Final = "livebot:{jobs}:stream"
 DEAD_LETTERS: Final = "livebot:{jobs}:dead"
 JOB_GROUP: Final = "workers"
+# Deliveries the web tier took before it knew the app's name (GitHub unreachable at start).
+DEFERRED_DELIVERIES: Final = "livebot:{jobs}:deferred"
 # Finished runs waiting for the archive: a slot of its own, written after a run's seal.
 FINISHED_STREAM: Final = "livebot:{archive}:finished"
 ARCHIVE_GROUP: Final = "archivers"

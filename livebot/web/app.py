@@ -19,7 +19,7 @@ from livebot.web.accounts import signin
 from livebot.web.accounts.sessions import csrf_protect
 from livebot.web.app_keys import (
     ACCESS_SECONDS,
-    APP_SLUG,
+    APP_NAME,
     ARCHIVE,
     BODY_BUDGET,
     DEMO_PLAYER,
@@ -35,6 +35,7 @@ from livebot.web.app_keys import (
     SETUP_STATES,
     VIEWER_LIMITS,
 )
+from livebot.web.app_name import AppName, app_name_context
 from livebot.web.body import DEFAULT_BODY_BYTES, MAX_BODY_BYTES, BodyBudget
 from livebot.web.live import cancel, run_pages
 from livebot.web.live.fanout import MAX_PENDING_EVENTS, SWEEP_SECONDS, FanOut
@@ -75,6 +76,7 @@ async def unavailable(request: web.Request, handler: Handler) -> web.StreamRespo
             },
         )
         redelivery.note_refused(request)
+        webhook.count_failure(request, "unavailable")
         return web.json_response(
             {"error": "Redis is unavailable; try again later (GitHub deliveries: redeliver)"},
             status=503,
@@ -84,6 +86,11 @@ async def unavailable(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response(
             {"error": "The run archive is unavailable; try again later"}, status=503
         )
+    except web.HTTPException:
+        raise
+    except Exception:
+        webhook.count_failure(request, "error")
+        raise
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -159,7 +166,9 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = services.settings
     app[VIEWER_LIMITS] = ViewerLimits(
-        services.settings.max_viewers_per_address, services.settings.max_viewers_per_run
+        services.settings.max_viewers_per_address,
+        services.settings.max_viewers_per_run,
+        services.settings.trusted_proxies,
     )
     app[KEEPALIVE] = keepalive_seconds
     app[ACCESS_SECONDS] = access_seconds
@@ -168,13 +177,14 @@ def create_app(
     app[REDIS] = services.redis
     app[RUN_LOG] = services.run_log
     app[JOB_QUEUE] = services.queue
-    app[APP_SLUG] = services.slug
+    app[APP_NAME] = AppName(services.slug)
     app[HTTP_SESSION] = services.session
     if services.archive is not None:
         app[ARCHIVE] = services.archive
     app.cleanup_ctx.append(fanout_context(services, max_pending, sweep_seconds))
     app.cleanup_ctx.append(redelivery.redelivery_context(services, redelivery_check_seconds))
     app.cleanup_ctx.append(presence_context)
+    app.cleanup_ctx.append(app_name_context(services, app[APP_NAME]))
     app.on_shutdown.append(end_streams)
     app.add_routes(run_pages.routes)
     app.add_routes(health.routes)

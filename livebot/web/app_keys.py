@@ -13,6 +13,7 @@ from livebot.github.redelivery import OutageNotes
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
 from livebot.setup.app_setup import SetupStates
+from livebot.web.app_name import AppName
 from livebot.web.body import BodyBudget
 from livebot.web.live.fanout import FanOut
 from livebot.web.live.presence import Presence
@@ -24,7 +25,8 @@ RUN_LOG = web.AppKey("run_log", RunLog)
 FANOUT = web.AppKey("fanout", FanOut)
 LINK_SECRET = web.AppKey("link_secret", bytes)
 JOB_QUEUE = web.AppKey("job_queue", JobQueue)
-APP_SLUG = web.AppKey("app_slug", str)
+# The name people mention; empty while GitHub has not said it yet.
+APP_NAME = web.AppKey("app_name", AppName)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SETUP_STATES = web.AppKey("setup_states", SetupStates)
 DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)

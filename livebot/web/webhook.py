@@ -19,9 +19,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from livebot.core.logs import Summary
 from livebot.core.metrics import WEBHOOK_SECONDS, WEBHOOKS, event_label
 from livebot.github.payloads import PayloadError, parse
+from livebot.intake import deferred
 from livebot.intake.delivery import Intake
 from livebot.intake.router import router
-from livebot.web.app_keys import APP_SLUG, BODY_BUDGET, JOB_QUEUE, SETTINGS
+from livebot.web.app_keys import APP_NAME, BODY_BUDGET, JOB_QUEUE, REDIS, SETTINGS
 from livebot.web.body import read_body
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ def signature_is_valid(secret: str, body: bytes, header: str) -> bool:
 def _counter(event: str, outcome: str) -> Counter:
     """One series of the deliveries counter (few: `event_label` names a fixed set of events)."""
     return WEBHOOKS.labels(event=event, outcome=outcome)
+
+
+def count_failure(request: web.Request, outcome: str) -> None:
+    """A delivery answered 5xx (`unavailable`: Redis away; `error`: a bug of ours), counted."""
+    if request.path == "/webhook":
+        _counter(event_label(request.headers.get("X-GitHub-Event", "")), outcome).inc()
 
 
 def _json(value: object) -> str:
@@ -98,8 +105,17 @@ async def receive_webhook(request: web.Request) -> web.Response:
         data = parse(body)
     except PayloadError as exc:
         return _answer(400, event_name, "malformed", started, error=str(exc))
+    slug = request.app[APP_NAME].slug
+    if not slug:
+        # Which comments mention the app is unknown until GitHub says its name: kept till then.
+        try:
+            async with asyncio.timeout(REDIS_SECONDS):
+                await deferred.keep(request.app[REDIS], event_name, delivery_id, data)
+        except TimeoutError:
+            raise RedisTimeoutError(f"Redis did not answer within {REDIS_SECONDS:g} s") from None
+        return _answer(202, event_name, "deferred", started)
     event = sansio.Event(data, event=event_name, delivery_id=delivery_id)
-    intake = Intake(slug=request.app[APP_SLUG], delivery_id=delivery_id)
+    intake = Intake(slug=slug, delivery_id=delivery_id)
     try:
         async with asyncio.timeout(REDIS_SECONDS):
             # Anything but a PayloadError is a bug of ours: a logged 500, never a "bad payload".

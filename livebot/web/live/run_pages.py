@@ -250,7 +250,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     One coroutine per viewer and nothing else (no keep-alive task, no middleware frame, no
     context manager): thousands of idle viewers are what a web process holds most of."""
     limits = request.app[VIEWER_LIMITS]
-    address = request.remote or ""
+    address = limits.address(request)
     limits.admit(address, request.match_info["run_id"])
     viewer = watching = None
     fanout = request.app[FANOUT]

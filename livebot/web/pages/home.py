@@ -10,7 +10,7 @@ from aiohttp import web
 
 from livebot.core.version import version
 from livebot.setup import manifest
-from livebot.web.app_keys import APP_SLUG, DEMO_PLAYER, LINK_SECRET, SETTINGS, SETUP_STATES
+from livebot.web.app_keys import APP_NAME, DEMO_PLAYER, LINK_SECRET, SETTINGS, SETUP_STATES
 from livebot.web.pages import setup
 from livebot.web.pages.demo import index_url
 from livebot.web.pages.shell import render
@@ -61,7 +61,7 @@ def _setup(request: web.Request) -> web.Response:
 
 def _server(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    slug = request.app[APP_SLUG] if settings.github_app_id is not None else None
+    slug = request.app[APP_NAME].slug if settings.github_app_id is not None else None
     app_line = ""
     if slug:
         url = f"{manifest.web_url(settings.github_api_url)}/apps/{slug}"

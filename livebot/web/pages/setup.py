@@ -16,7 +16,7 @@ from aiohttp import web
 from livebot.core.settings import Settings
 from livebot.setup import app_setup, manifest
 from livebot.web.accounts.sessions import get_cookie, set_cookie
-from livebot.web.app_keys import APP_SLUG, HTTP_SESSION, SETTINGS, SETUP_STATES
+from livebot.web.app_keys import APP_NAME, HTTP_SESSION, SETTINGS, SETUP_STATES
 from livebot.web.pages.shell import render
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ async def installed(request: web.Request) -> web.Response:
     if SETUP_STATES in app:
         slug, hint = app[SETUP_STATES].registered, NOT_REGISTERED_HINT
     else:
-        slug = app[APP_SLUG] if app[SETTINGS].github_app_id is not None else None
+        slug = app[APP_NAME].slug if app[SETTINGS].github_app_id is not None else None
         hint = NO_APP_HINT
     if slug is None:
         content = f"""
