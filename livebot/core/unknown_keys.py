@@ -10,7 +10,9 @@ from typing import Final
 # The prefixes of livebot's own settings (and of the services they name).
 PREFIXES: Final = ("LIVEBOT_", "GITHUB_", "OPENAI_")
 # Read from the same `.env` by others: Compose interpolates compose.yaml with these.
-OTHER_READERS: Final = frozenset({"LIVEBOT_HTTP_PORT", "GITHUB_APP_KEY_FILE"})
+OTHER_READERS: Final = frozenset(
+    {"LIVEBOT_HTTP_PORT", "GITHUB_APP_KEY_FILE", "LIVEBOT_METRICS_TOKEN_FILE"}
+)
 # Names other tools use for what livebot calls otherwise (the openai package before 1.0).
 RENAMED: Final = {"OPENAI_API_BASE": "OPENAI_BASE_URL"}
 # How alike a name in the process environment must be to one of ours to be taken for a
