@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -276,14 +276,17 @@ class Run:
 
 
 WorkflowFunction = Callable[[Run], Coroutine[Any, Any, None]]
+JobHandler = Callable[[WorkerServices, ClaimedJob], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Workflow:
-    """A workflow: its catalog entry (name, words, help line) and its code."""
+    """A workflow: its catalog entry (name, words, help line) and its code; `handle`, when a
+    job needs more than `execute` (review: an automatic one first reads the settings)."""
 
     entry: Entry
     run: WorkflowFunction
+    handle: JobHandler | None = None
 
     @property
     def name(self) -> str:

@@ -285,4 +285,4 @@ async def _review(run: Run, pr: PullRequest, workspace: Workspace, history: Hist
     await run.succeed(f"{text}\n\n{_quote(summary)}", usage)
 
 
-WORKFLOW: Final = Workflow(catalog.REVIEW, review)
+WORKFLOW: Final = Workflow(catalog.REVIEW, review, handle)
