@@ -19,7 +19,7 @@ from livebot.worker_services import WorkerServices
 from livebot.workflows.catalog import CATALOG, DEFAULT_WORKFLOW, Entry
 from tests.fake_github import FakeGitHub
 from tests.support import ISSUE, OWNER, REPO, SLUG, eventually
-from tests.workers import make_job, run_to_end, running
+from tests.workers import make_job, running
 
 POEM: Final = Entry(
     name="poem",
@@ -84,15 +84,17 @@ async def test_the_registry_runs_its_jobs_and_counts_them_under_its_name(
 ) -> None:
     labels = {"workflow": "poem", "outcome": "done"}
     before = METRICS.get_sample_value("livebot_jobs_total", labels) or 0.0
-    run_id, events = await run_to_end(
-        worker_services, queue, redis_client, {"kind": "poem"}, WITH_POEM
-    )
-    assert events[-1].payload()["status"] == "succeeded"
-    meta = await worker_services.run_log.meta(run_id)
-    assert meta is not None and meta["workflow"] == "poem"
+    job = make_job("poem")
+    await queue.enqueue(job)
+    async with running(worker_services, redis_client, WITH_POEM):
+        await eventually(
+            lambda: METRICS.get_sample_value("livebot_jobs_total", labels) == before + 1,
+            "the job counted as done",
+        )
+    meta = await worker_services.run_log.meta(job.run_id)
+    assert meta is not None and (meta["workflow"], meta["status"]) == ("poem", "succeeded")
     [comment] = fake_github.comments_on(OWNER, REPO, ISSUE)
     assert comment["body"].startswith(POEM_TEXT)
-    assert METRICS.get_sample_value("livebot_jobs_total", labels) == before + 1
 
 
 async def _count(fake: FakeGitHub, count: int) -> bool:

@@ -61,12 +61,11 @@ async def run_to_end(
     queue: JobQueue,
     redis: Redis,
     job_changes: dict[str, Any],
-    registry: Registry = REGISTRY,
 ) -> tuple[str, list[Event]]:
     """Queue one job, run workers until its run ends; (run id, its events)."""
     job = make_job(**job_changes)
     await queue.enqueue(job)
-    async with running(services, redis, registry):
+    async with running(services, redis):
         await eventually(
             run_status(services.run_log, job.run_id, "succeeded", "failed", "cancelled"),
             "the run to end",
