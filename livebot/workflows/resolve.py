@@ -303,7 +303,7 @@ async def resolve(run: Run) -> None:
                 return
             # An interrupted attempt's edits died with its worker: start over (not continue
             # its text, as `conversation.write` would), after the text it left on the page.
-            partial = await run.services.run_log.text(job.run_id)
+            partial = await run.written()
             await run.status("Planning and writing the change")
             settings = run.config.resolve
             working = WorkingSet(

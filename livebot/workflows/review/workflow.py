@@ -224,8 +224,7 @@ async def _converse(
     run: Run, workspace: Workspace, pull: dict[str, Any], scope: Scope, history: History
 ) -> tuple[Posted, Usage, str]:
     """Let the model review; the review it submitted (or its text, if it never did)."""
-    job = run.job
-    partial = await run.services.run_log.text(job.run_id)
+    partial = await run.written()
     submission = Submission()
     tools = [*workspace.tools(), submit_tool(run, pull, scope, history, submission)]
     messages = prompts.chat(
