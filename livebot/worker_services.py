@@ -17,6 +17,15 @@ from livebot.services import Services, github_app
 
 
 @dataclass(frozen=True)
+class ProgressTiming:
+    """When a long run starts showing what it does in its placeholder (for people who never
+    open the link), and how often it freshens that line."""
+
+    after_seconds: float = 20.0
+    every_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
 class WorkerServices(Services):
     """What workflows need besides: the GitHub App and the model."""
 
@@ -24,6 +33,7 @@ class WorkerServices(Services):
     llm: openai.AsyncOpenAI
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
     configs: ConfigCache = field(default_factory=ConfigCache)
+    progress: ProgressTiming = ProgressTiming()
 
 
 def worker_services(services: Services) -> WorkerServices:

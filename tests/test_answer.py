@@ -6,16 +6,14 @@ import dataclasses
 import json
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 
 from livebot.config.repo_config import NOTES_TEMPLATE
 from livebot.github import comments
 from livebot.llm.conversation import LIMIT_NOTES, NOT_RUN, WRAP_UP
 from livebot.queue.jobs import JobQueue
-from livebot.runs import execution
 from livebot.runs.log import Event
-from livebot.worker_services import WorkerServices
+from livebot.worker_services import ProgressTiming, WorkerServices
 from livebot.workflows.catalog import REFUSE
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
@@ -275,15 +273,14 @@ async def test_a_long_run_shows_what_it_does_in_its_placeholder(
     redis_client: Redis,
     fake_github: FakeGitHub,
     fake_openai: FakeOpenAI,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(execution, "PROGRESS_AFTER_SECONDS", 0.1)
-    monkeypatch.setattr(execution, "PROGRESS_EVERY_SECONDS", 0.05)
+    progress = ProgressTiming(after_seconds=0.1, every_seconds=0.05)
+    services = dataclasses.replace(worker_services, progress=progress)
     fake_openai.script(
         Reply.calls(ToolCall("read_file", {"path": "README.md"}), first_delay=0.5),
         Reply(text="The answer.", first_delay=0.5),
     )
-    await run_to_end(worker_services, queue, redis_client, {})
+    await run_to_end(services, queue, redis_client, {})
     edits = [r.json["body"] for r in fake_github.requests_to("PATCH", "*/issues/comments/*")]
     shown = [e for e in edits if e.startswith("👀 Working on it… Reading README.md (")]
     assert shown, edits

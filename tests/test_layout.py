@@ -120,6 +120,28 @@ def test_core_imports_nothing_of_ours() -> None:
     assert {name: t for name, t in offenders.items() if t} == {}
 
 
+def test_the_model_loop_and_the_code_tools_know_no_run() -> None:
+    """`livebot.llm` and `livebot.code` serve runs through narrow arguments and protocols: they
+    import neither `livebot.runs` nor `livebot.workflows`."""
+    offenders = {
+        name: sorted(t for t in targets if t.startswith(("livebot.runs", "livebot.workflows")))
+        for name, targets in graph().items()
+        if name.startswith(("livebot.llm", "livebot.code"))
+    }
+    assert {name: t for name, t in offenders.items() if t} == {}
+
+
+def test_only_the_orchestration_imports_the_run() -> None:
+    """The `Run` is for the workflows' entry points (the modules whose functions the registry
+    runs), the queue that runs them and the CLI; helpers take what they use."""
+    from livebot.queue.registry import WORKFLOWS
+
+    entries = {workflow.run.__module__ for workflow in WORKFLOWS}
+    allowed = {name for name in graph() if name.startswith("livebot.queue.")} | entries
+    importers = {name for name, targets in graph().items() if "livebot.runs.execution" in targets}
+    assert importers - allowed - {"livebot.cli"} == set()
+
+
 def test_livebot_web_loads_no_openai() -> None:
     """As `livebot web` starts: the command and the web app leave `openai` unloaded (the workers
     and `livebot check` import it when they start)."""

@@ -58,7 +58,9 @@ def test_the_setting_takes_addresses_and_cidrs(tmp_path: Path) -> None:
     assert load_settings({}, no_file).trusted_proxies == ()
     loaded = load_settings({"LIVEBOT_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7,::1"}, no_file)
     assert [str(n) for n in loaded.trusted_proxies] == ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]
-    with pytest.raises(SettingsError, match="LIVEBOT_TRUSTED_PROXIES must be comma-separated addresses or CIDRs"):
+    with pytest.raises(
+        SettingsError, match="LIVEBOT_TRUSTED_PROXIES must be comma-separated addresses or CIDRs"
+    ):
         load_settings({"LIVEBOT_TRUSTED_PROXIES": "10.0.0.0/8, nginx"}, no_file)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from livebot.queue.jobs import Job, JobQueue
+from livebot.queue.registry import REGISTRY, Registry
 from livebot.queue.worker import WorkerPool
 from livebot.runs.log import Event, RunLog, new_run_id
 from livebot.worker_services import WorkerServices
@@ -42,9 +43,12 @@ def run_status(run_log: RunLog, run_id: str, *statuses: str) -> Callable[[], Awa
 
 
 @asynccontextmanager
-async def running(svc: WorkerServices, redis: Redis) -> AsyncIterator[WorkerPool]:
-    """A worker pool that runs for the block, then stops gracefully."""
-    workers = WorkerPool(svc, JobQueue(redis), concurrency=2)
+async def running(
+    svc: WorkerServices, redis: Redis, registry: Registry = REGISTRY
+) -> AsyncIterator[WorkerPool]:
+    """A worker pool (its jobs handled by `registry`) that runs for the block, then stops
+    gracefully."""
+    workers = WorkerPool(svc, JobQueue(redis), concurrency=2, registry=registry)
     workers.start()
     try:
         yield workers
@@ -53,7 +57,10 @@ async def running(svc: WorkerServices, redis: Redis) -> AsyncIterator[WorkerPool
 
 
 async def run_to_end(
-    services: WorkerServices, queue: JobQueue, redis: Redis, job_changes: dict[str, Any]
+    services: WorkerServices,
+    queue: JobQueue,
+    redis: Redis,
+    job_changes: dict[str, Any],
 ) -> tuple[str, list[Event]]:
     """Queue one job, run workers until its run ends; (run id, its events)."""
     job = make_job(**job_changes)

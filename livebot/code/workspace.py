@@ -11,12 +11,13 @@ from typing import Any, Final
 
 from gidgethub import BadRequest
 
-from livebot.code.snapshots import Snapshot
+from livebot.code.snapshots import Snapshot, SnapshotCache
+from livebot.github.client import InstallationAPI
 from livebot.github.comments import MARKER_PATTERN
 from livebot.github.paths import repo_path
 from livebot.llm.thread import thread_data
 from livebot.llm.tools import Tool, repository_tools
-from livebot.runs.execution import Run
+from livebot.queue.jobs import Job
 
 MAX_COMMENTS_READ: Final = 300
 MAX_REVIEW_COMMENTS_READ: Final = 1000
@@ -59,10 +60,10 @@ class Workspace:
         self.snapshot.cancel()
 
 
-async def _thread(run: Run) -> list[dict[str, Any]]:
+async def _thread(gh: InstallationAPI, job: Job) -> list[dict[str, Any]]:
     """The issue's comments, without livebot's own replies."""
     thread: list[dict[str, Any]] = []
-    async for comment in run.gh.getiter(run.job.issue_path("comments", query={"per_page": 100})):
+    async for comment in gh.getiter(job.issue_path("comments", query={"per_page": 100})):
         if not MARKER_PATTERN.search(comment.get("body") or ""):
             thread.append(comment)
         if len(thread) >= MAX_COMMENTS_READ:
@@ -70,13 +71,12 @@ async def _thread(run: Run) -> list[dict[str, Any]]:
     return thread
 
 
-async def _review_thread(run: Run) -> dict[str, Any] | None:
+async def _review_thread(gh: InstallationAPI, job: Job) -> dict[str, Any] | None:
     """The review thread the mention is in: the file, the diff hunk, the conversation."""
-    job = run.job
     if not job.in_review_thread:
         return None
     comments: list[dict[str, Any]] = []
-    async for comment in run.gh.getiter(job.thread_comments_path({"per_page": 100})):
+    async for comment in gh.getiter(job.thread_comments_path({"per_page": 100})):
         comments.append(comment)
         if len(comments) >= MAX_REVIEW_COMMENTS_READ:
             break
@@ -98,10 +98,11 @@ async def _review_thread(run: Run) -> dict[str, Any] | None:
     }
 
 
-async def open_workspace(run: Run, *, with_thread: bool = True) -> Workspace:
-    """Fetch what the workflow needs, concurrently; the commit is the PR's head or the default
-    branch's."""
-    gh, job = run.gh, run.job
+async def open_workspace(
+    gh: InstallationAPI, job: Job, snapshots: SnapshotCache, *, with_thread: bool = True
+) -> Workspace:
+    """Fetch what the job's workflow needs, concurrently; the commit is the PR's head or the
+    default branch's (its files come from `snapshots`)."""
 
     async def no_thread() -> list[dict[str, Any]]:
         return []
@@ -122,9 +123,9 @@ async def open_workspace(run: Run, *, with_thread: bool = True) -> Workspace:
     repo, issue, thread, target, review_thread = await asyncio.gather(
         gh.getitem(repo_path(job.repository)),
         gh.getitem(job.issue_path()),
-        _thread(run) if with_thread else no_thread(),
+        _thread(gh, job) if with_thread else no_thread(),
         head,
-        _review_thread(run),
+        _review_thread(gh, job),
     )
     pull = target if job.is_pull_request else None
     if target is None:
@@ -132,7 +133,7 @@ async def open_workspace(run: Run, *, with_thread: bool = True) -> Workspace:
         return Workspace(repo, issue, thread, pull, "", snapshot, review_thread)
     sha = str(target["head"]["sha"] if pull else target["sha"])
     snapshot = asyncio.create_task(
-        run.services.snapshots.get(gh, job.repository, sha, int(repo.get("size") or 0))
+        snapshots.get(gh, job.repository, sha, int(repo.get("size") or 0))
     )
     return Workspace(repo, issue, thread, pull, sha, snapshot, review_thread)
 

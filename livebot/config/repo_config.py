@@ -166,9 +166,11 @@ def _yaml_value(value: object) -> str:
 class _Reader:
     """Walks the composed YAML, collecting values and notes that name key and line."""
 
-    def __init__(self, source: str, limits: OperatorLimits) -> None:
+    def __init__(self, source: str, limits: OperatorLimits, commands: tuple[str, ...]) -> None:
         self.source = source
         self.limits = limits
+        # The keys `commands:` takes: the catalog's workflows.
+        self.command_names = commands
         self.notes: list[str] = []
 
     def note(self, at: yaml.Node | yaml.Event | None, message: str) -> None:
@@ -310,11 +312,12 @@ class _Reader:
         return config
 
     def commands(self, node: yaml.Node, default: Mapping[str, bool]) -> Mapping[str, bool]:
-        nodes = self.mapping(node, "commands", COMMAND_NAMES)
+        names = self.command_names
+        nodes = self.mapping(node, "commands", names)
         if nodes is None:
             return default
         return MappingProxyType(
-            {name: self.boolean(nodes, "commands", name, default[name]) for name in COMMAND_NAMES}
+            {name: self.boolean(nodes, "commands", name, default.get(name, True)) for name in names}
         )
 
     def auto_review(self, node: yaml.Node) -> AutoReview:
@@ -486,10 +489,17 @@ def _check_events(text: str, reader: _Reader) -> bool:
     return True
 
 
-def parse_config(text: str, limits: OperatorLimits, *, source: str = CONFIG_PATH) -> RepoConfig:
-    """Settings from the file's text: each bad key falls back to its default, with a note."""
+def parse_config(
+    text: str,
+    limits: OperatorLimits,
+    *,
+    source: str = CONFIG_PATH,
+    commands: tuple[str, ...] = COMMAND_NAMES,
+) -> RepoConfig:
+    """Settings from the file's text: each bad key falls back to its default, with a note;
+    `commands:` takes the names in `commands` (the catalog's workflows)."""
     base = default_config(limits)
-    reader = _Reader(source, limits)
+    reader = _Reader(source, limits, commands)
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_CONFIG_BYTES:
         reader.note(

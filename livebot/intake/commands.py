@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from livebot.workflows.catalog import COMMAND_WORDS, DEFAULT_WORKFLOW
+from livebot.workflows.catalog import CATALOG, DEFAULT_WORKFLOW, Catalog
 
 # Fenced blocks, inline code spans and quoted lines are not the author speaking to the app.
 _FENCED: Final = re.compile(r"^[ \t]*(```|~~~).*?(^[ \t]*\1[^\n]*$|\Z)", re.M | re.S)
@@ -34,15 +34,16 @@ def speech(body: str) -> str:
     return _QUOTED.sub("", _INLINE_CODE.sub("", _FENCED.sub("", body)))
 
 
-def parse_command(body: str | None, slug: str) -> Command | None:
-    """The command a comment gives the app, or None when it does not mention the app."""
+def parse_command(body: str | None, slug: str, catalog: Catalog = CATALOG) -> Command | None:
+    """The command a comment gives the app (one of `catalog`'s), or None when it does not
+    mention the app."""
     prose = speech(body or "")
     match = mention_pattern(slug).search(prose)
     if match is None:
         return None
     rest = prose[match.end() :].lstrip(",:;- \t").strip()
     word, _, remainder = rest.partition(" ")
-    name = COMMAND_WORDS.get(word.strip(".,:;!?").lower())
+    name = catalog.command_words.get(word.strip(".,:;!?").lower())
     if name is None:
         return Command(DEFAULT_WORKFLOW, rest)
     return Command(name, remainder.strip())

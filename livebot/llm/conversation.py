@@ -16,10 +16,10 @@ from typing import Any, Final, cast
 from openai.types.chat import ChatCompletionMessageParam
 
 from livebot.llm import prompts
-from livebot.llm.client import LLMError, LLMTimeouts, ToolCall, Turn, stream_turn
+from livebot.llm.client import LLMError, ToolCall, Turn, stream_turn
+from livebot.llm.session import Page, Session
 from livebot.llm.tools import Tool, ToolError, ToolResult
 from livebot.llm.usage import Usage
-from livebot.runs.execution import Run
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
     return parsed
 
 
-async def _run_tool(run: Run, tools: dict[str, Tool], call: ToolCall) -> ToolResult:
+async def _run_tool(run: Session, tools: dict[str, Tool], call: ToolCall) -> ToolResult:
     """Run one call and show it on the page; a failing tool answers the model with its error."""
     writer = run.writer
     try:
@@ -106,7 +106,7 @@ async def _run_tool(run: Run, tools: dict[str, Tool], call: ToolCall) -> ToolRes
     return result
 
 
-async def _failed(run: Run, name: str, message: str) -> ToolResult:
+async def _failed(run: Session, name: str, message: str) -> ToolResult:
     await run.writer.emit("tool_result", {"name": name, "summary": f"error: {message}"})
     return ToolResult(f"error: {message}", f"error: {message}")
 
@@ -114,8 +114,8 @@ async def _failed(run: Run, name: str, message: str) -> ToolResult:
 class _Transcript:
     """The text of every turn, streamed to the run; a new turn's text is set apart."""
 
-    def __init__(self, run: Run, written: str) -> None:
-        self.run = run
+    def __init__(self, page: Page, written: str) -> None:
+        self.page = page
         self.pieces = [written]
         self.tail = written[-1:]
         self.new_turn = False
@@ -129,11 +129,11 @@ class _Transcript:
     def _add(self, text: str) -> None:
         self.pieces.append(text)
         self.tail = text[-1:]
-        self.run.writer.token(text)
+        self.page.token(text)
 
 
 async def converse(
-    run: Run,
+    run: Session,
     messages: list[ChatCompletionMessageParam],
     tools: list[Tool],
     *,
@@ -143,16 +143,11 @@ async def converse(
 
     `written` is text an earlier attempt already streamed: new text follows it on the page.
     """
-    settings, limits = run.services.settings, run.limits
-    timeouts = LLMTimeouts(
-        first_token=settings.llm_timeout,
-        between_chunks=settings.llm_timeout,
-        total=settings.llm_total_timeout,
-    )
+    limits = run.limits
     chat = list(messages)
     by_name = {tool.name: tool for tool in tools}
     schemas = [tool.schema() for tool in tools]
-    transcript = _Transcript(run, written)
+    transcript = _Transcript(run.writer, written)
     outcome = Outcome(text="", usage=Usage())
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limits.max_seconds
@@ -171,13 +166,13 @@ async def converse(
         try:
             async with asyncio.timeout(remaining):
                 turn = await stream_turn(
-                    run.services.llm,
+                    run.llm,
                     model=run.model,
                     messages=chat,
                     tools=schemas if offer_tools else None,
                     on_token=transcript.token,
                     on_thinking=run.writer.thinking,
-                    timeouts=timeouts,
+                    timeouts=run.timeouts,
                     on_retry=on_retry,
                 )
         except TimeoutError:
@@ -230,11 +225,11 @@ async def converse(
     return outcome
 
 
-async def write(run: Run, system: str, data: dict[str, Any], tools: list[Tool]) -> Outcome:
+async def write(run: Session, system: str, data: dict[str, Any], tools: list[Tool]) -> Outcome:
     """The model's answer to `data` under `system` (plus the repository's instructions), with
     `tools`; an answer an earlier attempt left unfinished is continued, never repeated."""
-    partial = await run.services.run_log.text(run.job.run_id)
-    system += prompts.repository_instructions(run.config)
+    partial = await run.written()
+    system += run.instructions
     return await converse(run, prompts.chat(system, data, partial), tools, written=partial)
 
 

@@ -13,7 +13,7 @@ from livebot.core.cancellation import cancel_and_wait
 from livebot.core.logs import warn_failure
 from livebot.core.metrics import JOBS, JOBS_RUNNING, QUEUE_AGE
 from livebot.queue.jobs import ClaimedJob, JobQueue, consumer_name
-from livebot.queue.registry import HANDLERS, WORKFLOW_NAMES
+from livebot.queue.registry import REGISTRY, Registry
 from livebot.runs.execution import REDIS_AWAY, give_up, say_delayed
 from livebot.runs.log import StaleAttempt
 from livebot.store.client import connect
@@ -30,24 +30,22 @@ DELAYED_AFTER_SECONDS: Final = 30.0
 QUEUE_AGE_SECONDS: Final = 5.0
 
 
-async def handle(services: WorkerServices, claimed: ClaimedJob) -> None:
-    """Do what one job asks."""
-    handler = HANDLERS.get(claimed.job.kind)
-    if handler is None:
-        log.error(
-            "unknown job kind", extra={"run_id": claimed.job.run_id, "kind": claimed.job.kind}
-        )
-        return
-    await handler(services, claimed)
-
-
 class WorkerPool:
-    """Up to `concurrency` jobs at once, from one consumer of the job stream."""
+    """Up to `concurrency` jobs at once, from one consumer of the job stream, each handled by
+    `registry`."""
 
-    def __init__(self, services: WorkerServices, queue: JobQueue, *, concurrency: int) -> None:
+    def __init__(
+        self,
+        services: WorkerServices,
+        queue: JobQueue,
+        *,
+        concurrency: int,
+        registry: Registry = REGISTRY,
+    ) -> None:
         self.services = services
         self.queue = queue
         self.concurrency = concurrency
+        self.registry = registry
         self.consumer = consumer_name()
         self.running: dict[asyncio.Task[None], ClaimedJob] = {}
         # Jobs another consumer took over: stopped here, neither acked nor handed back.
@@ -166,13 +164,14 @@ class WorkerPool:
         try:
             if claimed.times_delivered > self.services.settings.max_attempts:
                 log.error("job dead-lettered", extra=extra)
-                if job.kind in WORKFLOW_NAMES:
+                if job.kind in self.registry.catalog.names:
                     await give_up(self.services, claimed, job.kind)
                 await self.queue.dead_letter(claimed, "too many attempts")
                 JOBS.labels(workflow=job.kind, outcome="dead_letter").inc()
                 return
             log.info("job started", extra=extra)
-            await handle(self.services, claimed)
+            if not await self.registry.handle(self.services, claimed):
+                log.error("unknown job kind", extra=extra)
             await self.queue.ack(claimed.message_id)
             JOBS.labels(workflow=job.kind, outcome="done").inc()
             log.info("job done", extra=extra)

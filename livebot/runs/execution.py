@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
+import openai
 from gidgethub import GitHubException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -27,7 +28,8 @@ from livebot.core.metrics import LLM_COST, LLM_ERRORS, LLM_TOKENS
 from livebot.core.settings import RunLimits
 from livebot.github import comments
 from livebot.github.client import InstallationAPI
-from livebot.llm.client import LLMError
+from livebot.llm import prompts
+from livebot.llm.client import LLMError, LLMTimeouts
 from livebot.llm.usage import Usage
 from livebot.queue.jobs import ClaimedJob, Job
 from livebot.runs import finishing, placeholder, pricing, visibility
@@ -42,9 +44,6 @@ log = logging.getLogger(__name__)
 
 WORKER_LOST: Final = "The worker running this answer stopped; another worker continues it."
 CANCEL_POLL_SECONDS: Final = 1.0
-# A long run shows what it is doing in its placeholder, for people who never open the link.
-PROGRESS_AFTER_SECONDS: Final = 20.0
-PROGRESS_EVERY_SECONDS: Final = 15.0
 # Redis went away mid-run: the job waits for it and is tried again, with nothing said on GitHub.
 REDIS_AWAY: Final = (RedisConnectionError, RedisTimeoutError)
 # GitHub (or the model's host) could not be reached: an outage, not a bug; one line, no traceback.
@@ -93,9 +92,33 @@ class Run:
         return self.config.limits
 
     @property
+    def llm(self) -> openai.AsyncOpenAI:
+        """The model provider's client."""
+        return self.services.llm
+
+    @property
+    def timeouts(self) -> LLMTimeouts:
+        """How long one model call may stall (the operator's settings)."""
+        settings = self.services.settings
+        return LLMTimeouts(
+            first_token=settings.llm_timeout,
+            between_chunks=settings.llm_timeout,
+            total=settings.llm_total_timeout,
+        )
+
+    @property
+    def instructions(self) -> str:
+        """The repository's instructions for the model (`.github/livebot.yml`), or ""."""
+        return prompts.repository_instructions(self.config)
+
+    @property
     def log_extra(self) -> dict[str, Any]:
         """Fields every log line of this run carries."""
         return {"run_id": self.job.run_id, "delivery_id": self.job.delivery_id}
+
+    async def written(self) -> str:
+        """The text earlier attempts of this run already streamed."""
+        return await self.services.run_log.text(self.job.run_id)
 
     async def status(self, message: str) -> None:
         """Say what the run is doing, on the page and (in a long run) in the placeholder."""
@@ -123,7 +146,8 @@ class Run:
             raise StaleAttempt(self.job.run_id)
 
     async def _show_progress(self) -> None:
-        await asyncio.sleep(PROGRESS_AFTER_SECONDS)
+        timing = self.services.progress
+        await asyncio.sleep(timing.after_seconds)
         shown, failures = "", 0
         while True:
             if self.activity != shown and self.comment_id is not None and await self.current():
@@ -143,7 +167,7 @@ class Run:
                         "could not show progress",
                         extra={**self.log_extra, "error": repr(exc)[:200], "failures": failures},
                     )
-            await asyncio.sleep(PROGRESS_EVERY_SECONDS)
+            await asyncio.sleep(timing.every_seconds)
 
     async def ready(self) -> None:
         """Wait until the placeholder is posted (or raise what stopped it)."""
@@ -259,14 +283,17 @@ class Run:
 
 
 WorkflowFunction = Callable[[Run], Coroutine[Any, Any, None]]
+JobHandler = Callable[[WorkerServices, ClaimedJob], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Workflow:
-    """A workflow: its catalog entry (name, words, help line) and its code."""
+    """A workflow: its catalog entry (name, words, help line) and its code; `handle`, when a
+    job needs more than `execute` (review: an automatic one first reads the settings)."""
 
     entry: Entry
     run: WorkflowFunction
+    handle: JobHandler | None = None
 
     @property
     def name(self) -> str:

@@ -30,7 +30,7 @@ async def answer(run: Run) -> None:
     """Read the thread and the code, stream the model's answer into the run, post it."""
     job = run.job
     await run.status("Reading the issue, its comments and the code")
-    workspace = await open_workspace(run)
+    workspace = await open_workspace(run.gh, job, run.services.snapshots)
     try:
         await run.status("Writing the answer")
         system = system_prompt(run.services.slug, job.repository, job.author, workspace.sha)

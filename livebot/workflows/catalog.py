@@ -2,12 +2,16 @@
 
 Adding a workflow: an entry here, its module (a `Workflow` over the entry), and one line in
 livebot/queue/registry.py `WORKFLOWS`. Command words, job kinds, the `commands` keys of
-`.github/livebot.yml`, metric labels and `@livebot help` all follow from these entries.
+`.github/livebot.yml`, metric labels and `@livebot help` all follow from these entries: each reader
+takes a `Catalog` (this one unless told), so a test can hand it one with another workflow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from types import MappingProxyType
 from typing import Final
 
 
@@ -49,16 +53,31 @@ RESOLVE: Final = Entry(
     usage="`@{slug} resolve` or `@{slug} fix`",
     does="write a fix for this issue as a draft pull request (on my own PR: add a commit)",
 )
-# In the order `@livebot help` lists them.
-ENTRIES: Final = (ANSWER, REVIEW, GOAL, RESOLVE)
-WORKFLOW_NAMES: Final = tuple(entry.name for entry in ENTRIES)
 DEFAULT_WORKFLOW: Final = ANSWER.name
 CANCEL: Final = "cancel"
 HELP: Final = "help"
 # The job of a mention whose author the repository does not trust.
 REFUSE: Final = "refuse"
-COMMAND_WORDS: Final[dict[str, str]] = {
-    **{word: entry.name for entry in ENTRIES for word in entry.words},
-    CANCEL: CANCEL,
-    HELP: HELP,
-}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The workflows people can call, in the order `@livebot help` lists them."""
+
+    entries: tuple[Entry, ...]
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Every workflow's name: its job kind and its key under `commands:` in the settings."""
+        return tuple(entry.name for entry in self.entries)
+
+    @cached_property
+    def command_words(self) -> Mapping[str, str]:
+        """The word after the mention -> the command it starts (`cancel` and `help` included)."""
+        words = {word: entry.name for entry in self.entries for word in entry.words}
+        return MappingProxyType({**words, CANCEL: CANCEL, HELP: HELP})
+
+
+CATALOG: Final = Catalog((ANSWER, REVIEW, GOAL, RESOLVE))
+WORKFLOW_NAMES: Final = CATALOG.names
+COMMAND_WORDS: Final = CATALOG.command_words

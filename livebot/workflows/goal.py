@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from livebot.code.workspace import open_workspace
-from livebot.github.paths import repo_path
+from livebot.github.pulls import PullRequest
 from livebot.llm import prompts
 from livebot.llm.conversation import write
 from livebot.runs.execution import Run, Workflow
@@ -25,12 +25,11 @@ cases, migrations, security). Do not restate the diff line by line. Never sugges
 changed the pull request: you only describe it."""
 
 
-async def changes(run: Run) -> dict[str, Any]:
-    """The pull request's changed files for the model, within the review's diff budget."""
-    job = run.job
-    selection = Selection(ignore=run.config.review.ignore)
-    url = repo_path(job.repository, "pulls", job.number, "files", query={"per_page": 100})
-    async for entry in run.gh.getiter(url):
+async def changes(pr: PullRequest, ignore: tuple[str, ...]) -> dict[str, Any]:
+    """The pull request's changed files for the model (but `ignore`'s), within the review's
+    diff budget."""
+    selection = Selection(ignore=ignore)
+    async for entry in pr.gh.getiter(pr.path("files", query={"per_page": 100})):
         selection.add(entry)
         if selection.full:
             break
@@ -41,14 +40,16 @@ async def goal(run: Run) -> None:
     """Read the pull request and its changes, stream what it is for, post it."""
     job = run.job
     await run.status("Reading the pull request and its changes")
-    workspace = await open_workspace(run, with_thread=False)
+    workspace = await open_workspace(run.gh, job, run.services.snapshots, with_thread=False)
     try:
         data = workspace.data(job.request)
         data["pull_request"] = {
             "base": (workspace.pull or {}).get("base", {}).get("ref"),
             "head": (workspace.pull or {}).get("head", {}).get("ref"),
             "draft": (workspace.pull or {}).get("draft"),
-            **await changes(run),
+            **await changes(
+                PullRequest(run.gh, job.repository, job.number), run.config.review.ignore
+            ),
         }
         await run.status("Writing what the pull request is for")
         system = SYSTEM_PROMPT.format(

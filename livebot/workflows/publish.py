@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
 import aiohttp
 from gidgethub import BadRequest, GitHubBroken, GitHubException
+from redis.asyncio import Redis
 
 from livebot.code.protected_paths import dropped_note
 from livebot.github import git_data
+from livebot.github.client import InstallationAPI
 from livebot.github.paths import repo_path
-from livebot.runs.execution import Run
+from livebot.runs.log import RunLog
 from livebot.workflows import own_branches
 
 MAX_SUFFIX: Final = 20
@@ -53,6 +56,26 @@ class PublishFailed(Exception):
 
 class NoPermission(Exception):
     """GitHub refused the write (403): the installation cannot push to this repository."""
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """Where a change is published (the repository, as the installation sees it; the issue or
+    pull request it is for) and by whom: the attempt of the run that records every step."""
+
+    gh: InstallationAPI
+    repository: str
+    number: int
+    run_id: str
+    epoch: int
+    run_log: RunLog
+    redis: Redis
+    # Raises once another attempt owns the run: a stale attempt writes nothing to GitHub.
+    guard: Callable[[], Awaitable[None]]
+
+    async def record(self, **fields: str | int | float) -> None:
+        """Note a step on the run before it is taken (a later attempt finds it)."""
+        await self.run_log.update(self.run_id, **fields)
 
 
 @dataclass(frozen=True)
@@ -98,17 +121,16 @@ def recorded(meta: dict[str, str]) -> tuple[Change, str, str] | None:
 
 
 async def commit(
-    run: Run, change: Change, parent: str, contents: dict[str, str | None], follow_up: bool
+    to: Publishing, change: Change, parent: str, contents: dict[str, str | None], follow_up: bool
 ) -> str:
     """Make the commit (no ref yet: nothing visible) and record it on the run."""
-    job = run.job
     try:
         sha = await git_data.make_commit(
-            run.gh,
-            job.repository,
+            to.gh,
+            to.repository,
             parent,
             contents,
-            change.commit_message(job.number, follow_up),
+            change.commit_message(to.number, follow_up),
         )
     except BadRequest as exc:
         if exc.status_code == FORBIDDEN:
@@ -121,50 +143,49 @@ async def commit(
         SUMMARY: change.summary,
         FILES: json.dumps(change.files),
     }
-    await run.services.run_log.update(job.run_id, **fields)
+    await to.record(**fields)
     return sha
 
 
 async def open_pull_request(
-    run: Run, change: Change, sha: str, base: str, default_branch: str
+    to: Publishing, change: Change, sha: str, base: str, default_branch: str, body: str
 ) -> dict[str, Any]:
-    """Put the commit on a new branch and open a draft PR from it; the PR."""
-    branch = await _new_branch(run, sha, base)
-    gh, job = run.gh, run.job
+    """Put the commit on a new branch and open a draft PR from it, described by `body`; the PR."""
+    branch = await _new_branch(to, sha, base)
     try:
-        pull = await git_data.find_pull(gh, job.repository, branch)
+        pull = await git_data.find_pull(to.gh, to.repository, branch)
         if pull is None:
-            await run.guard()  # a stale attempt opens no second pull request
-            pull = await gh.post(
-                repo_path(job.repository, "pulls"),
+            await to.guard()  # a stale attempt opens no second pull request
+            pull = await to.gh.post(
+                repo_path(to.repository, "pulls"),
                 data={
                     "title": change.title,
                     "head": branch,
                     "base": default_branch,
-                    "body": pr_body(run, change),
+                    "body": body,
                     "draft": True,
                 },
             )
     except (GitHubException, aiohttp.ClientError, TimeoutError) as exc:
         # A lost answer may hide a PR that was opened: look before deleting its branch.
-        pull = await _landed(run, branch)
+        pull = await _landed(to, branch)
         if pull is None:
-            await _remove_branch(run, branch, exc)
+            await _remove_branch(to, branch, exc)
     found: dict[str, str | int | float] = {
         PULL_NUMBER: int(pull["number"]),
         PULL_URL: str(pull["html_url"]),
     }
-    await run.services.run_log.update(job.run_id, **found)
+    await to.record(**found)
     return pull
 
 
-async def push_follow_up(run: Run, sha: str, parent: str, branch: str) -> None:
+async def push_follow_up(to: Publishing, sha: str, parent: str, branch: str) -> None:
     """Fast-forward the bot's branch from `parent` to the commit (never a force)."""
-    gh, repository = run.gh, run.job.repository
+    gh, repository = to.gh, to.repository
     head = await git_data.branch_head(gh, repository, branch)
     if head == sha:
         return  # pushed before a crash
-    await run.guard()  # a stale attempt moves no branch
+    await to.guard()  # a stale attempt moves no branch
     if head != parent:
         raise PublishFailed(
             f"`{branch}` moved while I worked (it is at {str(head)[:7]}, I started from "
@@ -180,22 +201,23 @@ async def push_follow_up(run: Run, sha: str, parent: str, branch: str) -> None:
         ) from exc
 
 
-def pr_body(run: Run, change: Change) -> str:
-    """The PR's description: the issue it fixes, the change, the files, the run."""
+def pr_body(change: Change, number: int, author: str, url: str, dropped: tuple[str, ...]) -> str:
+    """The PR's description: the issue it fixes, the change, the files, who asked, the run's
+    page (`url`), and the protected paths the repository's settings `dropped`."""
     rows = "\n".join(FILE_ROW.format(**f) for f in change.files)
     return PR_BODY.format(
-        number=run.job.number,
+        number=number,
         summary=change.summary,
         files=rows,
-        warning=dropped_warning(run),
-        author=run.job.author,
-        url=run.url,
+        warning=dropped_warning(dropped),
+        author=author,
+        url=url,
     )
 
 
-def dropped_warning(run: Run) -> str:
+def dropped_warning(dropped: tuple[str, ...]) -> str:
     """A warning naming the protected paths the repository's settings dropped, or ""."""
-    note = dropped_note(run.config.resolve.dropped)
+    note = dropped_note(dropped)
     return WARNING.format(note=note) if note else ""
 
 
@@ -218,55 +240,55 @@ def pushed_note(change: Change, pull: dict[str, Any], sha: str) -> str:
     )
 
 
-async def _new_branch(run: Run, sha: str, base: str) -> str:
+async def _new_branch(to: Publishing, sha: str, base: str) -> str:
     """The first free name of `base`, `base-2`, … now pointing at `sha` (or one that already
     does, made before a crash); each name is recorded before it is tried, and claimed for this
     attempt in the repository's record of Livebot's branches before it is created."""
-    gh, job = run.gh, run.job
-    redis, epoch = run.services.redis, run.epoch
-    await run.guard()  # a stale attempt makes no branch
+    gh, repository, run_id = to.gh, to.repository, to.run_id
+    redis, epoch = to.redis, to.epoch
+    await to.guard()  # a stale attempt makes no branch
     for number in range(1, MAX_SUFFIX + 1):
         name = base if number == 1 else f"{base}-{number}"
-        await run.services.run_log.update(job.run_id, **{BRANCH: name, BRANCH_BASE: base})
-        if not await own_branches.claim(redis, job.repository, name, job.run_id, epoch):
+        await to.record(**{BRANCH: name, BRANCH_BASE: base})
+        if not await own_branches.claim(redis, repository, name, run_id, epoch):
             # Another run's name: this run's only if it holds this run's commit.
-            if await git_data.branch_head(gh, job.repository, name) == sha:
-                await own_branches.made(redis, job.repository, name, job.run_id)
+            if await git_data.branch_head(gh, repository, name) == sha:
+                await own_branches.made(redis, repository, name, run_id)
                 return name
             continue
         try:
-            await git_data.create_branch(gh, job.repository, name, sha)
+            await git_data.create_branch(gh, repository, name, sha)
         except git_data.BranchTaken:
-            if await git_data.branch_head(gh, job.repository, name) != sha:
+            if await git_data.branch_head(gh, repository, name) != sha:
                 # Someone else's branch: never recorded as Livebot's.
-                await own_branches.release(redis, job.repository, name, job.run_id, epoch)
+                await own_branches.release(redis, repository, name, run_id, epoch)
                 continue
         except BadRequest as exc:
-            await own_branches.release(redis, job.repository, name, job.run_id, epoch)
+            await own_branches.release(redis, repository, name, run_id, epoch)
             if exc.status_code == FORBIDDEN:
                 raise NoPermission(str(exc)) from None
             raise
         except (GitHubBroken, aiohttp.ClientError, TimeoutError):
             # The answer was lost, not necessarily the write: look before trying again. The
             # claim stays: a later attempt that finds this commit there records it as made.
-            if await git_data.branch_head(gh, job.repository, name) != sha:
+            if await git_data.branch_head(gh, repository, name) != sha:
                 raise
-        await own_branches.made(redis, job.repository, name, job.run_id)
+        await own_branches.made(redis, repository, name, run_id)
         return name
     raise PublishFailed(f"every branch name from `{base}` to `{base}-{MAX_SUFFIX}` is taken")
 
 
-async def _landed(run: Run, branch: str) -> dict[str, Any] | None:
+async def _landed(to: Publishing, branch: str) -> dict[str, Any] | None:
     try:
-        return await git_data.find_pull(run.gh, run.job.repository, branch)
+        return await git_data.find_pull(to.gh, to.repository, branch)
     except (GitHubException, aiohttp.ClientError, TimeoutError):
         return None
 
 
-async def _remove_branch(run: Run, branch: str, cause: BaseException) -> NoReturn:
+async def _remove_branch(to: Publishing, branch: str, cause: BaseException) -> NoReturn:
     """The PR could not be opened: delete its branch (no orphan) and say so."""
     try:
-        await git_data.delete_branch(run.gh, run.job.repository, branch)
+        await git_data.delete_branch(to.gh, to.repository, branch)
     except (GitHubException, aiohttp.ClientError, TimeoutError) as exc:
         raise PublishFailed(
             f"could not open the pull request ({cause}), nor delete the branch `{branch}` "

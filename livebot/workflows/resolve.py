@@ -27,12 +27,14 @@ from livebot.workflows.publish import (
     Change,
     NoPermission,
     PublishFailed,
+    Publishing,
     branch_base,
     commit,
     dropped_warning,
     is_own_branch,
     open_pull_request,
     opened_note,
+    pr_body,
     push_follow_up,
     pushed_note,
     recorded,
@@ -205,6 +207,21 @@ def write_tools(run: Run, workspace: Workspace, working: WorkingSet, ending: End
     ]
 
 
+def publishing(run: Run) -> Publishing:
+    """Where this run publishes its change, and the attempt that does."""
+    job, services = run.job, run.services
+    return Publishing(
+        run.gh,
+        job.repository,
+        job.number,
+        job.run_id,
+        run.epoch,
+        services.run_log,
+        services.redis,
+        run.guard,
+    )
+
+
 def _changed(change: FileChange) -> ToolResult:
     line = stat_line(change)
     details = {"path": change.path, "additions": change.additions, "deletions": change.deletions}
@@ -217,7 +234,7 @@ async def _publish(
     """Commit the change and put it on GitHub; the pull request's URL."""
     assert ending.change is not None
     follow_up = workspace.pull is not None
-    sha = await commit(run, ending.change, workspace.sha, contents, follow_up)
+    sha = await commit(publishing(run), ending.change, workspace.sha, contents, follow_up)
     return await _place(run, workspace, ending, ending.change, sha, workspace.sha)
 
 
@@ -225,14 +242,17 @@ async def _place(
     run: Run, workspace: Workspace, ending: Ending, change: Change, sha: str, parent: str
 ) -> str:
     """Put a made commit on its branch (new, or the bot's PR's) and say where."""
-    pull = workspace.pull
+    pull, job, to = workspace.pull, run.job, publishing(run)
+    dropped = run.config.resolve.dropped
     if pull is not None:
-        await push_follow_up(run, sha, parent, pull["head"]["ref"])
-        ending.note = pushed_note(change, pull, sha) + dropped_warning(run)
+        await push_follow_up(to, sha, parent, pull["head"]["ref"])
+        ending.note = pushed_note(change, pull, sha) + dropped_warning(dropped)
         return str(pull["html_url"])
-    base = branch_base(run.job.number, str(workspace.issue.get("title") or ""))
-    opened = await open_pull_request(run, change, sha, base, str(workspace.repo["default_branch"]))
-    ending.note = opened_note(change, opened) + dropped_warning(run)
+    base = branch_base(job.number, str(workspace.issue.get("title") or ""))
+    body = pr_body(change, job.number, job.author, run.url, dropped)
+    default_branch = str(workspace.repo["default_branch"])
+    opened = await open_pull_request(to, change, sha, base, default_branch, body)
+    ending.note = opened_note(change, opened) + dropped_warning(dropped)
     return str(opened["html_url"])
 
 
@@ -244,7 +264,7 @@ async def _refusal(run: Run, pull: dict[str, Any]) -> str | None:
         # A `livebot/…` name proves nothing: anyone who can push may create one.
         and await own_branches.is_own(run.services.redis, repository, branch)
     ):
-        command = run.job.command or "resolve"
+        command = run.job.command or catalog.RESOLVE.name
         return NOT_OURS.format(label=pull["head"].get("label") or branch, command=command)
     if pull.get("state") != "open":
         return CLOSED.format(state=pull.get("state"), branch=branch)
@@ -255,7 +275,7 @@ async def resolve(run: Run) -> None:
     """Plan and write the change live, then publish it as one commit."""
     job = run.job
     await run.status("Reading the issue, its comments and the code")
-    workspace = await open_workspace(run)
+    workspace = await open_workspace(run.gh, job, run.services.snapshots)
     try:
         if workspace.pull is not None:
             refusal = await _refusal(run, workspace.pull)
@@ -283,7 +303,7 @@ async def resolve(run: Run) -> None:
                 return
             # An interrupted attempt's edits died with its worker: start over (not continue
             # its text, as `conversation.write` would), after the text it left on the page.
-            partial = await run.services.run_log.text(job.run_id)
+            partial = await run.written()
             await run.status("Planning and writing the change")
             settings = run.config.resolve
             working = WorkingSet(

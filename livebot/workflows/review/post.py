@@ -4,15 +4,16 @@ diff lines as inline comments and the rest in its text; it lands even if GitHub 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from gidgethub import BadRequest
 
+from livebot.config.repo_config import ReviewSettings
 from livebot.github import comments
 from livebot.github.client import fit_comment
-from livebot.github.paths import repo_path
-from livebot.runs.execution import Run
+from livebot.github.pulls import PullRequest
 from livebot.workflows.review.files import Selection
 from livebot.workflows.review.findings import REFUSED, Finding, Plan, place
 from livebot.workflows.review.scope import History, Scope
@@ -34,6 +35,20 @@ SCOPE_SINCE: Final = "Reviewed the changes from {old} to {head} (since my last r
 FOOTER: Final = "<sub>{scope} · [Run log]({url})</sub>"
 CUT_NOTE: Final = "*This review was cut to fit GitHub's limit; the [run page]({url}) has it all.*"
 REFUSED_STATUS: Final = 422
+
+
+@dataclass(frozen=True)
+class Posting:
+    """What posting a run's review needs: the pull request, the repository's review settings,
+    and of the run its id (the review's marker), its page and its lease."""
+
+    pr: PullRequest
+    settings: ReviewSettings
+    run_id: str
+    url: str
+    # Raises once another attempt owns the run: a stale attempt posts no second review.
+    guard: Callable[[], Awaitable[None]]
+    log_extra: Mapping[str, Any]
 
 
 @dataclass
@@ -76,10 +91,12 @@ def scope_text(scope: Scope, head: str) -> str:
     return SCOPE_FULL.format(head=head[:7])
 
 
-def review_body(run: Run, summary: str, plan: Plan, scope: Scope, head: str, note: str) -> str:
+def review_body(
+    posting: Posting, summary: str, plan: Plan, scope: Scope, head: str, note: str
+) -> str:
     """The review's text: the summary, the findings not on a line, what was left out."""
-    review = run.config.review
-    parts = [comments.marker(run.job.run_id), summary]
+    review, url = posting.settings, posting.url
+    parts = [comments.marker(posting.run_id), summary]
     parts += [n for n in (note, scope.note, *scope.selection.notes) if n]
     if plan.in_body:
         items = FINDING_SEPARATOR.join(p.text(in_body=True) for p in plan.in_body)
@@ -89,13 +106,13 @@ def review_body(run: Run, summary: str, plan: Plan, scope: Scope, head: str, not
     if plan.repeated:
         parts.append(REPEATED.format(count=plan.repeated))
     parts.append(_skipped(scope.selection))
-    parts.append(FOOTER.format(scope=scope_text(scope, head), url=run.url))
+    parts.append(FOOTER.format(scope=scope_text(scope, head), url=url))
     text = "\n\n".join(p for p in parts if p)
-    return fit_comment(text, CUT_NOTE.format(url=run.url))
+    return fit_comment(text, CUT_NOTE.format(url=url))
 
 
 async def post_review(
-    run: Run,
+    posting: Posting,
     head: str,
     scope: Scope,
     history: History,
@@ -105,7 +122,7 @@ async def post_review(
 ) -> Posted:
     """Place the findings and post the review; if GitHub refuses an inline comment, post again
     with every finding in the text."""
-    settings = run.config.review
+    settings = posting.settings
     plan = place(
         findings,
         scope.pull_files.lines,
@@ -115,17 +132,17 @@ async def post_review(
         # An incremental review numbers old lines by the last reviewed head, not the base.
         left_ok=scope.since is None,
     )
-    path = repo_path(run.job.repository, "pulls", run.job.number, "reviews")
+    path = posting.pr.path("reviews")
 
     async def send() -> dict[str, Any]:
         data = {
             "commit_id": head,
             "event": EVENT,
-            "body": review_body(run, summary, plan, scope, head, note),
+            "body": review_body(posting, summary, plan, scope, head, note),
             "comments": [p.comment() for p in plan.inline],
         }
-        await run.guard()  # a stale attempt posts no second review
-        review: dict[str, Any] = await run.gh.post(path, data=data)
+        await posting.guard()
+        review: dict[str, Any] = await posting.pr.gh.post(path, data=data)
         return review
 
     try:
@@ -134,7 +151,7 @@ async def post_review(
         if exc.status_code != REFUSED_STATUS or not plan.inline:
             raise
         log.warning(
-            "GitHub refused the inline comments", extra={**run.log_extra, "error": str(exc)}
+            "GitHub refused the inline comments", extra={**posting.log_extra, "error": str(exc)}
         )
     plan.all_in_body(REFUSED)
     return Posted(await send(), plan)

@@ -10,7 +10,7 @@ from gidgethub import BadRequest
 
 from livebot.github import comments
 from livebot.github.paths import repo_path
-from livebot.runs.execution import Run
+from livebot.github.pulls import PullRequest
 from livebot.workflows.review.files import GITHUB_MAX_PR_FILES, PullFiles, Selection
 from livebot.workflows.review.findings import fingerprints_in
 
@@ -43,15 +43,13 @@ def _is_bot(item: dict[str, Any], slug: str) -> bool:
     return login.lower() == f"{slug.lower()}[bot]"
 
 
-async def read_history(run: Run) -> History:
-    """The bot's reviews of the pull request (one call, or a few for a long-lived PR)."""
+async def read_history(pr: PullRequest, slug: str, run_id: str) -> History:
+    """The bot's (app `slug`'s) reviews of the pull request (one call, or a few for a
+    long-lived PR); `run_id`'s own review among them, if posted."""
     history = History()
-    slug, marker = run.services.slug, comments.marker(run.job.run_id)
-    path = repo_path(
-        run.job.repository, "pulls", run.job.number, "reviews", query={"per_page": 100}
-    )
+    marker = comments.marker(run_id)
     read = 0
-    async for review in run.gh.getiter(path):
+    async for review in pr.gh.getiter(pr.path("reviews", query={"per_page": 100})):
         read += 1
         if _is_bot(review, slug):
             body = review.get("body") or ""
@@ -66,14 +64,11 @@ async def read_history(run: Run) -> History:
     return history
 
 
-async def posted_fingerprints(run: Run) -> set[str]:
+async def posted_fingerprints(pr: PullRequest, slug: str) -> set[str]:
     """The fingerprints of the bot's inline comments on the pull request."""
     found: set[str] = set()
-    slug, read = run.services.slug, 0
-    path = repo_path(
-        run.job.repository, "pulls", run.job.number, "comments", query={"per_page": 100}
-    )
-    async for comment in run.gh.getiter(path):
+    read = 0
+    async for comment in pr.gh.getiter(pr.path("comments", query={"per_page": 100})):
         read += 1
         if _is_bot(comment, slug):
             found |= fingerprints_in(comment.get("body"))
@@ -82,11 +77,11 @@ async def posted_fingerprints(run: Run) -> set[str]:
     return found
 
 
-async def changes_since(run: Run, old: str, new: str) -> list[dict[str, Any]] | None:
+async def changes_since(pr: PullRequest, old: str, new: str) -> list[dict[str, Any]] | None:
     """The files changed from `old` to `new`, or None when `new` does not descend from `old`
     (a rewritten branch) or the change is too large to compare."""
     try:
-        compare = await run.gh.getitem(repo_path(run.job.repository, "compare", f"{old}...{new}"))
+        compare = await pr.gh.getitem(repo_path(pr.repository, "compare", f"{old}...{new}"))
     except BadRequest as exc:
         if exc.status_code in GONE_STATUSES:
             return None
@@ -109,36 +104,40 @@ class Scope:
 
 
 async def read_scope(
-    run: Run, pull: dict[str, Any], history: History, *, incremental: bool
+    pr: PullRequest,
+    pull: dict[str, Any],
+    history: History,
+    *,
+    ignore: tuple[str, ...],
+    incremental: bool,
 ) -> Scope:
     """The whole pull request within the budget, or (incremental, and the last reviewed head
-    still an ancestor of the new one) only the files changed since."""
+    still an ancestor of the new one) only the files changed since; `ignore`'s globs left out."""
     head = str(pull["head"]["sha"])
-    selection = Selection(ignore=run.config.review.ignore)
+    selection = Selection(ignore=ignore)
     old = history.last_head
     changed: list[dict[str, Any]] | None = None
     note = ""
     if incremental and old and old != head:
-        changed = await changes_since(run, old, head)
+        changed = await changes_since(pr, old, head)
         if changed is None:
             note = UNREACHABLE.format(old=old[:7])
     scope = Scope(selection, PullFiles(), head, old if changed is not None else None, note)
     if changed is None:
-        await _read_whole(run, pull, scope)
+        await _read_whole(pr, pull, scope)
     else:
-        await _read_changes(run, changed, scope)
+        await _read_changes(pr, changed, scope)
     return scope
 
 
-def _files_path(run: Run) -> str:
-    query = {"per_page": FILES_PER_PAGE}
-    return repo_path(run.job.repository, "pulls", run.job.number, "files", query=query)
+def _files_path(pr: PullRequest) -> str:
+    return pr.path("files", query={"per_page": FILES_PER_PAGE})
 
 
-async def _read_whole(run: Run, pull: dict[str, Any], scope: Scope) -> None:
+async def _read_whole(pr: PullRequest, pull: dict[str, Any], scope: Scope) -> None:
     """Every file GitHub lists, until the budget is spent (no page is read beyond it)."""
     selection, pull_files = scope.selection, scope.pull_files
-    async for entry in run.gh.getiter(_files_path(run)):
+    async for entry in pr.gh.getiter(_files_path(pr)):
         pull_files.add(entry)
         selection.add(entry)
         # Stop at a page boundary: the rest of a page costs nothing, the next page a call.
@@ -151,12 +150,12 @@ async def _read_whole(run: Run, pull: dict[str, Any], scope: Scope) -> None:
         selection.unread += total - GITHUB_MAX_PR_FILES
 
 
-async def _read_changes(run: Run, changed: list[dict[str, Any]], scope: Scope) -> None:
+async def _read_changes(pr: PullRequest, changed: list[dict[str, Any]], scope: Scope) -> None:
     """The files changed since the last review that the pull request still changes; the pull
     request's own diff lines of those files, to place comments."""
     wanted = {str(entry.get("filename")) for entry in changed}
     pull_files = scope.pull_files
-    async for entry in run.gh.getiter(_files_path(run)):
+    async for entry in pr.gh.getiter(_files_path(pr)):
         pull_files.add(entry)
         if wanted <= pull_files.lines.keys() or pull_files.read >= MAX_PLACEMENT_FILES:
             break
@@ -167,9 +166,9 @@ async def _read_changes(run: Run, changed: list[dict[str, Any]], scope: Scope) -
             scope.selection.add(entry)
 
 
-async def gather_history(run: Run) -> History:
+async def gather_history(pr: PullRequest, slug: str, run_id: str) -> History:
     """The bot's earlier reviews and, if there are any, the fingerprints of its inline comments."""
-    history = await read_history(run)
+    history = await read_history(pr, slug, run_id)
     if history.last_head is not None:
-        history.fingerprints |= await posted_fingerprints(run)
+        history.fingerprints |= await posted_fingerprints(pr, slug)
     return history

@@ -13,6 +13,7 @@ from gidgethub import GitHubException
 from livebot.code.workspace import Workspace, open_workspace
 from livebot.config.repo_config import RepoConfig
 from livebot.core.globs import matches
+from livebot.github.pulls import PullRequest
 from livebot.llm import prompts
 from livebot.llm.conversation import converse
 from livebot.llm.tools import Tool, ToolError, ToolResult
@@ -23,7 +24,7 @@ from livebot.runs.execution import Run, Workflow, execute, repository_config
 from livebot.worker_services import WorkerServices
 from livebot.workflows import catalog
 from livebot.workflows.review.findings import FINDING_SCHEMA, parse_submission
-from livebot.workflows.review.post import Posted, post_review, scope_text
+from livebot.workflows.review.post import Posted, Posting, post_review, scope_text
 from livebot.workflows.review.scope import History, Scope, gather_history, read_scope
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def counts_text(posted: Posted) -> str:
 def wanted(config: RepoConfig, job: Job) -> bool:
     """Whether the repository's settings ask for this automatic review."""
     auto = config.auto_review
-    if not auto.enabled or not config.commands.get("review", True):
+    if not auto.enabled or not config.commands.get(catalog.REVIEW.name, True):
         return False
     if job.draft and not auto.drafts:
         return False
@@ -169,6 +170,17 @@ class Submission:
     error: GitHubException | None = None
 
 
+def pull_request(run: Run) -> PullRequest:
+    """The run's pull request, as its installation sees it."""
+    return PullRequest(run.gh, run.job.repository, run.job.number)
+
+
+def posting(run: Run) -> Posting:
+    """What posting this run's review needs of it."""
+    settings = run.config.review
+    return Posting(pull_request(run), settings, run.job.run_id, run.url, run.guard, run.log_extra)
+
+
 def submit_tool(
     run: Run, pull: dict[str, Any], scope: Scope, history: History, submission: Submission
 ) -> Tool:
@@ -180,7 +192,7 @@ def submit_tool(
         summary, findings = parse_submission(arguments)
         await run.writer.status("running", "Posting the review")
         try:
-            posted = await post_review(run, scope.head, scope, history, summary, findings)
+            posted = await post_review(posting(run), scope.head, scope, history, summary, findings)
         except GitHubException as exc:
             submission.error = exc
             return ToolResult(f"error: {POST_FAILED}", f"error: {POST_FAILED}", ends=True)
@@ -212,8 +224,7 @@ async def _converse(
     run: Run, workspace: Workspace, pull: dict[str, Any], scope: Scope, history: History
 ) -> tuple[Posted, Usage, str]:
     """Let the model review; the review it submitted (or its text, if it never did)."""
-    job = run.job
-    partial = await run.services.run_log.text(job.run_id)
+    partial = await run.written()
     submission = Submission()
     tools = [*workspace.tools(), submit_tool(run, pull, scope, history, submission)]
     messages = prompts.chat(
@@ -227,23 +238,26 @@ async def _converse(
         return submission.posted, outcome.usage, submission.summary
     # The model stopped without submitting (a limit, or it just wrote): its text is the review.
     text = outcome.text.strip() or outcome.limit_note or ""
-    posted = await post_review(run, scope.head, scope, history, text, [])
+    posted = await post_review(posting(run), scope.head, scope, history, text, [])
     return posted, outcome.usage, text
 
 
 async def review(run: Run) -> None:
     """Review the pull request and post one review; the placeholder links it."""
     await run.writer.status("running", "Reading the pull request and its diff")
+    job = run.job
+    pr = pull_request(run)
     workspace, history = await asyncio.gather(
-        open_workspace(run, with_thread=False), gather_history(run)
+        open_workspace(run.gh, job, run.services.snapshots, with_thread=False),
+        gather_history(pr, run.services.slug, job.run_id),
     )
     try:
-        await _review(run, workspace, history)
+        await _review(run, pr, workspace, history)
     finally:
         workspace.close()
 
 
-async def _review(run: Run, workspace: Workspace, history: History) -> None:
+async def _review(run: Run, pr: PullRequest, workspace: Workspace, history: History) -> None:
     pull = workspace.pull
     assert pull is not None
     if history.posted is not None:
@@ -252,7 +266,8 @@ async def _review(run: Run, workspace: Workspace, history: History) -> None:
         return
     on_push = run.config.auto_review.on_push
     full = run.job.trigger == "synchronize" and on_push == "full"
-    scope = await read_scope(run, pull, history, incremental=not full)
+    ignore = run.config.review.ignore
+    scope = await read_scope(pr, pull, history, ignore=ignore, incremental=not full)
     if not scope.selection.files:
         if scope.since:
             url = history.last_url or pull["html_url"]
@@ -269,4 +284,4 @@ async def _review(run: Run, workspace: Workspace, history: History) -> None:
     await run.succeed(f"{text}\n\n{_quote(summary)}", usage)
 
 
-WORKFLOW: Final = Workflow(catalog.REVIEW, review)
+WORKFLOW: Final = Workflow(catalog.REVIEW, review, handle)
