@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime
 import email.utils
 import logging
@@ -31,8 +32,10 @@ TOKEN_REFRESH_MARGIN = 60.0  # seconds before `expires_at` a cached token is rep
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # POSTs that do no harm twice: minting a token, adding a reaction that exists, redelivering a
 # delivery (Livebot dedupes deliveries by id).
+# GraphQL: Livebot sends reads and resolveReviewThread, which GitHub applies once however often.
 REPEATABLE_POSTS = re.compile(
     r"/app/installations/\d+/access_tokens$|/reactions$|/app/hook/deliveries/\d+/attempts$"
+    r"|/graphql$"
 )
 SECONDARY_DEFAULT_WAIT = 60.0  # GitHub: "otherwise, wait for at least one minute"
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -61,6 +64,13 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
         self.max_wait = max_wait
+
+    def with_token(self, token: str) -> RetryingGitHubAPI:
+        """This client (session, retries) sending `token`: gidgethub's `graphql` takes no
+        per-call token."""
+        clone = copy.copy(self)
+        clone.oauth_token = token
+        return clone
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
@@ -326,6 +336,14 @@ class InstallationAPI:
         """DELETE."""
         await self._call(self.app.gh.delete, url, data=data, **kw)
 
+    async def graphql(self, query: str, **variables: Any) -> Any:
+        """Run a GraphQL query or mutation; gidgethub raises GraphQLException on any `errors`."""
+        gh = self.app.gh
+        token = await self.app.installation_token(self.installation_id)
+        return await gh.with_token(token).graphql(
+            query, endpoint=graphql_url(gh.base_url), **variables
+        )
+
     async def download(self, url: str, max_bytes: int) -> bytes:
         """GET raw bytes (an archive), following GitHub's redirect, with the usual retries;
         BodyTooLarge once more than `max_bytes` arrive."""
@@ -337,6 +355,14 @@ class InstallationAPI:
         if status != 200:
             raise gidgethub.HTTPException(HTTPStatus(status), f"GET {url} answered {status}")
         return body
+
+
+def graphql_url(api_url: str) -> str:
+    """GitHub's GraphQL endpoint beside its REST API: `/graphql`, or `/api/graphql` on GHES."""
+    api_url = api_url.rstrip("/")
+    if api_url.endswith("/api/v3"):
+        return api_url.removesuffix("/v3") + "/graphql"
+    return api_url + "/graphql"
 
 
 def fit_comment(body: str, note: str) -> str:

@@ -102,3 +102,8 @@ def own_branches(repository: str) -> str:
 
     Kept without expiry: it is what lets `resolve` push to a branch again, weeks later."""
     return f"livebot:{{branches:{repository.lower()}}}"
+
+
+def learnings(repository: str) -> str:
+    """The hash of a repository's learnings (no expiry: they are kept until forgotten)."""
+    return f"livebot:{{learnings:{repository.lower()}}}"

@@ -15,6 +15,8 @@ MULTI_SEGMENT = frozenset({"path", "ref", "basehead"})
 # Pages of github.com itself (the fake serves them on the same port): not REST operations.
 WEB_PAGES = re.compile(r"^(/organizations/[^/]+)?/settings/apps/new$|^/_codeload/")
 PARAM = re.compile(r"\{(\w+)\}")
+# GitHub's GraphQL endpoint: checked against its schema instead (tests.fake_github.graphql).
+GRAPHQL = "/graphql"
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fake_github import contract
+from tests.fake_github.checks import CheckRuns
 from tests.fake_github.common import DOCS, Reply, iso, not_found, paginate
 from tests.fake_github.gitmodel import GitStore
+from tests.fake_github.graphql import GraphQL
 from tests.fake_github.hooks import AppHooks
 from tests.fake_github.manifests import Manifests
 from tests.fake_github.pulls import Pulls
@@ -87,7 +89,7 @@ class _Fault:
 
 
 @dataclass
-class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
+class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests, CheckRuns, GraphQL):
     """The fake server and its state; see the module docstring."""
 
     app_id: int = 424242
@@ -111,6 +113,9 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
     reviews: dict[tuple[str, str, int], list[dict[str, Any]]] = field(default_factory=dict)
     review_comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     review_comment_reactions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    resolved_threads: dict[int, str] = field(default_factory=dict)  # thread's first comment: by
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    graphql_requests: list[dict[str, Any]] = field(default_factory=list)  # {query, variables}
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # the app's webhook
     redeliveries: list[int] = field(default_factory=list)  # ids asked to be redelivered
     hook_url: str = "https://livebot.example.com/webhook"
@@ -162,6 +167,8 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
         r.add_get(repo + "/issues/{num:\\d+}/reactions", self._list_reactions)
         self._content_routes(r, repo)
         self._pull_routes(r, repo)
+        self._check_routes(r, repo)
+        self._graphql_routes(r)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -202,8 +209,16 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
                 "pull_requests": "write",
                 "contents": "write",
                 "metadata": "read",
+                "checks": "write",
             },
-            "events": ["issues", "issue_comment", "pull_request", "pull_request_review_comment"],
+            "events": [
+                "issues",
+                "issue_comment",
+                "pull_request",
+                "pull_request_review_comment",
+                "pull_request_review_thread",
+                "check_run",
+            ],
             "created_at": iso(),
             "updated_at": iso(),
             "suspended_at": None,
@@ -503,7 +518,7 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests):
 
     def _check_contract(self, request: web.Request, body: Any) -> None:
         """Answer as GitHub does a request its REST description does not allow."""
-        if contract.WEB_PAGES.match(request.path):
+        if contract.WEB_PAGES.match(request.path) or request.path == contract.GRAPHQL:
             return
         op = contract.match(request.method, request.path)
         if op is None:

@@ -1,0 +1,1 @@
+"""What maintainers taught Livebot about a repository, kept until they make it forget."""
