@@ -6,13 +6,17 @@ Apart from livebot/services.py so that the web tier never loads the model client
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import openai
 
+from livebot.archive.learnings import PostgresLearnings
 from livebot.code.snapshots import SnapshotCache
-from livebot.config.repo_config import ConfigCache
+from livebot.config.repo_config import ConfigCache, OperatorLimits, RepoConfig, load_repo_config
 from livebot.github.client import GitHubApp
+from livebot.learnings.store import Learnings, RedisLearnings
 from livebot.llm.client import make_client
+from livebot.queue.jobs import Job
 from livebot.services import Services, github_app
 
 
@@ -35,6 +39,13 @@ class WorkerServices(Services):
     configs: ConfigCache = field(default_factory=ConfigCache)
     progress: ProgressTiming = ProgressTiming()
 
+    @cached_property
+    def learnings(self) -> Learnings:
+        """Where repositories' learnings are kept: the archive's database when there is one."""
+        if self.archive is not None:
+            return PostgresLearnings(self.archive.pool)
+        return RedisLearnings(self.redis)
+
 
 def worker_services(services: Services) -> WorkerServices:
     """The services plus the clients workflows call (the settings were checked for the mode)."""
@@ -51,4 +62,15 @@ def worker_services(services: Services) -> WorkerServices:
         archive=services.archive,
         github=github_app(settings, services.session),
         llm=make_client(settings.openai_api_key, settings.openai_base_url),
+    )
+
+
+async def repository_config(services: WorkerServices, job: Job) -> RepoConfig:
+    """The job's repository's `.github/livebot.yml`, within the operator's maxima."""
+    return await load_repo_config(
+        services.github.api(job.installation_id),
+        job.repository,
+        None,
+        OperatorLimits.from_run_limits(services.settings.limits),
+        services.configs,
     )

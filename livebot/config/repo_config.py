@@ -120,6 +120,8 @@ class RepoConfig:
     model: str | None = None
     limits: RunLimits = field(default_factory=RunLimits)
     instructions: str = ""
+    # Whether the repository's learnings (`@livebot learn`) are kept and followed.
+    learnings_enabled: bool = True
     review: ReviewSettings = ReviewSettings()
     resolve: ResolveSettings = ResolveSettings()
     notes: tuple[str, ...] = ()
@@ -285,6 +287,7 @@ class _Reader:
                 "model",
                 "limits",
                 "instructions",
+                "learnings",
                 "review",
                 "resolve",
             ),
@@ -305,6 +308,11 @@ class _Reader:
         if "instructions" in top:
             instructions = self.text(top["instructions"], "instructions", MAX_INSTRUCTIONS_CHARS)
             config = replace(config, instructions=instructions or "")
+        if "learnings" in top:
+            nodes = self.mapping(top["learnings"], "learnings", ("enabled",))
+            if nodes is not None:
+                enabled = self.boolean(nodes, "learnings", "enabled", base.learnings_enabled)
+                config = replace(config, learnings_enabled=enabled)
         if "review" in top:
             config = replace(config, review=self.review(top["review"], base.review))
         if "resolve" in top:

@@ -13,10 +13,10 @@ from typing import Final
 from livebot.github import comments
 from livebot.queue.jobs import ClaimedJob
 from livebot.runs import finishing
-from livebot.runs.execution import JobHandler, Workflow, execute, repository_config
-from livebot.worker_services import WorkerServices
-from livebot.workflows import answer, goal, replies, resolve
-from livebot.workflows.catalog import CANCEL, HELP, REFUSE, Catalog
+from livebot.runs.execution import JobHandler, Workflow, execute
+from livebot.worker_services import WorkerServices, repository_config
+from livebot.workflows import answer, goal, replies, resolve, teach
+from livebot.workflows.catalog import CANCEL, FORGET, HELP, LEARN, LEARNINGS, REFUSE, Catalog
 from livebot.workflows.review import workflow as review
 
 WORKFLOWS: Final[tuple[Workflow, ...]] = (
@@ -29,6 +29,9 @@ WORKFLOWS: Final[tuple[Workflow, ...]] = (
 REFUSAL_TTL_SECONDS: Final = 30 * 86400
 REFUSALS_PER_REPOSITORY_HOUR: Final = 10
 COMMAND_ROWS: Final = (
+    ("`@{slug} learn <rule>`", "keep a rule of this repository and follow it from now on"),
+    ("`@{slug} learnings`", "list what this repository taught me, numbered"),
+    ("`@{slug} forget <number>`", "drop one of those rules"),
     ("`@{slug} cancel`", "stop the work running in this thread"),
     ("`@{slug} help`", "show this list"),
 )
@@ -46,6 +49,9 @@ class Registry:
             CANCEL: replies.request_cancel,
             finishing.FINISH_EDIT: finishing.finish_edit,
             HELP: self.help_reply,
+            LEARN: teach.learn,
+            LEARNINGS: teach.list_learnings,
+            FORGET: teach.forget,
             REFUSE: self.refuse,
         }
 

@@ -12,15 +12,15 @@ from typing import Any, Final
 
 import aiohttp
 import openai
+import psycopg
 from gidgethub import GitHubException
+from psycopg_pool import PoolTimeout
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from livebot.config.repo_config import (
-    OperatorLimits,
     RepoConfig,
     default_config,
-    load_repo_config,
     notes_markdown,
 )
 from livebot.core.cancellation import cancel_and_wait
@@ -28,6 +28,8 @@ from livebot.core.metrics import LLM_COST, LLM_ERRORS, LLM_TOKENS
 from livebot.core.settings import RunLimits
 from livebot.github import comments
 from livebot.github.client import InstallationAPI
+from livebot.learnings.store import Learning
+from livebot.learnings.store import prompt_section as learned
 from livebot.llm import prompts
 from livebot.llm.client import LLMError, LLMTimeouts
 from livebot.llm.usage import Usage
@@ -36,7 +38,7 @@ from livebot.runs import finishing, placeholder, pricing, visibility
 from livebot.runs.events import TERMINAL_STATUSES, UsageData
 from livebot.runs.links import run_url
 from livebot.runs.log import RunWriter, StaleAttempt
-from livebot.worker_services import WorkerServices
+from livebot.worker_services import WorkerServices, repository_config
 from livebot.workflows import replies
 from livebot.workflows.catalog import Entry
 
@@ -74,6 +76,8 @@ class Run:
     progress: asyncio.Task[None] | None = None
     # The placeholder being posted while the workflow already reads and thinks.
     placeholder: asyncio.Task[tuple[int, str]] | None = None
+    # The rules the repository's maintainers taught (`@livebot learn`), followed by every workflow.
+    learnings: tuple[Learning, ...] = ()
 
     @property
     def url(self) -> str:
@@ -108,8 +112,9 @@ class Run:
 
     @property
     def instructions(self) -> str:
-        """The repository's instructions for the model (`.github/livebot.yml`), or ""."""
-        return prompts.repository_instructions(self.config)
+        """The repository's instructions for the model (`.github/livebot.yml` and what its
+        maintainers taught), or ""."""
+        return prompts.repository_instructions(self.config) + learned(list(self.learnings))
 
     @property
     def log_extra(self) -> dict[str, Any]:
@@ -301,17 +306,6 @@ class Workflow:
         return self.entry.name
 
 
-async def repository_config(services: WorkerServices, job: Job) -> RepoConfig:
-    """The job's repository's `.github/livebot.yml`, within the operator's maxima."""
-    return await load_repo_config(
-        services.github.api(job.installation_id),
-        job.repository,
-        None,
-        OperatorLimits.from_run_limits(services.settings.limits),
-        services.configs,
-    )
-
-
 async def load_run(
     services: WorkerServices, claimed: ClaimedJob, workflow: str, config: RepoConfig
 ) -> Run | None:
@@ -355,6 +349,15 @@ async def load_run(
     )
 
 
+async def _learnings(services: WorkerServices, run: Run) -> tuple[Learning, ...]:
+    """The repository's learnings; none (one log line) while the archive's database is away."""
+    try:
+        return tuple(await services.learnings.list(run.job.repository))
+    except (psycopg.Error, PoolTimeout) as exc:
+        log.warning("learnings unreadable", extra={**run.log_extra, "error": repr(exc)[:200]})
+        return ()
+
+
 async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workflow) -> None:
     """Run a workflow for a job (unless the repository turned it off); resume a started run."""
     config = await repository_config(services, claimed.job)
@@ -374,6 +377,8 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
     if run is None:
         log.info("run already finished", extra={"run_id": claimed.job.run_id})
         return
+    if config.learnings_enabled:
+        run.learnings = await _learnings(services, run)
     if run.final is not None:
         # Its answer is decided (and maybe posted): it is published, never written again.
         log.info("run's final comment already decided; publishing it", extra=run.log_extra)

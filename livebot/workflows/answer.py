@@ -8,7 +8,7 @@ from livebot.code.workspace import open_workspace
 from livebot.llm import prompts
 from livebot.llm.conversation import write
 from livebot.runs.execution import Run, Workflow
-from livebot.workflows import catalog
+from livebot.workflows import catalog, teach
 
 SYSTEM_PROMPT: Final = f"""\
 You are {{slug}}, a GitHub App that helps in issues and pull requests of the repository {{repo}}.
@@ -34,7 +34,11 @@ async def answer(run: Run) -> None:
     try:
         await run.status("Writing the answer")
         system = system_prompt(run.services.slug, job.repository, job.author, workspace.sha)
-        outcome = await write(run, system, workspace.data(job.request), workspace.tools())
+        tools = workspace.tools()
+        if job.in_review_thread and run.config.learnings_enabled:
+            system += teach.REMEMBER_RULES
+            tools.append(teach.remember_tool(run.services, job))
+        outcome = await write(run, system, workspace.data(job.request), tools)
     finally:
         workspace.close()
     await run.succeed(outcome.text, outcome.usage)

@@ -56,6 +56,10 @@ RESOLVE: Final = Entry(
 DEFAULT_WORKFLOW: Final = ANSWER.name
 CANCEL: Final = "cancel"
 HELP: Final = "help"
+# A repository's learnings: rules its maintainers teach (livebot/workflows/teach.py).
+LEARN: Final = "learn"
+LEARNINGS: Final = "learnings"
+FORGET: Final = "forget"
 # The job of a mention whose author the repository does not trust.
 REFUSE: Final = "refuse"
 
@@ -73,9 +77,11 @@ class Catalog:
 
     @cached_property
     def command_words(self) -> Mapping[str, str]:
-        """The word after the mention -> the command it starts (`cancel` and `help` included)."""
+        """The word after the mention -> the command it starts (`cancel`, `help` and the
+        learnings' commands included)."""
         words = {word: entry.name for entry in self.entries for word in entry.words}
-        return MappingProxyType({**words, CANCEL: CANCEL, HELP: HELP})
+        fixed = {name: name for name in (CANCEL, HELP, LEARN, LEARNINGS, FORGET)}
+        return MappingProxyType({**words, **fixed})
 
 
 CATALOG: Final = Catalog((ANSWER, REVIEW, GOAL, RESOLVE))

@@ -108,7 +108,7 @@ def system_prompt(run: Run, workspace: Workspace) -> str:
         max_files=settings.max_files,
         max_bytes=f"{settings.max_bytes:,}",
     )
-    return text + prompts.repository_instructions(run.config)
+    return text + run.instructions
 
 
 def _text(arguments: dict[str, Any], name: str, limit: int) -> str:

@@ -32,7 +32,8 @@ SKIPPED_MORE: Final = "- … and {count} more files"
 UNREAD: Final = "- {count} more files were not read: the review's size budget was spent"
 SCOPE_FULL: Final = "Reviewed {head}"
 SCOPE_SINCE: Final = "Reviewed the changes from {old} to {head} (since my last review)"
-FOOTER: Final = "<sub>{scope} · [Run log]({url})</sub>"
+FOOTER: Final = "<sub>{scope}{learnings} · [Run log]({url})</sub>"
+LEARNINGS_APPLIED: Final = " · learnings applied: {count}"
 CUT_NOTE: Final = "*This review was cut to fit GitHub's limit; the [run page]({url}) has it all.*"
 REFUSED_STATUS: Final = 422
 
@@ -49,6 +50,8 @@ class Posting:
     # Raises once another attempt owns the run: a stale attempt posts no second review.
     guard: Callable[[], Awaitable[None]]
     log_extra: Mapping[str, Any]
+    # How many of the repository's learnings the review's instructions carried (its footer).
+    learnings: int = 0
 
 
 @dataclass
@@ -106,7 +109,8 @@ def review_body(
     if plan.repeated:
         parts.append(REPEATED.format(count=plan.repeated))
     parts.append(_skipped(scope.selection))
-    parts.append(FOOTER.format(scope=scope_text(scope, head), url=url))
+    learnings = LEARNINGS_APPLIED.format(count=posting.learnings) if posting.learnings else ""
+    parts.append(FOOTER.format(scope=scope_text(scope, head), learnings=learnings, url=url))
     text = "\n\n".join(p for p in parts if p)
     return fit_comment(text, CUT_NOTE.format(url=url))
 

@@ -20,8 +20,8 @@ from livebot.llm.tools import Tool, ToolError, ToolResult
 from livebot.llm.usage import Usage
 from livebot.queue.jobs import ClaimedJob, Job
 from livebot.runs.events import TERMINAL_STATUSES
-from livebot.runs.execution import Run, Workflow, execute, repository_config
-from livebot.worker_services import WorkerServices
+from livebot.runs.execution import Run, Workflow, execute
+from livebot.worker_services import WorkerServices, repository_config
 from livebot.workflows import catalog
 from livebot.workflows.review.findings import FINDING_SCHEMA, parse_submission
 from livebot.workflows.review.post import Posted, Posting, post_review, scope_text
@@ -129,7 +129,7 @@ def system_prompt(run: Run, scope: Scope) -> str:
     for glob, instructions in run.config.review.path_instructions:
         if any(matches(path, glob) for path in paths):
             text += PATH_INSTRUCTIONS.format(path=glob, instructions=instructions)
-    return text + prompts.repository_instructions(run.config)
+    return text + run.instructions
 
 
 def review_data(
@@ -178,7 +178,15 @@ def pull_request(run: Run) -> PullRequest:
 def posting(run: Run) -> Posting:
     """What posting this run's review needs of it."""
     settings = run.config.review
-    return Posting(pull_request(run), settings, run.job.run_id, run.url, run.guard, run.log_extra)
+    return Posting(
+        pull_request(run),
+        settings,
+        run.job.run_id,
+        run.url,
+        run.guard,
+        run.log_extra,
+        learnings=len(run.learnings),
+    )
 
 
 def submit_tool(
