@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -213,7 +213,7 @@ class Recording:
     number: int
     workflow: str
     about: str
-    play: Callable[[RunWriter, float], Awaitable[None]]
+    play: Callable[[RunWriter, float], Coroutine[Any, Any, None]]
 
 
 RECORDINGS: Final[dict[str, Recording]] = {
