@@ -107,6 +107,7 @@ ou une pull request et elle répond avec un LLM, en direct, mot après mot.
 
 ## Démarrage
 
+Installez le paquet, puis lancez la démonstration : elle ne demande ni application GitHub ni
 """
 # What a reasoning model thinks before it answers: the page folds it above the answer.
 DEMO_THINKING: Final = (
