@@ -330,6 +330,30 @@ async def test_finished_run_replays_and_expired_run_says_so(
     watched.assert_clean()
 
 
+async def test_a_reloaded_page_is_one_viewer_not_two(
+    browser: Any, web_server: ServerProcess, run_log: RunLog
+) -> None:
+    run_id = await new_run(run_log, "Watched")
+    await run_log.append(run_id, "status", {"state": "running", "message": "Writing the answer"})
+    watched = await watch(browser)
+    page = watched.page
+    await page.goto(link(web_server, run_id))
+    viewers = page.locator("#viewers")
+    await page.locator("#viewers[data-count='1']").wait_for()
+    # The old page's stream is still open on the server when the new one connects: the count
+    # it is first told must not take the same tab for two people.
+    await page.reload()
+    await page.locator("#viewers:not([hidden])").wait_for()
+    assert await viewers.get_attribute("data-count") == "1"
+    assert await viewers.inner_text() == "1 person watching"
+    # Another tab is another viewer.
+    other = await watch(browser)
+    await other.page.goto(link(web_server, run_id))
+    await page.locator("#viewers[data-count='2']").wait_for(timeout=TIMEOUT_MS * 2)
+    watched.assert_clean()
+    other.assert_clean()
+
+
 def test_missing_browser_skips_or_fails_as_required(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without Chromium the browser tests skip, but fail when REQUIRE_BROWSER=1 (as in CI)."""
     monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", Path("/nonexistent/chromium"))

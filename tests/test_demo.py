@@ -8,7 +8,14 @@ from typing import Any
 
 import aiohttp
 
-from livebot.demo.recordings import DEMO_THINKING, MAX_PLAYING, REVIEW_FINDINGS
+from livebot.demo.recordings import (
+    DEMO_THINKING,
+    MAX_PLAYING,
+    RECORDINGS,
+    REPLACED,
+    REVIEW_FINDINGS,
+    TIMEOUT_MESSAGE,
+)
 from livebot.runs.events import EVENT_TYPES
 from tests.sse import SseEvent, read_events
 from tests.support import ServerProcess, clean_env, eventually, free_port, livebot_process
@@ -63,20 +70,52 @@ async def test_every_recording_plays_again_from_the_index(
     try:
         page = await browser.new_page()
         page.set_default_timeout(TIMEOUT_MS * 3)
-        outcomes, pages = {}, {}
-        for name in ("answer", "review", "failure"):
+        outcomes, sentences, labels, titles, pages = {}, {}, {}, {}, {}
+        for name in RECORDINGS:
             await page.goto(index)
             await page.click(f"#play-{name}")
             await page.wait_for_url("**/runs/**")
             label = page.locator("#state-label")
+            # A demo run is stopped as a real one is, from its page.
+            await page.locator("#cancel").wait_for()
             await page.locator(ENDED).wait_for()
             outcomes[name] = await label.get_attribute("data-state")
+            sentences[name] = await page.inner_text("#outcome .outcome-text")
+            labels[name] = await page.inner_text("#run-workflow")
+            titles[name] = await page.title()
             pages[name] = page.url
+            # The demo's repository is made up: nothing on the page links to it.
+            assert await page.locator("a[href*='github.com']").count() == 0
+            assert "(an example)" in await page.inner_text("#run-repo")
             if name == "review":
                 findings = page.locator("#findings li.finding")
                 assert await findings.count() == len(REVIEW_FINDINGS)
                 assert await findings.first.get_attribute("data-severity") == "major"
-        assert outcomes == {"answer": "succeeded", "review": "succeeded", "failure": "failed"}
+                assert await findings.first.locator(".finding-title code").inner_text() == "None"
+                removed = findings.first.locator(".suggestion .diff-del")
+                assert await removed.inner_text() == "-" + REPLACED[("app/config.py", 12)]
+                assert await page.inner_text("#answer-caption") == "reviewed"
+        assert outcomes == {
+            "answer": "succeeded",
+            "review": "succeeded",
+            "failure": "failed",
+            "cancel": "cancelled",
+        }
+        assert labels == {
+            "answer": "Answer",
+            "review": "Review pull request",
+            "failure": "Answer",
+            "cancel": "Answer",
+        }
+        # The failure's cause is on the page, and no comment on GitHub is promised.
+        assert sentences == {
+            "answer": "The answer is complete.",
+            "review": "The review is complete.",
+            "failure": f"The run did not finish. {TIMEOUT_MESSAGE}.",
+            "cancel": "The run was cancelled by @octocat.",
+        }
+        assert titles["failure"].startswith("✕ Failed · ")
+        assert titles["cancel"].startswith("⊘ Cancelled · ")
         # Played again: a second, separate run of the same recording.
         first = page.url
         await page.goto(index)
@@ -95,9 +134,14 @@ async def test_every_recording_plays_again_from_the_index(
     result = next(
         e.data for e in review if e.event == "tool_result" and e.data["name"] == "submit_review"
     )
-    assert [{k: v for k, v in f.items() if k != "placement"} for f in result["findings"]] == (
-        REVIEW_FINDINGS
-    )
+    posted = [
+        {k: v for k, v in f.items() if k not in ("placement", "replaced")}
+        for f in result["findings"]
+    ]
+    assert posted == REVIEW_FINDINGS
+    assert {
+        (f["path"], f["line"]): f["replaced"] for f in result["findings"] if "replaced" in f
+    } == (REPLACED)
     assert {f["placement"] for f in result["findings"]} == {"inline"} and result["summary"]
     assert [e.data["recoverable"] for e in failure if e.event == "error"] == [True, False]
     # The answer's model thinks first (once the run log takes `thinking` events), apart from
@@ -134,3 +178,34 @@ async def test_the_link_survives_a_restart_and_no_run_stays_running(tmp_path: Pa
     finally:
         await server.stop()
     assert state["status"] == "cancelled"
+
+
+async def test_cancel_on_a_demo_page_plays_the_cancel(
+    tmp_path: Path,
+    browser: Any,  # noqa: F811
+) -> None:
+    server = demo(tmp_path, "--speed", "0.1")
+    index = await start_demo(server)
+    try:
+        page = await browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS * 3)
+        await page.goto(index)
+        await page.click("#play-answer")
+        await page.wait_for_url("**/runs/**")
+        await page.locator("#state-label[data-state=running]").wait_for()
+        assert (await page.title()).startswith("● Running · ")
+        await page.click("#cancel")
+        await page.locator("#state-label[data-state=cancelled]").wait_for()
+        assert await page.inner_text("#outcome .outcome-text") == (
+            "The run was cancelled from the run page."
+        )
+        assert (await page.title()).startswith("⊘ Cancelled · ")
+        assert await page.locator("#cancel").is_hidden()
+        events = await events_of(page.url)
+    finally:
+        await server.stop()
+    errors = [e.data for e in events if e.event == "error"]
+    assert [(e["code"], e["message"]) for e in errors] == [
+        ("cancelled", "Cancelled from the run page")
+    ]
+    assert events[-1].event == "complete" and events[-1].data["status"] == "cancelled"

@@ -59,7 +59,7 @@ FINDINGS = [
         "start_line": 12,
         "side": "RIGHT",
         "severity": "blocker",
-        "title": "The secret is logged",
+        "title": "The secret is logged by `log.info`",
         "body": "`log.info(secret)` writes the key to the log.",
         "suggestion": 'log.info("secret loaded")',
     },
@@ -78,6 +78,8 @@ FINDINGS = [
         "body": "*recieve* → *receive*",
     },
 ]
+
+REPLACED = "    secret = read_secret()\n    log.info(secret)\n    return secret"
 
 DIFF = (
     "diff --git a/app/config.py b/app/config.py\n"
@@ -366,13 +368,23 @@ async def test_review_findings_show_as_they_are_submitted(
     assert await blocker.locator(".severity").inner_text() == "Blocker"
     assert await blocker.locator(".finding-loc-text").inner_text() == "app/config.py:12–14"
     assert await blocker.locator(".finding-body code").inner_text() == "log.info(secret)"
+    # The title's `code` is code, not backticks.
+    assert await blocker.locator(".finding-title").inner_text() == (
+        "The secret is logged by log.info"
+    )
+    assert await blocker.locator(".finding-title code").inner_text() == "log.info"
     suggestion = blocker.locator(".suggestion .diff-add")
     assert await suggestion.inner_text() == '+log.info("secret loaded")'
+    assert await blocker.locator(".suggestion .diff-del").count() == 0, (
+        "not known before the result"
+    )
 
     placed = [
         {**f, "url": f"{PR_URL}/files#r{i}", "placement": "inline" if i < 2 else "body"}
         for i, f in enumerate(FINDINGS)
     ]
+    # The result says which lines the suggestion replaces: shown in red above the new ones.
+    placed[0]["replaced"] = REPLACED
     await writer.emit(
         "tool_result",
         {
@@ -393,8 +405,18 @@ async def test_review_findings_show_as_they_are_submitted(
     assert await page.locator("#activity li[data-tool=submit_review] .tool-args").inner_text() == (
         "3 findings"
     )
+    lines = blocker.locator(".suggestion .diff-line")
+    await blocker.locator(".suggestion .diff-del").first.wait_for()
+    assert await lines.evaluate_all("(ls) => ls.map((l) => l.className + '|' + l.textContent)") == [
+        *(f"diff-line diff-del|-{line}" for line in REPLACED.split("\n")),
+        'diff-line diff-add|+log.info("secret loaded")',
+    ]
     await writer.complete("succeeded", comment_url=COMMENT_URL)
     await page.wait_for_selector("body[data-run-state=complete]")
+    # A review's words, not an answer's.
+    assert await page.inner_text("#answer-caption") == "reviewed"
+    assert await page.inner_text("#outcome .outcome-text") == "The review is posted on GitHub."
+    assert await page.title() == "✓ Done · Livebot · octo/hello#42"
     await shoot(page, "review-desktop-light")
     assert_clean(page)
 
@@ -504,11 +526,14 @@ async def test_one_state_line_from_queued_to_succeeded(
     assert await page.inner_text("#run-heading") == "Why? #42"
     # Connected, nothing happened yet: queued, and never "Connecting…" beside "Live".
     await page.wait_for_selector("#state-label[data-state=queued]")
+    # The tab's title leads with the run's state.
+    assert await page.title() == "◷ Queued · Livebot · octo/hello#42"
     assert await page.locator("#connection").inner_text() == "Live"
     assert "Connecting" not in await visible_text(page)
 
     await writer.status("running", "Reading the issue")
     await page.wait_for_selector("#state-label[data-state=running]")
+    assert await page.title() == "● Running · Livebot · octo/hello#42"
     assert await page.inner_text("#status") == "Reading the issue"
     await writer.emit("tool_call", {"name": "read_file", "arguments": {"path": "a.py"}})
     await writer.emit("tool_result", {"name": "read_file", "summary": "40 lines"})
@@ -534,6 +559,8 @@ async def test_one_state_line_from_queued_to_succeeded(
     )
     await page.wait_for_selector("body[data-run-state=complete]")
     assert await label.inner_text() == "Succeeded"
+    assert await page.title() == "✓ Done · Livebot · octo/hello#42"
+    assert await page.inner_text("#answer-caption") == "answered"
     text = await visible_text(page)
     assert text.lower().count("succeeded") == 1, text
     assert await page.inner_text("#status") == ""
@@ -545,6 +572,34 @@ async def test_one_state_line_from_queued_to_succeeded(
     await page.wait_for_selector("#announcer:has-text('Answer finished. Run succeeded.')")
     assert await page.locator(f'#outcome a[href="{COMMENT_URL}"]').count() == 1
     assert await page.inner_text("#outcome .outcome-cost") == "Estimated cost: $0.0042"
+    assert_clean(page)
+
+
+async def test_a_failed_run_names_its_cause_beside_its_icon_at_390px(
+    browser: Any, web_server: ServerProcess, run_log: RunLog
+) -> None:
+    run_id = await new_run(run_log)
+    writer = run_log.writer(run_id)
+    page = await open_page(browser, link(web_server, run_id), viewport=PHONE)
+    await writer.status("running", "Writing the answer")
+    await stream(writer, "The first error is in")
+    await writer.error(
+        "The model did not answer in time; retrying", "llm_timeout", recoverable=True
+    )
+    await writer.error("The model did not answer in time", "llm_timeout", recoverable=False)
+    await writer.complete("failed")
+    await page.wait_for_selector("#outcome[data-status=failed]")
+    assert await page.inner_text("#outcome .outcome-text") == (
+        "The run did not finish. The model did not answer in time. "
+        "The comment on GitHub says how to try again."
+    )
+    assert await page.title() == "✕ Failed · Livebot · octo/hello#42"
+    # The icon sits on the sentence's first line, not on a line of its own.
+    icon = await page.locator("#outcome .outcome-head .icon").bounding_box()
+    text = await page.locator("#outcome .outcome-text").bounding_box()
+    assert icon is not None and text is not None
+    assert icon["x"] + icon["width"] <= text["x"] and abs(icon["y"] - text["y"]) < 4, (icon, text)
+    await shoot(page, "failed-phone-light")
     assert_clean(page)
 
 

@@ -37,3 +37,26 @@ async def test_a_process_that_stops_renewing_lapses(redis_client: Redis) -> None
         assert alive.counts[run_id] == 2
         await eventually(lambda: alive.counts[run_id] == 1, "the dead process's stream to lapse")
         assert watching.news() == b'event: viewers\ndata: {"viewers": 1}\n\n'
+
+
+async def test_a_reloaded_page_counts_once_while_its_old_stream_is_still_open(
+    redis_client: Redis,
+) -> None:
+    run_id = new_run_id()
+    presence = Presence(redis_client)
+    page = "a1b2c3d4e5f6a7b8c9d0"
+    old = await presence.join(run_id, page)
+    other = await presence.join(run_id, "another-tab-0123456789")
+    # The reload's stream arrives before the server has noticed the old one gone.
+    new = await presence.join(run_id, page)
+    assert new.news() == b'event: viewers\ndata: {"viewers": 2}\n\n'
+    await presence.leave(old)
+    assert await presence.count(run_id) == 2, "the page still watches through its new stream"
+    await presence.leave(new)
+    assert await presence.count(run_id) == 1
+    # A name that is not a page id counts as a stream of its own.
+    odd = [await presence.join(run_id, name) for name in ("short", "x" * 65, "a b" * 8)]
+    assert await presence.count(run_id) == 4
+    for watching in [other, *odd]:
+        await presence.leave(watching)
+    assert await presence.count(run_id) == 0

@@ -199,6 +199,10 @@ async def test_review_posts_inline_comments_on_diff_lines_with_suggestions(
         division["url"],
     )
     assert division["suggestion"] == DIVISION["suggestion"]
+    # What each suggestion replaces, as the diff shows it: the page shows it in red.
+    assert division["replaced"] == "    return a / b"
+    empty_mean = next(f for f in result["findings"] if f["line"] == 15)
+    assert empty_mean["replaced"] == "    total = sum(values)\n    return total / len(values)"
 
     # The placeholder: a short summary that links the review.
     body = placeholder_body(fake_github)

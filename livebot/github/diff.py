@@ -13,10 +13,12 @@ CLIPPED_NOTE: Final = "[…{count} more lines of this patch not shown; read the 
 
 @dataclass
 class DiffLines:
-    """The lines of one file's diff: {line number: hunk index} on each side."""
+    """The lines of one file's diff: {line number: hunk index} on each side, and the new file's
+    lines' text."""
 
     right: dict[int, int] = field(default_factory=dict)  # new file: added and context lines
     left: dict[int, int] = field(default_factory=dict)  # old file: removed and context lines
+    right_text: dict[int, str] = field(default_factory=dict)  # new file: {line number: text}
 
     def hunk(self, side: str, line: int) -> int | None:
         """The hunk a line is in on that side, None when it is not part of the diff."""
@@ -56,12 +58,13 @@ def diff_lines(patch: str | None) -> DiffLines:
     """The lines of a patch a review comment may sit on."""
     lines = DiffLines()
     hunk = -1
-    for kind, old, new, _ in _walk(patch or ""):
+    for kind, old, new, text in _walk(patch or ""):
         if kind == "@":
             hunk += 1
             continue
         if new is not None:
             lines.right[new] = hunk
+            lines.right_text[new] = text
         if old is not None:
             lines.left[old] = hunk
     return lines

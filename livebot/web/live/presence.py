@@ -1,9 +1,11 @@
 """Who is watching a run: every open live page, counted in Redis across every web process.
 
-Each stream is one member of its run's sorted set, scored by when it lapses. This process
-renews its own members every REFRESH_SECONDS; a process that dies stops renewing and its
-members drop out after LAPSE_RENEWALS missed renewals. Each renewal also reads the count, which the
-streams of that run on this process then send to their pages.
+Each page is one member of its run's sorted set, scored by when it lapses: a page that names
+itself is the same member again when it reloads, so a browser tab never counts twice while its
+old stream is still being noticed gone. This process renews its own members every
+REFRESH_SECONDS; a process that dies stops renewing and its members drop out after
+LAPSE_RENEWALS missed renewals. Each renewal also reads the count, which the streams of that run
+on this process then send to their pages.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Final, cast
 
@@ -31,6 +35,8 @@ REFRESH_SECONDS: Final = 5.0
 # A member lapses after this many missed renewals: a busy process is not taken for a dead one.
 LAPSE_RENEWALS: Final = 3
 VIEWERS_EVENT: Final = "viewers"
+# What a page may call itself (random, drawn once per browser tab); anything else is ignored.
+PAGE_ID: Final = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class Watching:
@@ -64,26 +70,31 @@ class Presence:
         self.lapse_seconds = LAPSE_RENEWALS * refresh_seconds
         self.process = uuid.uuid4().hex[:12]
         self.serial = itertools.count()
-        self.members: dict[str, set[str]] = {}
+        # Per run, this process's members and how many of its streams each one stands for.
+        self.members: dict[str, Counter[str]] = {}
         self.counts: dict[str, int] = {}
 
-    async def join(self, run_id: str) -> Watching:
-        """Count a new stream of the run, now."""
-        member = f"{self.process}:{next(self.serial)}"
-        self.members.setdefault(run_id, set()).add(member)
+    async def join(self, run_id: str, page: str | None = None) -> Watching:
+        """Count a new stream of the run, now: as its `page`'s (a PAGE_ID) if it names one."""
+        named = page is not None and PAGE_ID.fullmatch(page)
+        member = f"page:{page}" if named else f"{self.process}:{next(self.serial)}"
+        self.members.setdefault(run_id, Counter())[member] += 1
         # Only the new member: a crowd arriving at once must not rewrite every other one each time.
         await self._renew(run_id, {member})
         return Watching(self, run_id, member)
 
     async def leave(self, watching: Watching) -> None:
         """The stream has ended: it no longer counts, here or anywhere."""
-        run_id = watching.run_id
-        members = self.members.get(run_id, set())
-        members.discard(watching.member)
+        run_id, member = watching.run_id, watching.member
+        members = self.members.get(run_id, Counter())
+        members[member] -= 1
+        if members[member] > 0:
+            return  # the same page's newer stream still counts it
+        del members[member]
         if not members:
             self.members.pop(run_id, None)
             self.counts.pop(run_id, None)
-        await self.redis.zrem(keys.run_viewers(run_id), watching.member)
+        await self.redis.zrem(keys.run_viewers(run_id), member)
 
     async def count(self, run_id: str) -> int:
         """How many pages watch the run right now, on every process."""

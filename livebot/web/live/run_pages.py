@@ -13,6 +13,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from livebot.archive.store import FinishedRun
+from livebot.demo.recordings import is_demo
 from livebot.github.payloads import REPOSITORY
 from livebot.runs import visibility
 from livebot.runs.events import TERMINAL_STATUSES
@@ -149,15 +150,17 @@ async def run_page(request: web.Request) -> web.Response:
         "run_id": run_id,
         "events_url": f"/runs/{run_id}/events?token={token}",
         "state_url": f"/runs/{run_id}/state?token={token}",
-        "demo": meta.get("workflow") == "demo",
+        "demo": is_demo(meta),
         "workflow": meta.get("workflow", ""),
         "repository": meta.get("repository"),
         "number": _number(meta, "number"),
         "title": meta.get("title"),
         "status": meta.get("status"),
     }
-    config["issue_url"] = _issue_url(config["repository"], config["number"])
-    if request.app.get(ARCHIVE) is not None and _issue_url(config["repository"], 1):
+    # A demo's repository is made up: its title and name link nowhere.
+    real = not config["demo"]
+    config["issue_url"] = _issue_url(config["repository"], config["number"]) if real else None
+    if real and request.app.get(ARCHIVE) is not None and _issue_url(config["repository"], 1):
         # The repository's run history exists only where runs are archived.
         config["history_url"] = f"/repos/{config['repository']}/runs"
     config.update(cancel.page_config(request, run_id, token))
@@ -266,7 +269,8 @@ async def run_events(request: web.Request) -> web.StreamResponse:
         ended = meta["status"] in TERMINAL_STATUSES
         viewer = None if ended else await fanout.subscribe(run_id)
         if not ended:
-            watching = await request.app[PRESENCE].join(run_id)
+            # The page names itself: its reload is the same viewer, not a second one.
+            watching = await request.app[PRESENCE].join(run_id, request.query.get("viewer"))
         history = (
             _after(archived.events, after) if archived else await run_log.history(run_id, after)
         )

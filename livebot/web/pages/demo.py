@@ -39,7 +39,8 @@ async def index(request: web.Request) -> web.Response:
         f"""<li><form class="page-inline-form" method="post"
           action="/demo/{name}?token={token}"><button class="page-button"
           type="submit" id="play-{name}">Play</button></form>
-          {escape(recording.title)}</li>"""
+          <span><span class="demo-kind">{escape(recording.title)}</span>
+          <span class="demo-about">{escape(recording.about)}</span></span></li>"""
         for name, recording in RECORDINGS.items()
     )
     content = f"""
@@ -48,9 +49,9 @@ async def index(request: web.Request) -> web.Response:
 involved.</span></div></div>
 <div class="page-box">
   <h2>Watch a run being written</h2>
-  <p class="page-muted">Each button starts the recording again and opens its live page; come
-  back here to play it again.</p>
-  <ul class="page-list">{items}</ul>
+  <p class="page-muted">Each button starts the recording again and opens its live page, where
+  <em>Cancel run</em> stops it as it stops a real run; come back here to play it again.</p>
+  <ul class="demo-list">{items}</ul>
 </div>"""
     return render("Livebot demo", content, note=NOTE, form_action="'self'")
 

@@ -17,14 +17,18 @@
 //   #status        the current step's message (empty once the run is over)
 //   #elapsed       time since the run started: ticking while it runs, the total once over
 //   #viewers       data-count: how many pages watch the run now, on every server (while live)
-//   #cancel        button shown while the run is queued or running; data-state="cancelling" once
-//                  pressed (the server's answer, if it refused, in its title and the announcer)
+//   #cancel        button shown while the run is queued or running (a demo's too: its player
+//                  plays the cancel); data-state="cancelling" once pressed (the server's answer,
+//                  if it refused, in its title and the announcer)
 //   #connection    data-state="open" | "reconnecting" | "closed"; its text is
 //                  "reconnecting…" only while the stream is down
 //   #activity      steps (li[data-step=current|done|failed]), tool calls (li[data-tool]) and errors
 //   #findings      a review's findings (li.finding[data-severity])
 //   #files, #diff  a resolve's changed files and its final diff
-//   #outcome       data-status="succeeded" | "failed" | "cancelled" once the run is over
+//   #outcome       data-status="succeeded" | "failed" | "cancelled" once the run is over; a failed
+//                  run's .outcome-text names its cause (the last error that ended it)
+//   document.title "● Running · …", "✓ Done · …", "✕ Failed · …", "⊘ Cancelled · …" (the state,
+//                  then the server's title)
 //   #announcer     polite live region: status changes and "answer finished", never tokens
 //   #expired       shown when the run's log has expired
 //   #demo-banner   shown for a demo run
@@ -77,6 +81,8 @@
   let views = null;
   let runState = "connecting";
   let cancelledBy = "";     // the message of a `cancelled` error: who stopped the run
+  let failedBecause = "";   // the message of the last error that ended the run: why it failed
+  let pageTitle = "";       // the server's title of the page, after the state in the tab's title
 
   // ---------------------------------------------------------------- helpers
 
@@ -128,6 +134,16 @@
     expired: "Expired",
   };
 
+  // The tab's title leads with the state, so a run in a background tab is read at a glance.
+  const TAB_STATES = {
+    queued: "◷ Queued",
+    running: "● Running",
+    succeeded: "✓ Done",
+    failed: "✕ Failed",
+    cancelled: "⊘ Cancelled",
+    expired: "Expired",
+  };
+
   function setStateLabel(state) {
     const node = $("state-label");
     if (runState === state) return;
@@ -135,6 +151,7 @@
     node.textContent = "";
     node.append(stateIcon(state), STATE_LABELS[state] || state);
     runState = state;
+    document.title = TAB_STATES[state] ? TAB_STATES[state] + " · " + pageTitle : pageTitle;
   }
 
   // Event ids look like "1732400000000-3" (Redis stream ids): compare as (ms, seq).
@@ -549,18 +566,43 @@
       }
       if (details.length) body.appendChild(el("div", "activity-detail", details.join(" · ")));
       if (data.code === "cancelled" && /^Cancelled /.test(message)) cancelledBy = message;
+      if (!data.recoverable) failedBecause = message;
       item.dataset.recoverable = data.recoverable ? "true" : "false";
     });
   }
 
   // ---------------------------------------------------------------- outcome
 
-  // The state line names the outcome; the box says what it means (never the word again).
-  const OUTCOME_TEXT = {
-    succeeded: "The answer is complete.",
-    failed: "The run did not finish. The comment on GitHub says what failed and how to retry.",
-    cancelled: "The run was stopped before it finished.",
+  // The state line names the outcome; the box says what it means (never the word again), in
+  // the words of the workflow: what it made, and what Livebot did.
+  const WORK = {
+    answer: { done: "The answer is complete.", posted: "The answer is posted on GitHub.", caption: "answered" },
+    review: { done: "The review is complete.", posted: "The review is posted on GitHub.", caption: "reviewed" },
+    goal: {
+      done: "The pull request's goal is written.",
+      posted: "The pull request's goal is posted on GitHub.",
+      caption: "wrote the goal",
+    },
+    resolve: { done: "The fix is complete.", posted: "The fix is posted on GitHub.", caption: "resolved the issue" },
   };
+  const OTHER_WORK = { done: "The run is complete.", posted: "The result is posted on GitHub.", caption: "finished" };
+  const FAILED_TEXT = "The run did not finish.";
+  const RETRY_TEXT = " The comment on GitHub says how to try again.";
+  const CANCELLED_TEXT = "The run was stopped before it finished.";
+
+  function work() {
+    return WORK[workflowKey(config.workflow)] || OTHER_WORK;
+  }
+
+  // What the outcome box says: the work done, why the run failed, or who stopped it.
+  function outcomeSentence(status, commentUrl) {
+    if (status === "succeeded") return commentUrl ? work().posted : work().done;
+    // "Cancelled by @login" or "Cancelled from the run page": the page says who.
+    if (status === "cancelled") return cancelledBy ? "The run was c" + cancelledBy.slice(1) + "." : CANCELLED_TEXT;
+    const cause = failedBecause ? FAILED_TEXT + " " + failedBecause.replace(/\.$/, "") + "." : FAILED_TEXT;
+    // A demo has no comment on GitHub.
+    return config.demo ? cause : cause + RETRY_TEXT;
+  }
 
   // The run is over (or gone): no more stream, no reconnect, no ticking clock.
   function stopStreaming() {
@@ -579,8 +621,8 @@
   // ---------------------------------------------------------------- cancel
 
   function showCancel() {
-    // A demo run has no worker to stop; a finished one has nothing left to stop.
-    const stoppable = !config.demo && !TERMINAL.has(config.status);
+    // A finished run has nothing left to stop (a demo's player stops as a worker does).
+    const stoppable = !TERMINAL.has(config.status);
     $("cancel").hidden = complete || !stoppable || !config.cancel_url || !config.cancel_token;
   }
 
@@ -633,9 +675,7 @@
     }
 
     const commentUrl = safeHttpUrl(info && info.comment_url);
-    let sentence = status === "succeeded" && commentUrl ? "The answer is posted on GitHub." : OUTCOME_TEXT[status];
-    // "Cancelled by @login" or "Cancelled from the run page": the page says who.
-    if (status === "cancelled" && cancelledBy) sentence = "The run was c" + cancelledBy.slice(1) + ".";
+    const sentence = outcomeSentence(status, commentUrl);
     setStateLabel(status);
     setStatus("");
     const elapsed = $("elapsed");
@@ -645,7 +685,7 @@
     } else {
       elapsed.hidden = true;
     }
-    $("answer-caption").textContent = status === "succeeded" ? "answered" : status === "failed" ? "stopped" : "was stopped";
+    $("answer-caption").textContent = status === "succeeded" ? work().caption : status === "failed" ? "stopped" : "was stopped";
     announce((answer ? "Answer finished. " : "") + "Run " + status + ".");
 
     const box = $("outcome");
@@ -709,8 +749,28 @@
     complete: onComplete,
   };
 
+  // This tab's name for the server's count of watchers: a reload is the same viewer again,
+  // never a second one while the old stream is being noticed gone.
+  function viewerId() {
+    const KEY = "livebot-viewer";
+    const fresh = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    try {
+      let id = sessionStorage.getItem(KEY);
+      if (!id || !/^[0-9a-f]{32}$/.test(id)) {
+        id = fresh();
+        sessionStorage.setItem(KEY, id);
+      }
+      return id;
+    } catch (e) {
+      return fresh(); // storage refused: this page load is a viewer of its own
+    }
+  }
+
+  let viewer = "";
+
   function eventsUrl() {
     const url = new URL(config.events_url, location.href);
+    if (viewer) url.searchParams.set("viewer", viewer);
     if (lastId) url.searchParams.set("after", lastId);
     return url.href;
   }
@@ -838,7 +898,8 @@
     const heading = $("run-heading");
     heading.replaceChildren();
     const title = typeof config.title === "string" && config.title ? config.title : "";
-    const link = safeHttpUrl(config.issue_url);
+    // A demo's repository is made up: nothing links to it.
+    const link = config.demo ? null : safeHttpUrl(config.issue_url);
     const name = el(link ? "a" : "span", "run-title-text", title || (ref ? "Livebot run on " + ref : "Livebot run"));
     if (link) {
       name.href = link;
@@ -849,6 +910,10 @@
     if (title && hasNumber) heading.append(" ", el("span", "run-ref", "#" + config.number));
     $("run-repo").textContent = ref;
     $("run-repo").hidden = !ref;
+    if (config.demo && ref) {
+      $("run-repo").append(" ", el("span", "run-example", "(an example)"));
+      $("run-repo").title = "A made-up repository: the demo's runs are recorded";
+    }
     $("run-workflow").textContent = workflowLabel(config.workflow);
     $("run-id").textContent = config.run_id || "";
     if (typeof config.history_url === "string" && config.history_url.startsWith("/repos/")) {
@@ -866,9 +931,13 @@
     demo: "Demo",
   };
 
+  function workflowKey(name) {
+    return typeof name === "string" ? name.toLowerCase().replace(/[\s-]+/g, "_") : "";
+  }
+
   function workflowLabel(name) {
     if (typeof name !== "string" || !name) return "Run";
-    const key = name.toLowerCase().replace(/[\s-]+/g, "_");
+    const key = workflowKey(name);
     if (WORKFLOWS[key]) return WORKFLOWS[key];
     const words = name.replace(/[_-]+/g, " ").trim();
     return words.charAt(0).toUpperCase() + words.slice(1);
@@ -890,6 +959,8 @@
       lastEventId: () => lastId,
       renderFull: () => (md ? md.render(answer) : null),
     };
+    pageTitle = document.title;
+    viewer = viewerId();
     fillHeader();
     $("demo-banner").hidden = !config.demo;
     setConnection("closed");

@@ -3,7 +3,8 @@
 // Defines window.LivebotViews = { create(md), safeHttpUrl(value) }. Event shapes (the workflows write them):
 //   review:  tool_call   {name: "submit_review", arguments: {summary, findings: [Finding]}}
 //            tool_result {name: "submit_review", summary, review_url?, findings: [Finding + url?, placement]}
-//            Finding = {path, line, start_line?, side?, severity: blocker|major|minor|nit, title, body, suggestion?}
+//            Finding = {path, line, start_line?, side?, severity: blocker|major|minor|nit, title, body, suggestion?,
+//                       replaced? (in the result: the lines the suggestion replaces, as the diff shows them)}
 //   resolve: tool_call   {name: "write_file", arguments: {path, content}} / {name: "delete_file", arguments: {path}}
 //            tool_result {name: "write_file" | "delete_file", summary, path, additions, deletions}
 //            tool_result {name: "finish", summary, diff, files: [{path, status, additions, deletions}], pull_request_url?}
@@ -92,6 +93,21 @@
     return pre;
   }
 
+  // A one-line title as GitHub shows it: `code` spans as code, the rest as plain text.
+  function inlineCode(target, text) {
+    const parts = text.split(/(`[^`\n]+`)/);
+    for (const part of parts) {
+      if (/^`[^`\n]+`$/.test(part)) target.appendChild(el("code", null, part.slice(1, -1)));
+      else if (part) target.appendChild(document.createTextNode(part));
+    }
+    return target;
+  }
+
+  // Lines of text as diff lines with one mark ("+" or "-"); none for no text at all.
+  function marked(text, mark) {
+    return typeof text === "string" && text ? text.replace(/\n$/, "").split("\n").map((l) => mark + l) : [];
+  }
+
   function create(md) {
     const $ = (id) => document.getElementById(id);
 
@@ -128,7 +144,7 @@
         head.appendChild(el("span", "finding-placement", f.placement === "inline" ? "inline comment" : "in the review"));
       }
       item.appendChild(head);
-      if (str(f.title)) item.appendChild(el("div", "finding-title", str(f.title)));
+      if (str(f.title)) item.appendChild(inlineCode(el("div", "finding-title"), str(f.title)));
       if (str(f.body)) {
         const body = el("div", "finding-body markdown-body");
         renderMarkdown(body, str(f.body));
@@ -137,7 +153,8 @@
       if (typeof f.suggestion === "string") {
         const box = el("div", "suggestion");
         box.appendChild(el("div", "suggestion-head", "Suggested change"));
-        const lines = f.suggestion.replace(/\n$/, "").split("\n").map((l) => "+" + l);
+        // As GitHub shows it: the lines it replaces in red (once the review says which), the new in green.
+        const lines = marked(f.replaced, "-").concat(marked(f.suggestion, "+"));
         box.appendChild(diffBlock(lines, "suggestion-diff"));
         item.appendChild(box);
       }

@@ -183,6 +183,8 @@ class Placed:
     # The comment covers start_line..line (one hunk), not just `line`.
     spans: bool = False
     why: str = ""
+    # The lines a suggestion replaces, as the diff shows them (the page shows them in red).
+    replaced: str | None = None
 
     @property
     def suggestion_block(self) -> bool:
@@ -233,6 +235,8 @@ class Placed:
             item["start_line"] = f.start_line
         if f.suggestion is not None:
             item["suggestion"] = f.suggestion
+        if self.replaced is not None:
+            item["replaced"] = self.replaced
         return item
 
 
@@ -259,6 +263,17 @@ class Plan:
         for p in self.placed:
             if p.inline:
                 p.inline, p.why = False, why
+
+
+def replaced_lines(f: Finding, lines: DiffLines | None) -> str | None:
+    """The new file's lines `start_line..line` that a suggestion replaces, when the diff shows
+    every one of them."""
+    if f.suggestion is None or f.side != "RIGHT" or lines is None:
+        return None
+    numbers = range(f.start_line or f.line, f.line + 1)
+    if any(n not in lines.right_text for n in numbers):
+        return None
+    return "\n".join(lines.right_text[n] for n in numbers)
 
 
 def _where(f: Finding, lines: DiffLines | None, left_ok: bool) -> tuple[bool, bool, str]:
@@ -296,7 +311,8 @@ def place(
         inline, spans, why = _where(f, lines.get(f.path), left_ok)
         if inline and len(plan.inline) >= max_comments:
             inline, why = False, OVER_MAX
-        plan.placed.append(Placed(f, inline, spans, why))
+        replaced = replaced_lines(f, lines.get(f.path))
+        plan.placed.append(Placed(f, inline, spans, why, replaced))
     return plan
 
 
