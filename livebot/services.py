@@ -13,7 +13,6 @@ from typing import Final
 import aiohttp
 import psycopg
 from psycopg_pool import PoolTimeout
-from redis.asyncio import Redis
 
 from livebot.archive.store import Archive
 from livebot.core.envfile import write_private
@@ -22,7 +21,7 @@ from livebot.github.client import GitHubApp
 from livebot.ops import preflight
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
-from livebot.store.client import EmbeddedRedis, connect
+from livebot.store.client import EmbeddedRedis, RedisClient, connect
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ class Services:
 
     settings: Settings
     mode: Mode
-    redis: Redis
+    redis: RedisClient
     redis_url: str
     run_log: RunLog
     queue: JobQueue
