@@ -61,7 +61,7 @@ def retry_policy() -> Retry:
     )
 
 
-def client_options(max_connections: int) -> dict[str, Any]:
+def _client_options(max_connections: int) -> dict[str, Any]:
     """The limits both kinds of client get: timeouts, health checks, retries, connections.
 
     A Cluster client applies them to each node: `max_connections` caps the connections to each
@@ -84,7 +84,7 @@ async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redi
     # Waits up to SOCKET_TIMEOUT for a free connection. redis-py's Cluster client has no such
     # wait: past `max_connections` to one node, a command fails with MaxConnectionsError.
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, timeout=SOCKET_TIMEOUT, **client_options(max_connections)
+        url, timeout=SOCKET_TIMEOUT, **_client_options(max_connections)
     )
     plain = aioredis.Redis.from_pool(pool)
     try:
@@ -95,7 +95,7 @@ async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redi
     if not info.get("cluster_enabled"):
         return plain
     await plain.aclose()
-    cluster = RedisCluster.from_url(url, **client_options(max_connections))
+    cluster = RedisCluster.from_url(url, **_client_options(max_connections))
     await cluster.initialize()
     return cluster
 
