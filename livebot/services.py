@@ -15,7 +15,6 @@ import aiohttp
 import psycopg
 from gidgethub import GitHubBroken
 from psycopg_pool import PoolTimeout
-from redis.asyncio import Redis
 
 from livebot.archive.store import Archive
 from livebot.core.envfile import write_private
@@ -24,7 +23,7 @@ from livebot.github.client import GitHubApp
 from livebot.ops import preflight
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
-from livebot.store.client import EmbeddedRedis, connect
+from livebot.store.client import EmbeddedRedis, RedisClient, connect
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class Services:
 
     settings: Settings
     mode: Mode
-    redis: Redis
+    redis: RedisClient
     redis_url: str
     run_log: RunLog
     queue: JobQueue

@@ -17,7 +17,7 @@ from livebot.core.settings import Settings
 from livebot.queue.jobs import Job, JobQueue
 from livebot.runs.links import run_token
 from livebot.runs.log import RunLog, new_run_id
-from livebot.store.client import connect
+from livebot.store.client import COMMAND_POOL_SIZE, RedisClient, connect, retry_policy
 from livebot.web.app_keys import LINK_SECRET, RUN_LOG
 from tests.conftest import WebClient
 from tests.sse import answer, read_events
@@ -72,19 +72,34 @@ def cluster_port() -> int:
 
 
 @pytest.fixture
-async def cluster(cluster_url: str) -> AsyncIterator[Redis]:
+async def cluster(cluster_url: str) -> AsyncIterator[RedisClient]:
     """A client of the cluster, as livebot makes it."""
     client = await connect(cluster_url)
     yield client
     await client.aclose()
 
 
-async def test_connect_detects_the_cluster(cluster: Redis) -> None:
+async def test_connect_detects_the_cluster(cluster: RedisClient) -> None:
     assert isinstance(cluster, RedisCluster)
     assert len(cluster.get_nodes()) == 3
 
 
-async def test_run_log_on_a_cluster(cluster: Redis) -> None:
+async def test_the_cluster_client_has_the_single_node_limits(
+    cluster: RedisClient, redis_client: RedisClient
+) -> None:
+    assert isinstance(cluster, RedisCluster) and isinstance(redis_client, Redis)
+    pool = redis_client.connection_pool
+    limits = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
+    for node in cluster.get_nodes():
+        assert node.max_connections == pool.max_connections == COMMAND_POOL_SIZE
+        for limit in limits:
+            assert node.connection_kwargs[limit] == pool.connection_kwargs[limit], limit
+            assert node.connection_kwargs[limit] is not None, limit
+    # The Cluster client retries the whole command (its node connections retry nothing).
+    assert cluster.retry == pool.connection_kwargs["retry"] == retry_policy()
+
+
+async def test_run_log_on_a_cluster(cluster: RedisClient) -> None:
     run_log = RunLog(cluster, ttl_seconds=60)
     run_ids = [
         await run_log.create(workflow="comment", repository="o/r", number=n) for n in range(6)
@@ -101,7 +116,7 @@ async def test_run_log_on_a_cluster(cluster: Redis) -> None:
     assert [e.event for e in await follow][-1] == "complete"
 
 
-async def test_job_queue_on_a_cluster(cluster: Redis) -> None:
+async def test_job_queue_on_a_cluster(cluster: RedisClient) -> None:
     queue = JobQueue(cluster)
     await queue.ensure_group()
     job = Job(

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from livebot.archive.store import Archive, FinishedRun
@@ -25,6 +24,7 @@ from livebot.core.cancellation import cancel_and_wait
 from livebot.runs.events import TERMINAL_STATUSES
 from livebot.runs.log import RunLog, RunNotFound
 from livebot.store import keys
+from livebot.store.client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Archiver:
         self, run_log: RunLog, archive: Archive, *, archive_days: int, consumer: str | None = None
     ) -> None:
         self.run_log = run_log
-        self.redis: Redis = run_log.redis
+        self.redis: RedisClient = run_log.redis
         self.archive = archive
         self.archive_days = archive_days
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"

@@ -7,12 +7,12 @@ from typing import Any, Final, cast
 
 import orjson
 from gidgethub import sansio
-from redis.asyncio import Redis
 
 from livebot.github.payloads import PayloadError
 from livebot.intake.delivery import Intake
 from livebot.intake.router import router
 from livebot.queue.jobs import JobQueue
+from livebot.store.client import RedisClient
 from livebot.store.keys import DEFERRED_DELIVERIES
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ KEEP_SECONDS: Final = 3 * 86400
 MAX_KEPT: Final = 10_000
 
 
-async def keep(redis: Redis, event: str, delivery_id: str, data: dict[str, Any]) -> None:
+async def keep(redis: RedisClient, event: str, delivery_id: str, data: dict[str, Any]) -> None:
     """Hold a verified delivery until the app's name is known (the newest MAX_KEPT)."""
     entry = orjson.dumps({"event": event, "delivery_id": delivery_id, "data": data})
     async with redis.pipeline(transaction=True) as pipe:
@@ -32,7 +32,7 @@ async def keep(redis: Redis, event: str, delivery_id: str, data: dict[str, Any])
         await pipe.execute()
 
 
-async def replay(redis: Redis, queue: JobQueue, slug: str) -> int:
+async def replay(redis: RedisClient, queue: JobQueue, slug: str) -> int:
     """Route every kept delivery, oldest first, as if it arrived now; how many became jobs
     (a delivery queued before, a redelivery say, is not queued twice)."""
     queued = 0

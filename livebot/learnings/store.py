@@ -9,9 +9,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from redis.asyncio import Redis
-
 from livebot.store import keys, scripts
+from livebot.store.client import RedisClient
 
 MAX_LEARNINGS: Final = 50
 MAX_CHARS: Final = 500
@@ -88,7 +87,7 @@ def prompt_section(learnings: list[Learning]) -> str:
 class RedisLearnings:
     """Learnings in one Redis hash per repository; adding is one Lua script (bounded, once)."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self._add = redis.register_script(scripts.load("learning_add"))
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from livebot.core.batching import Batcher
@@ -18,6 +17,7 @@ from livebot.github.paths import Query, Segment, repo_path
 from livebot.runs import visibility
 from livebot.runs.visibility import Visibility
 from livebot.store import keys, scripts
+from livebot.store.client import RedisClient
 from livebot.store.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class ClaimedJob:
 class JobQueue:
     """Enqueue jobs, hand them to workers, keep claims fresh, reclaim abandoned ones."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self._enqueue = redis.register_script(scripts.load("job_enqueue"))
         self._requeue = redis.register_script(scripts.load("job_requeue"))

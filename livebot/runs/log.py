@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from livebot.core.logs import warn_failure
 from livebot.runs import tombstones
 from livebot.runs.events import EVENT_TYPES, TERMINAL_STATUSES, CompleteData, UsageData
 from livebot.store import keys, scripts
+from livebot.store.client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class RunLog:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         ttl_seconds: int,
         maxlen: int = STREAM_MAXLEN,
@@ -281,7 +281,7 @@ class RunLog:
         return newest[0][0] if newest else "0-0"
 
     async def read_after(
-        self, run_id: str, after: str, *, block_ms: int, redis: Redis | None = None
+        self, run_id: str, after: str, *, block_ms: int, redis: RedisClient | None = None
     ) -> list[Event]:
         """Wait up to `block_ms` for events after `after`; `redis` may be a dedicated client."""
         reply = await (redis or self.redis).xread({keys.run_events(run_id): after}, block=block_ms)

@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final
 
-from redis.asyncio import Redis
-
 from livebot.llm.usage import Usage
 from livebot.store import keys, scripts
+from livebot.store.client import RedisClient
 
 # US dollars per million prompt and completion tokens (list prices; LIVEBOT_PRICES overrides).
 PRICES: Final[Mapping[str, tuple[float, float]]] = {
@@ -42,13 +41,13 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-async def tokens_used_today(redis: Redis, installation_id: int) -> int:
+async def tokens_used_today(redis: RedisClient, installation_id: int) -> int:
     """Tokens the installation's runs used today (UTC)."""
     used = await redis.get(keys.daily_tokens(installation_id, _today()))
     return int(used or 0)
 
 
-async def add_tokens(redis: Redis, installation_id: int, tokens: int, attempt: str) -> None:
+async def add_tokens(redis: RedisClient, installation_id: int, tokens: int, attempt: str) -> None:
     """Count an attempt's tokens against its installation's day, once however often retried."""
     await redis.eval(
         scripts.load("tokens_add_once"),

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, cast
 
-from redis.asyncio import Redis
-
 from livebot.store import keys
+from livebot.store.client import RedisClient
 
 # How long after its log a run's page can still say when it expired.
 TOMBSTONE_SECONDS: Final = 30 * 24 * 3600
@@ -22,7 +21,7 @@ class Tombstone:
 
 
 async def record(
-    redis: Redis, run_id: str, *, expires_at: float, ttl_seconds: int, comment_url: str | None
+    redis: RedisClient, run_id: str, *, expires_at: float, ttl_seconds: int, comment_url: str | None
 ) -> None:
     """Note when a finished run's log will expire; the note outlives the log."""
     key = keys.run_tombstone(run_id)
@@ -35,7 +34,7 @@ async def record(
         await pipe.execute()
 
 
-async def read(redis: Redis, run_id: str) -> Tombstone | None:
+async def read(redis: RedisClient, run_id: str) -> Tombstone | None:
     """The run's tombstone, or None when none was kept."""
     fields = cast(dict[str, str], await redis.hgetall(keys.run_tombstone(run_id)))
     if not fields.get("expired_at"):

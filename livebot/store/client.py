@@ -11,11 +11,11 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError
@@ -23,6 +23,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
+
+# What `connect` returns: code that takes either works on a single node and on a Cluster alike.
+RedisClient = Redis | RedisCluster
 
 # Blocking reads (the workers' XREADGROUP) hold their connection for the whole block; the socket
 # timeout must exceed it.
@@ -91,18 +94,30 @@ def retry_policy() -> Retry:
     )
 
 
-async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redis:
+def _client_options(max_connections: int) -> dict[str, Any]:
+    """The limits both kinds of client get: timeouts, health checks, retries, connections.
+
+    A Cluster client applies them to each node: `max_connections` caps the connections to each
+    node, and `retry` retries the whole command (re-routed after a topology refresh) while its
+    node connections retry nothing themselves.
+    """
+    return {
+        "decode_responses": True,
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "max_connections": max_connections,
+        "retry": retry_policy(),
+        "retry_on_error": list(RETRIED_ERRORS),
+    }
+
+
+async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> RedisClient:
     """A client for `url`: a Redis Cluster client when the server says it runs in cluster mode."""
+    # Waits up to SOCKET_TIMEOUT for a free connection. redis-py's Cluster client has no such
+    # wait: past `max_connections` to one node, a command fails with MaxConnectionsError.
     pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        max_connections=max_connections,
-        timeout=SOCKET_TIMEOUT,
-        health_check_interval=HEALTH_CHECK_SECONDS,
-        retry=retry_policy(),
-        retry_on_error=list(RETRIED_ERRORS),
+        url, timeout=SOCKET_TIMEOUT, **_client_options(max_connections)
     )
     plain = aioredis.Redis.from_pool(pool)
     try:
@@ -110,19 +125,12 @@ async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redi
     except Exception as exc:
         await plain.aclose()
         raise _unreachable(url, exc) from None
-    if info.get("cluster_enabled"):
-        await plain.aclose()
-        cluster = aioredis.RedisCluster.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            health_check_interval=HEALTH_CHECK_SECONDS,
-            retry=retry_policy(),
-        )
-        await cluster.initialize()
-        return cluster  # type: ignore[return-value]
-    return plain
+    if not info.get("cluster_enabled"):
+        return plain
+    await plain.aclose()
+    cluster = RedisCluster.from_url(url, **_client_options(max_connections))
+    await cluster.initialize()
+    return cluster
 
 
 def redis_server_binary() -> str:

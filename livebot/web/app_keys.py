@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis
 
 from livebot.archive.store import Archive
 from livebot.core.settings import Settings
@@ -13,6 +12,7 @@ from livebot.github.redelivery import OutageNotes
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
 from livebot.setup.app_setup import SetupStates
+from livebot.store.client import RedisClient
 from livebot.web.app_name import AppName
 from livebot.web.body import BodyBudget
 from livebot.web.live.fanout import FanOut
@@ -20,7 +20,7 @@ from livebot.web.live.presence import Presence
 from livebot.web.live.viewer_limits import ViewerLimits
 
 SETTINGS = web.AppKey("settings", Settings)
-REDIS = web.AppKey("redis", Redis)
+REDIS = web.AppKey[RedisClient]("redis")
 RUN_LOG = web.AppKey("run_log", RunLog)
 FANOUT = web.AppKey("fanout", FanOut)
 LINK_SECRET = web.AppKey("link_secret", bytes)

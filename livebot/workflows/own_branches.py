@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from redis.asyncio import Redis
-
 from livebot.store import keys, scripts
+from livebot.store.client import RedisClient
 
 PENDING: Final = "pending:"
 MADE: Final = "made:"
@@ -23,7 +22,7 @@ def _pending(run_id: str, epoch: int) -> str:
     return f"{PENDING}{run_id}:{epoch}"
 
 
-async def claim(redis: Redis, repository: str, branch: str, run_id: str, epoch: int) -> bool:
+async def claim(redis: RedisClient, repository: str, branch: str, run_id: str, epoch: int) -> bool:
     """Reserve a name for this attempt before creating it: True when it was free or another
     attempt of this run holds it (both would put this run's change there)."""
     key = keys.own_branches(repository)
@@ -33,7 +32,9 @@ async def claim(redis: Redis, repository: str, branch: str, run_id: str, epoch: 
     return holder == MADE + run_id or str(holder).startswith(f"{PENDING}{run_id}:")
 
 
-async def release(redis: Redis, repository: str, branch: str, run_id: str, epoch: int) -> None:
+async def release(
+    redis: RedisClient, repository: str, branch: str, run_id: str, epoch: int
+) -> None:
     """Give a claimed name back (someone else's branch has it), if this attempt still holds it."""
     await redis.eval(
         scripts.load("own_branch_release"),
@@ -44,12 +45,12 @@ async def release(redis: Redis, repository: str, branch: str, run_id: str, epoch
     )
 
 
-async def made(redis: Redis, repository: str, branch: str, run_id: str) -> None:
+async def made(redis: RedisClient, repository: str, branch: str, run_id: str) -> None:
     """Record that Livebot created the branch (it now holds a commit this run made)."""
     await redis.hset(keys.own_branches(repository), branch, MADE + run_id)
 
 
-async def is_own(redis: Redis, repository: str, branch: str) -> bool:
+async def is_own(redis: RedisClient, repository: str, branch: str) -> bool:
     """Whether Livebot created this branch of the repository."""
     value = await redis.hget(keys.own_branches(repository), branch)
     return isinstance(value, str) and value.startswith(MADE)

@@ -15,13 +15,13 @@ from typing import Any, Final, NoReturn
 
 import aiohttp
 from gidgethub import BadRequest, GitHubBroken, GitHubException
-from redis.asyncio import Redis
 
 from livebot.code.protected_paths import dropped_note
 from livebot.github import git_data
 from livebot.github.client import InstallationAPI
 from livebot.github.paths import repo_path
 from livebot.runs.log import RunLog
+from livebot.store.client import RedisClient
 from livebot.workflows import own_branches
 
 MAX_SUFFIX: Final = 20
@@ -69,7 +69,7 @@ class Publishing:
     run_id: str
     epoch: int
     run_log: RunLog
-    redis: Redis
+    redis: RedisClient
     # Raises once another attempt owns the run: a stale attempt writes nothing to GitHub.
     guard: Callable[[], Awaitable[None]]
 

@@ -17,13 +17,14 @@ from typing import Final
 
 # A raw connection, below redis-py's PubSub (bounded <9 in pyproject.toml): re-check on upgrade
 # that send_command/read_response and the connection's retry keep their behaviour.
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from livebot.core.cancellation import cancel_and_wait
+from livebot.store.client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Bells:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         on_bell: Callable[[str, str], None],
         on_subscribed: Callable[[], None],
         *,
@@ -106,6 +107,7 @@ class Bells:
 
     def _connection(self) -> AbstractConnection:
         client = self.redis
+        cls: type[AbstractConnection]
         if isinstance(client, RedisCluster):
             nodes = client.get_nodes()
             # Each attempt another node: one that is down does not hold the bells back.

@@ -16,14 +16,13 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Final
 
-from redis.asyncio import Redis
-
 from livebot.core.cancellation import cancel_and_wait
 from livebot.core.logs import warn_failure
 from livebot.core.metrics import SSE_EVENTS_DELIVERED, SSE_SLOW_VIEWERS_CUT, SSE_VIEWERS
 from livebot.runs.bell import BellFrame
 from livebot.runs.log import Event, RunLog, id_order
 from livebot.store import keys
+from livebot.store.client import RedisClient
 from livebot.web.live import sse
 from livebot.web.live.bells import Bells, BellsUnavailable
 
@@ -141,7 +140,7 @@ class FanOut:
     def __init__(
         self,
         run_log: RunLog,
-        redis: Redis,
+        redis: RedisClient,
         *,
         max_pending: int = MAX_PENDING_EVENTS,
         sweep_seconds: float = SWEEP_SECONDS,

@@ -22,12 +22,12 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Final, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livebot.core.cancellation import cancel_and_wait
 from livebot.core.logs import warn_failure
 from livebot.store import keys
+from livebot.store.client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Watching:
 class Presence:
     """This process's open streams per run, renewed in Redis; the latest count of each run."""
 
-    def __init__(self, redis: Redis, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
+    def __init__(self, redis: RedisClient, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self.redis = redis
         self.refresh_seconds = refresh_seconds
         self.lapse_seconds = LAPSE_RENEWALS * refresh_seconds

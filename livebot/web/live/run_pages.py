@@ -246,6 +246,11 @@ async def _write(request: web.Request, resp: web.StreamResponse, chunk: bytes) -
         raise ConnectionResetError("viewer too slow") from None
 
 
+def _gone(request: web.Request) -> bool:
+    """Whether the client has closed the connection: read afresh, as any await may close it."""
+    return request.transport is None
+
+
 @routes.get("/runs/{run_id}/events")
 async def run_events(request: web.Request) -> web.StreamResponse:
     """History, then live events, with no gap and no duplicate between the two.
@@ -301,7 +306,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
                 # quiet, to notice a client that has gone and to keep the stream alive: no timer
                 # and no task per viewer.
                 await viewer.wait()
-                if request.transport is None:
+                if _gone(request):
                     break
                 if recheck is not None and loop.time() - checked >= request.app[ACCESS_SECONDS]:
                     if not await _still_reads(request, recheck):
