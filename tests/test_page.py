@@ -575,6 +575,20 @@ async def test_one_state_line_from_queued_to_succeeded(
     assert_clean(page)
 
 
+async def test_the_learnings_a_run_follows_are_named_in_its_header(
+    browser: Any, web_server: ServerProcess, run_log: RunLog
+) -> None:
+    plain, taught = await new_run(run_log), await new_run(run_log)
+    await run_log.update(taught, learnings=2)
+    page = await open_page(browser, link(web_server, taught))
+    chip = page.locator(".run-learnings")
+    await chip.wait_for()
+    assert await chip.inner_text() == "· 2 learnings applied"
+    page = await open_page(browser, link(web_server, plain))
+    await page.wait_for_selector("#state-label[data-state=queued]")
+    assert await page.locator(".run-learnings").count() == 0
+
+
 async def test_a_failed_run_names_its_cause_beside_its_icon_at_390px(
     browser: Any, web_server: ServerProcess, run_log: RunLog
 ) -> None:

@@ -379,6 +379,8 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         return
     if config.learnings_enabled:
         run.learnings = await _learnings(services, run)
+        # The page says how many of them this run follows.
+        await services.run_log.update(run.job.run_id, learnings=len(run.learnings))
     if run.final is not None:
         # Its answer is decided (and maybe posted): it is published, never written again.
         log.info("run's final comment already decided; publishing it", extra=run.log_extra)

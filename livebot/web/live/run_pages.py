@@ -156,6 +156,7 @@ async def run_page(request: web.Request) -> web.Response:
         "number": _number(meta, "number"),
         "title": meta.get("title"),
         "status": meta.get("status"),
+        "learnings": _number(meta, "learnings") or 0,
     }
     # A demo's repository is made up: its title and name link nowhere.
     real = not config["demo"]

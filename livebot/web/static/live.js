@@ -915,6 +915,13 @@
       $("run-repo").title = "A made-up repository: the demo's runs are recorded";
     }
     $("run-workflow").textContent = workflowLabel(config.workflow);
+    const learnings = Number(config.learnings) || 0;
+    if (learnings > 0) {
+      const noun = learnings === 1 ? "learning" : "learnings";
+      const chip = el("span", "run-learnings", `· ${learnings} ${noun} applied`);
+      chip.title = "Rules this repository's maintainers taught (@livebot learnings lists them)";
+      $("run-repo").after(" ", chip);
+    }
     $("run-id").textContent = config.run_id || "";
     if (typeof config.history_url === "string" && config.history_url.startsWith("/repos/")) {
       $("history-link").href = config.history_url;
