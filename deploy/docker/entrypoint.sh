@@ -16,6 +16,15 @@ if [ "$(id -u)" != 0 ]; then
     exec livebot "$@"
 fi
 
+if [ "${1:-}" = setup ]; then
+    # `docker compose run --service-ports setup` writes .env and the app's key into the project
+    # folder mounted as the working directory: as that folder's owner, so both stay the host
+    # user's (0600), as when `livebot setup` runs on the host (rootless podman: the owner is root).
+    owner=$(stat -c %u .)
+    group=$(stat -c %g .)
+    exec setpriv --reuid="$owner" --regid="$group" --clear-groups --no-new-privs livebot "$@"
+fi
+
 key="${GITHUB_PRIVATE_KEY_PATH:-}"
 if [ -n "$key" ] && [ -f "$key" ]; then
     mkdir -p "$KEY_DIR"
