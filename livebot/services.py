@@ -48,8 +48,10 @@ class Services:
     archive: Archive | None
 
 
-def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:
-    """The GitHub App client for the configured app."""
+def github_app(
+    settings: Settings, session: aiohttp.ClientSession, *, max_attempts: int = 4
+) -> GitHubApp:
+    """The GitHub App client for the configured app (`max_attempts` per request)."""
     if settings.github_app_id is None or settings.github_private_key is None:
         raise SettingsError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are required")
     return GitHubApp(
@@ -57,6 +59,7 @@ def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:
         app_id=settings.github_app_id,
         private_key=settings.github_private_key,
         api_url=settings.github_api_url,
+        max_attempts=max_attempts,
     )
 
 

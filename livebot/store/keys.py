@@ -100,3 +100,9 @@ def own_branches(repository: str) -> str:
 
     Kept without expiry: it is what lets `resolve` push to a branch again, weeks later."""
     return f"livebot:{{branches:{repository.lower()}}}"
+
+
+# `livebot serve --forward`: deliveries with a larger id than this are new (GitHub's delivery ids
+# grow with time), and the GUIDs already taken in, scored by when.
+FORWARD_AFTER: Final = "livebot:{forward}:after"
+FORWARD_SEEN: Final = "livebot:{forward}:seen"
