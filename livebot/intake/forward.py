@@ -121,10 +121,7 @@ class Forwarder:
             except FAILURES as exc:
                 failures += 1
                 if failures == 1:
-                    log.warning(
-                        "forwarding paused: GitHub's deliveries cannot be read (%s); retrying",
-                        _reason(exc),
-                    )
+                    log.warning("forwarding paused (%s); retrying", _reason(exc))
             else:
                 if failures:
                     log.info("forwarding resumed after %d failed polls", failures)
@@ -133,8 +130,8 @@ class Forwarder:
 
 
 def _reason(exc: BaseException) -> str:
-    """The error in a few words (an empty message names its type)."""
-    return str(exc) or type(exc).__name__
+    """The error in a few words: its type, and its message if it has one."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 @asynccontextmanager
