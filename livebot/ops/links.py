@@ -19,7 +19,7 @@ from livebot.github.paths import api_path
 log = logging.getLogger(__name__)
 
 # GitHub may be far or away: start-up waits this long for it, then goes on without the check.
-ASK_SECONDS: Final = 10.0
+ASK_SECONDS: Final = 5.0
 WEBHOOK_PATH: Final = "/webhook"
 
 
