@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from livebot.github.client import GitHubApp
 from livebot.intake.forward import NOTICE, Forwarder, forwarding
 from livebot.queue.jobs import JobQueue
-from livebot.store.keys import JOB_STREAM
+from livebot.store.keys import FORWARD_AFTER, JOB_STREAM
 from livebot.worker_services import WorkerServices
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
@@ -33,7 +33,11 @@ from tests.support import (
 )
 from tests.workers import running
 
-FAST = 0.02  # seconds between polls in these tests (2 s in use)
+# Seconds between polls in these tests (2 s in use); each poll signs a JWT, and the fake GitHub
+# checks it in the test's own event loop: polls beside running workers are a little slower.
+FAST = 0.02
+BESIDE_WORKERS = 0.2
+SLOW = 30.0  # seconds a run may take on a busy machine
 
 
 def mention(fake: FakeGitHub, body: str = f"@{SLUG} why does it crash?") -> dict[str, Any]:
@@ -68,12 +72,13 @@ async def test_a_delivery_listed_by_github_becomes_a_posted_answer(
 ) -> None:
     fake_openai.script(Reply(text="It crashes because of X."))
     polls = forwarder(worker_services, queue)
-    async with running(worker_services, redis_client), forwarding(polls, interval=FAST):
-        await eventually(lambda: redis_client.exists("livebot:{forward}:after"), "the first poll")
+    async with running(worker_services, redis_client), forwarding(polls, interval=BESIDE_WORKERS):
+        await eventually(lambda: redis_client.exists(FORWARD_AFTER), "the first poll", seconds=SLOW)
         mention(fake_github)
         await eventually(
             lambda: any(b.startswith("It crashes because of X.") for b in answers(fake_github)),
             "the answer",
+            seconds=SLOW,
         )
     [detail] = fake_github.requests_to("GET", "/app/hook/deliveries/*")
     assert detail.path.endswith(str(fake_github.deliveries[-1]["id"]))
@@ -128,7 +133,9 @@ async def test_github_away_is_one_line_per_outage(
         polls = Forwarder(app, worker_services.redis, queue, SLUG)
         async with forwarding(polls, interval=FAST):
             await eventually(
-                lambda: "forwarding resumed after 4 failed polls" in caplog.text, "the recovery"
+                lambda: "forwarding resumed after 4 failed polls" in caplog.text,
+                "the recovery",
+                seconds=SLOW,
             )
     lines = [r for r in caplog.records if r.name.startswith(("livebot", "gidgethub"))]
     warnings = [r.getMessage() for r in lines if r.levelno >= logging.WARNING]
@@ -161,12 +168,14 @@ async def test_serve_forward_answers_without_a_public_url(
     await server.start()
     try:
         assert NOTICE in server.log()
-        await eventually(lambda: "forwarding deliveries newer than" in server.log(), "first poll")
+        await eventually(
+            lambda: "forwarding deliveries newer than" in server.log(), "first poll", seconds=SLOW
+        )
         mention(fake_github)
         await eventually(
             lambda: any(b.startswith("Forwarded, and answered.") for b in answers(fake_github)),
             "the answer",
-            seconds=30,
+            seconds=SLOW,
         )
         forwarded = [
             json.loads(line) for line in server.log().splitlines() if "delivery forwarded" in line
@@ -174,3 +183,20 @@ async def test_serve_forward_answers_without_a_public_url(
         assert [entry["message"] for entry in forwarded] == ["delivery forwarded"]
     finally:
         await server.stop()
+
+
+async def test_more_new_deliveries_than_a_page_are_all_taken_in_oldest_first(
+    worker_services: WorkerServices, queue: JobQueue, redis_client: Redis, fake_github: FakeGitHub
+) -> None:
+    polls = forwarder(worker_services, queue)
+    assert await polls.poll() == 0
+    pings = [
+        fake_github.add_delivery("ping", None, payload={"zen": "Keep it simple."})
+        for _ in range(40)
+    ]
+    mention(fake_github)
+    assert await polls.poll() == 41  # two pages of the list, by GitHub's cursor
+    details = fake_github.requests_to("GET", "/app/hook/deliveries/*")
+    assert [q.path.rsplit("/", 1)[1] for q in details[:40]] == [str(p["id"]) for p in pings]
+    assert await redis_client.xlen(JOB_STREAM) == 1  # pings start nothing
+    assert await polls.poll() == 0
