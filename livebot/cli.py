@@ -32,7 +32,8 @@ from livebot.core.settings import (
 from livebot.core.version import version
 from livebot.demo.recordings import DemoPlayer
 from livebot.github import redelivery
-from livebot.ops import preflight
+from livebot.intake import forward as forward_deliveries
+from livebot.ops import links, preflight
 from livebot.services import Services, github_app, open_services
 from livebot.setup.app_setup import SetupStates
 from livebot.store.client import RedisUnavailable
@@ -74,6 +75,8 @@ COMMANDS: Final[dict[Mode, str]] = {
 }
 # The modes that run the web server: they take --host and --port.
 SERVING: Final = ("serve", "web", "demo", "setup")
+# The modes where the links Livebot posts must open for the people GitHub shows them to.
+LINKING: Final = ("serve", "web", "worker")
 
 
 def needs_text(mode: Mode) -> str:
@@ -115,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
     built = {mode: _command(commands, mode) for mode in COMMANDS}
     built["demo"].add_argument(
         "--speed", type=_speed, default=1.0, help="playback speed (default 1)"
+    )
+    built["serve"].add_argument(
+        "--forward",
+        action="store_true",
+        help="for a trial without a public URL: read the app's deliveries from GitHub's API "
+        "every few seconds instead of waiting for GitHub to post them",
     )
     built["redeliver"].add_argument(
         "--since",
@@ -268,7 +277,9 @@ def listen_settings(
     return settings
 
 
-async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> None:
+async def run_mode(
+    mode: Mode, settings: Settings, *, speed: float = 1.0, forward: bool = False
+) -> None:
     """Build the services `mode` needs, run them until a signal, stop them in order."""
     workers: WorkerPool | None = None
     async with (
@@ -278,6 +289,8 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
         # Said once the settings passed: a start that fails says one line only.
         for warning in preflight.warnings(mode, settings):
             log.warning(warning)
+        if mode in LINKING and not forward:
+            await links.check_links(settings, services.session)
         if mode in ("serve", "worker"):
             if services.archive is not None:
                 await stack.enter_async_context(
@@ -299,6 +312,15 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
             # Entered last, so stopped first: no new webhook arrives while workers wind down.
             await stack.enter_async_context(serving(services, player, setup_states))
             _announce(mode, services, setup_states)
+        if forward:
+            print(forward_deliveries.NOTICE, file=sys.stderr, flush=True)
+            forwarder = forward_deliveries.Forwarder(
+                github_app(settings, services.session, max_attempts=1),
+                services.redis,
+                services.queue,
+                services.slug,
+            )
+            await stack.enter_async_context(forward_deliveries.forwarding(forwarder))
         # What start-up built lives as long as the process: frozen out of the collector's sight,
         # a full collection no longer walks it (a stall of tens of milliseconds, every request
         # in flight waiting) and costs only what was made since.
@@ -338,9 +360,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             uvloop.run(redeliver_mode(settings, args.since))
             return
         speed = {"speed": args.speed} if args.command == "demo" else {}
+        forward = getattr(args, "forward", False)
         # libuv's loop: a connection costs a fraction of asyncio's, and leaves no reference cycle
         # behind (asyncio's socket transport holds its own bound method until collected).
-        uvloop.run(run_mode(args.command, settings, **speed))
+        uvloop.run(run_mode(args.command, settings, **speed, forward=forward))
     except (SettingsError, RedisUnavailable) as exc:
         print(f"livebot: error: {exc}", file=sys.stderr)
         sys.exit(2)

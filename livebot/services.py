@@ -54,9 +54,9 @@ class Services:
 
 
 def github_app(
-    settings: Settings, session: aiohttp.ClientSession, max_attempts: int = 4
+    settings: Settings, session: aiohttp.ClientSession, *, max_attempts: int = 4
 ) -> GitHubApp:
-    """The GitHub App client for the configured app."""
+    """The GitHub App client for the configured app (`max_attempts` per request)."""
     if settings.github_app_id is None or settings.github_private_key is None:
         raise SettingsError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are required")
     return GitHubApp(
@@ -78,7 +78,7 @@ async def app_slug(settings: Settings, session: aiohttp.ClientSession, mode: Mod
         async with asyncio.timeout(WEB_SLUG_SECONDS if mode == "web" else None):
             # A web process asks once: it need not wait for GitHub to serve pages.
             attempts = 1 if mode == "web" else 4
-            info = await github_app(settings, session, attempts).app_info()
+            info = await github_app(settings, session, max_attempts=attempts).app_info()
     except GITHUB_AWAY as exc:
         if mode != "web":
             raise SettingsError(

@@ -285,6 +285,8 @@ def livebot_against_fakes(
             **settings,
         }
     )
+    # The app's webhook goes where PUBLIC_URL says, as `livebot setup` registers it.
+    github.hook_url = f"{env['PUBLIC_URL']}/webhook"
     return livebot_process(command, port=port, env=env, log_path=log_path, cwd=folder)
 
 

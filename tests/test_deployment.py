@@ -105,6 +105,7 @@ async def topology(
     redis_server = RedisServer(tmp_path / "redis", "--appendonly", "yes")
     nginx_port = free_port()
     public_url = f"http://127.0.0.1:{nginx_port}"
+    fake_github.hook_url = f"{public_url}/webhook"  # GitHub posts to nginx, links point at it
     env = clean_env(
         **app_env(fake_github, tmp_path / "app.pem"),
         GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,

@@ -181,7 +181,12 @@ def test_every_path_the_docs_name_exists(doc: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "doc", ["README.md", *(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+    "doc",
+    [
+        "README.md",
+        "CHANGELOG.md",
+        *(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")),
+    ],
 )
 def test_code_fences_open_and_close_on_lines_of_their_own(doc: str) -> None:
     """A fence closed by a line with text after it swallows the rest of the page on GitHub."""

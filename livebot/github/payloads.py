@@ -35,6 +35,11 @@ def parse(body: bytes) -> dict[str, Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
+    return checked(data)
+
+
+def checked(data: Any) -> dict[str, Any]:
+    """A parsed delivery as a payload the routers may read; PayloadError for anything else."""
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object")
     # The router looks the action up among the handlers' actions: it must be a string.

@@ -9,8 +9,7 @@ import orjson
 from gidgethub import sansio
 
 from livebot.github.payloads import PayloadError
-from livebot.intake.delivery import Intake
-from livebot.intake.router import router
+from livebot.intake.router import take_in
 from livebot.queue.jobs import JobQueue
 from livebot.store.client import RedisClient
 from livebot.store.keys import DEFERRED_DELIVERIES
@@ -40,19 +39,17 @@ async def replay(redis: RedisClient, queue: JobQueue, slug: str) -> int:
         entry = orjson.loads(cast(str, raw))
         delivery_id = entry["delivery_id"]
         event = sansio.Event(entry["data"], event=entry["event"], delivery_id=delivery_id)
-        intake = Intake(slug=slug, delivery_id=delivery_id)
         try:
-            await router.dispatch(event, intake)
+            job, now = await take_in(event, slug, queue)
         except PayloadError as exc:
             log.warning(
                 "deferred delivery malformed",
                 extra={"delivery_id": delivery_id, "error": str(exc)},
             )
             continue
-        if intake.job is not None and await queue.enqueue(intake.job):
+        if job is not None and now:
             queued += 1
             log.info(
-                "deferred webhook queued",
-                extra={"delivery_id": delivery_id, "run_id": intake.job.run_id},
+                "deferred webhook queued", extra={"delivery_id": delivery_id, "run_id": job.run_id}
             )
     return queued

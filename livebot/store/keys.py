@@ -107,3 +107,9 @@ def own_branches(repository: str) -> str:
 def learnings(repository: str) -> str:
     """The hash of a repository's learnings (no expiry: they are kept until forgotten)."""
     return f"livebot:{{learnings:{repository.lower()}}}"
+
+
+# `livebot serve --forward`: deliveries with a larger id than this are new (GitHub's delivery ids
+# grow with time), and the GUIDs already taken in, scored by when.
+FORWARD_AFTER: Final = "livebot:{forward}:after"
+FORWARD_SEEN: Final = "livebot:{forward}:seen"

@@ -20,8 +20,7 @@ from livebot.core.logs import Summary
 from livebot.core.metrics import WEBHOOK_SECONDS, WEBHOOKS, event_label
 from livebot.github.payloads import PayloadError, parse
 from livebot.intake import deferred
-from livebot.intake.delivery import Intake
-from livebot.intake.router import router
+from livebot.intake.router import take_in
 from livebot.web.app_keys import APP_NAME, BODY_BUDGET, JOB_QUEUE, REDIS, SETTINGS
 from livebot.web.body import read_body
 
@@ -115,12 +114,10 @@ async def receive_webhook(request: web.Request) -> web.Response:
             raise RedisTimeoutError(f"Redis did not answer within {REDIS_SECONDS:g} s") from None
         return _answer(202, event_name, "deferred", started)
     event = sansio.Event(data, event=event_name, delivery_id=delivery_id)
-    intake = Intake(slug=slug, delivery_id=delivery_id)
     try:
         async with asyncio.timeout(REDIS_SECONDS):
             # Anything but a PayloadError is a bug of ours: a logged 500, never a "bad payload".
-            await router.dispatch(event, intake)
-            queued = intake.job is not None and await request.app[JOB_QUEUE].enqueue(intake.job)
+            job, queued = await take_in(event, slug, request.app[JOB_QUEUE])
     except PayloadError as exc:
         log.warning(
             "webhook payload malformed",
@@ -129,12 +126,12 @@ async def receive_webhook(request: web.Request) -> web.Response:
         return _answer(400, event_name, "malformed", started, error=f"{event_name}: {exc}")
     except TimeoutError:
         raise RedisTimeoutError(f"Redis did not answer within {REDIS_SECONDS:g} s") from None
-    if intake.job is None:
+    if job is None:
         return _answer(200, event_name, "ignored", started)
     log.info(
         "webhook queued" if queued else "webhook duplicate",
-        extra={"delivery_id": delivery_id, "run_id": intake.job.run_id, "kind": intake.job.kind},
+        extra={"delivery_id": delivery_id, "run_id": job.run_id, "kind": job.kind},
     )
     if not queued:
         return _answer(202, event_name, "duplicate", started)
-    return _answer(202, event_name, "queued", started, run_id=intake.job.run_id)
+    return _answer(202, event_name, "queued", started, run_id=job.run_id)

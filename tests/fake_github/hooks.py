@@ -37,8 +37,10 @@ class AppHooks:
         guid: str | None = None,
         delivered_at: float | None = None,
         redelivery: bool = False,
+        payload: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Record a delivery of the app's webhook (status_code 0 or ≥ 400: a failed one)."""
+        """Record a delivery of the app's webhook (status_code 0 or ≥ 400: a failed one) and
+        the request GitHub sent (`payload`, else one with only the action)."""
         status = (
             "OK"
             if 200 <= status_code < 300
@@ -59,6 +61,9 @@ class AppHooks:
             "throttled_at": None,
         }
         self.deliveries.append(delivery)
+        self.delivery_payloads[delivery["id"]] = (
+            payload if payload is not None else {"action": action}
+        )
         return delivery
 
     # ---- handlers -------------------------------------------------------------------------
@@ -108,7 +113,17 @@ class AppHooks:
             {
                 **d,
                 "url": self.hook_url,
-                "request": {"headers": {"X-GitHub-Event": d["event"]}, "payload": {}},
+                # As GitHub's example shows it (no signature: the fake has no secret).
+                "request": {
+                    "headers": {
+                        "X-GitHub-Delivery": d["guid"],
+                        "Accept": "*/*",
+                        "User-Agent": "GitHub-Hookshot/b8c71d8",
+                        "X-GitHub-Event": d["event"],
+                        "content-type": "application/json",
+                    },
+                    "payload": self.delivery_payloads[d["id"]],
+                },
                 "response": {"headers": {}, "payload": ""},
             }
         )
@@ -125,6 +140,7 @@ class AppHooks:
             guid=d["guid"],
             delivered_at=time.time(),
             redelivery=True,
+            payload=self.delivery_payloads[d["id"]],
         )
         return web.json_response({}, status=202)
 

@@ -118,6 +118,7 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests, CheckRuns, GraphQL):
     graphql_requests: list[dict[str, Any]] = field(default_factory=list)  # {query, variables}
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # the app's webhook
     redeliveries: list[int] = field(default_factory=list)  # ids asked to be redelivered
+    delivery_payloads: dict[int, dict[str, Any]] = field(default_factory=dict)  # by delivery id
     hook_url: str = "https://livebot.example.com/webhook"
     contents_write: bool = True  # False: Git Data writes answer 403, as without contents: write
     workflows_write: bool = False  # without it, refs changing .github/workflows/ are refused
