@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from livebot.archive.store import Archive
 from livebot.core.envfile import write_private
 from livebot.core.settings import Mode, Settings, SettingsError
-from livebot.github.client import GitHubApp
+from livebot.github.client import BACKOFF, GitHubApp
 from livebot.ops import preflight
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
@@ -48,8 +48,10 @@ class Services:
     archive: Archive | None
 
 
-def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:
-    """The GitHub App client for the configured app."""
+def github_app(
+    settings: Settings, session: aiohttp.ClientSession, *, backoff: float = BACKOFF
+) -> GitHubApp:
+    """The GitHub App client for the configured app (`backoff`: seconds before a first retry)."""
     if settings.github_app_id is None or settings.github_private_key is None:
         raise SettingsError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are required")
     return GitHubApp(
@@ -57,6 +59,7 @@ def github_app(settings: Settings, session: aiohttp.ClientSession) -> GitHubApp:
         app_id=settings.github_app_id,
         private_key=settings.github_private_key,
         api_url=settings.github_api_url,
+        backoff=backoff,
     )
 
 

@@ -34,6 +34,7 @@ from livebot.web.app_keys import (
     SETTINGS,
     SETUP_STATES,
     VIEWER_LIMITS,
+    WEBHOOK_BODY_SECONDS,
 )
 from livebot.web.body import DEFAULT_BODY_BYTES, MAX_BODY_BYTES, BodyBudget
 from livebot.web.live import cancel, run_pages
@@ -154,6 +155,7 @@ def create_app(
     redelivery_check_seconds: float = redelivery.CHECK_SECONDS,
     access_seconds: float = signin.RECHECK_SECONDS,
     setup_states: SetupStates | None = None,
+    webhook_body_seconds: float = webhook.BODY_SECONDS,
 ) -> web.Application:
     """The web application over the process's services (with `setup_states`: setup's pages)."""
     # Every route's own reads stop at the default; the webhook reads its body with `read_body`.
@@ -167,6 +169,7 @@ def create_app(
     )
     app[KEEPALIVE] = keepalive_seconds
     app[ACCESS_SECONDS] = access_seconds
+    app[WEBHOOK_BODY_SECONDS] = webhook_body_seconds
     app[BODY_BUDGET] = BodyBudget(BODY_BUDGET_BYTES)
     if services.settings.private_runs == "signin" and not services.settings.sign_in:
         log.warning(PRIVATE_RUNS_REFUSED)

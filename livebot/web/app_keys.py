@@ -35,5 +35,7 @@ PRESENCE = web.AppKey("presence", Presence)
 VIEWER_LIMITS = web.AppKey("viewer_limits", ViewerLimits)
 # Seconds of silence on an event stream before its handler writes a keep-alive comment.
 KEEPALIVE = web.AppKey("keepalive_seconds", float)
+# Seconds a webhook's body may take to arrive before the delivery is cut off (408).
+WEBHOOK_BODY_SECONDS = web.AppKey("webhook_body_seconds", float)
 # Seconds what GitHub said about a reader and a repository is trusted before it is asked again.
 ACCESS_SECONDS = web.AppKey("access_seconds", float)
