@@ -14,6 +14,7 @@ from livebot.queue.jobs import Job, JobQueue
 from livebot.queue.worker import WorkerPool
 from livebot.runs.log import Event, RunLog, new_run_id
 from livebot.services import open_services
+from livebot.store.keys import JOB_GROUP, JOB_STREAM
 from livebot.worker_services import WorkerServices, worker_services
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI
@@ -99,6 +100,13 @@ async def run_to_end(
             "the run to end",
         )
     return job.run_id, await services.run_log.history(job.run_id)
+
+
+async def jobs_drained(redis: Redis) -> bool:
+    """Whether every job queued so far was handed out and acknowledged, so its run is over."""
+    stream = await redis.xinfo_stream(JOB_STREAM)
+    (group,) = [g for g in await redis.xinfo_groups(JOB_STREAM) if g["name"] == JOB_GROUP]
+    return bool(group["pending"] == 0 and group["last-delivered-id"] == stream["last-generated-id"])
 
 
 def payloads(events: list[Event], kind: str) -> list[dict[str, Any]]:
