@@ -1,7 +1,7 @@
 """Benchmark start-up: the import of `livebot.cli` and of the web tier, each in fresh processes.
 
 Run as `python -m bench.import_time [--runs N]`; prints the median and p90 of each in seconds,
-of the clock and of the process's CPU (which a busy machine inflates less).
+of the clock and of the process's CPU (which a busy machine inflates less); writes JSON too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import subprocess
 import sys
 from typing import Final
 
-from bench.measure import percentile, table
+from bench.measure import RESULTS_DIR, percentile, table, write_json
 
 # What `livebot web` imports before it serves: the command, then the web application.
 TARGETS: Final = {
@@ -52,7 +52,12 @@ def main() -> None:
     for name, statement in TARGETS.items():
         walls, cpus = zip(*(import_seconds(statement) for _ in range(args.runs)), strict=True)
         rows.append((name, *summary(list(walls)), *summary(list(cpus))))
-    print(table(("import", "median s", "p90 s", "CPU median s", "CPU p90 s"), rows))
+    header = ("import", "median s", "p90 s", "CPU median s", "CPU p90 s")
+    print(table(header, rows))
+    write_json(
+        RESULTS_DIR / "import_time.json",
+        {"runs": args.runs, "imports": [dict(zip(header, row, strict=True)) for row in rows]},
+    )
 
 
 if __name__ == "__main__":

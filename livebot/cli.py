@@ -20,7 +20,6 @@ import uvloop
 from aiohttp import web
 from gidgethub import GitHubException
 
-from livebot.archive.archiver import running_archiver
 from livebot.core import logs
 from livebot.core.settings import (
     MODE_NEEDS,
@@ -282,6 +281,8 @@ async def run_mode(mode: Mode, settings: Settings, *, speed: float = 1.0) -> Non
     ):
         if mode in ("serve", "worker"):
             if services.archive is not None:
+                from livebot.archive.archiver import running_archiver
+
                 await stack.enter_async_context(
                     running_archiver(
                         services.run_log, services.archive, archive_days=settings.archive_days

@@ -8,14 +8,11 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
-import psycopg
-from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 
-from livebot.archive.store import Archive
 from livebot.core.envfile import write_private
 from livebot.core.settings import Mode, Settings, SettingsError
 from livebot.github.client import BACKOFF, GitHubApp
@@ -23,6 +20,9 @@ from livebot.ops import preflight
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
 from livebot.store.client import EmbeddedRedis, connect
+
+if TYPE_CHECKING:
+    from livebot.archive.store import Archive
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,15 @@ async def open_services(
 
 
 async def open_archive(url: str) -> Archive:
-    """The archive, its schema up to date; a clear error when PostgreSQL cannot be reached."""
+    """The archive, its schema up to date; a clear error when PostgreSQL cannot be reached.
+
+    psycopg is loaded here, only when DATABASE_URL is set: a process without it starts faster.
+    """
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    from livebot.archive.store import Archive
+
     try:
         return await Archive.open(url)
     except (psycopg.Error, PoolTimeout, OSError) as exc:

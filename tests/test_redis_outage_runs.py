@@ -26,6 +26,9 @@ from tests.workers import (
     worker_settings,
 )
 
+# Among the slowest: `-m "not slow"` leaves them out of a quick loop (CI runs them all).
+pytestmark = pytest.mark.slow
+
 TEXT = "".join(f"Line {n} of an answer written across an outage.\n" for n in range(1, 31))
 RUNS = 3
 

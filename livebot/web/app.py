@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
-import psycopg
 from aiohttp import web
-from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
 from livebot.demo.recordings import DemoPlayer
@@ -63,6 +62,16 @@ Context = Callable[[web.Application], AsyncIterator[None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def archive_error(exc: Exception) -> bool:
+    """Whether `exc` is PostgreSQL's (psycopg is loaded only with an archive: else never)."""
+    if "psycopg" not in sys.modules:
+        return False
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    return isinstance(exc, psycopg.Error | PoolTimeout)
+
+
 @web.middleware
 async def unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Redis or PostgreSQL down: a clear 503 (nothing was queued or changed, so a retry loses
@@ -84,7 +93,9 @@ async def unavailable(request: web.Request, handler: Handler) -> web.StreamRespo
             {"error": "Redis is unavailable; try again later (GitHub deliveries: redeliver)"},
             status=503,
         )
-    except (psycopg.Error, PoolTimeout) as exc:
+    except Exception as exc:
+        if not archive_error(exc):
+            raise
         log.error("archive unavailable", extra={"path": request.path, "error": repr(exc)})
         return web.json_response(
             {"error": "The run archive is unavailable; try again later"}, status=503

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
-from livebot.archive.store import Archive
 from livebot.core.settings import Settings
 from livebot.demo.recordings import DemoPlayer
 from livebot.github.redelivery import OutageNotes
@@ -18,6 +19,9 @@ from livebot.web.live.fanout import FanOut
 from livebot.web.live.presence import Presence
 from livebot.web.live.viewer_limits import ViewerLimits
 
+if TYPE_CHECKING:
+    from livebot.archive.store import Archive
+
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
 RUN_LOG = web.AppKey("run_log", RunLog)
@@ -28,7 +32,8 @@ APP_SLUG = web.AppKey("app_slug", str)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SETUP_STATES = web.AppKey("setup_states", SetupStates)
 DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)
-ARCHIVE = web.AppKey("archive", Archive)
+# Typed without its class: the web tier loads psycopg only when there is an archive.
+ARCHIVE: web.AppKey[Archive] = web.AppKey("archive")
 OUTAGES = web.AppKey("outages", OutageNotes)
 BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
 PRESENCE = web.AppKey("presence", Presence)
