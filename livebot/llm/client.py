@@ -33,7 +33,7 @@ __all__ = [
     "stream_turn",
 ]
 
-# Seconds; the n-th retry waits RETRY_BACKOFF * n.
+# A client's default `retry_backoff`, in seconds: the n-th retry of a turn waits it n times.
 RETRY_BACKOFF: Final = 0.5
 # A server's retry-after is honoured up to this many seconds (still bounded by `total`).
 MAX_RETRY_AFTER = 20.0
