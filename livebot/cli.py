@@ -19,7 +19,6 @@ import uvloop
 from aiohttp import web
 from gidgethub import GitHubException
 
-from livebot.archive.archiver import running_archiver
 from livebot.core import logs
 from livebot.core.settings import (
     MODE_NEEDS,
@@ -293,6 +292,8 @@ async def run_mode(
             await links.check_links(settings, services.session)
         if mode in ("serve", "worker"):
             if services.archive is not None:
+                from livebot.archive.archiver import running_archiver
+
                 await stack.enter_async_context(
                     running_archiver(
                         services.run_log, services.archive, archive_days=settings.archive_days

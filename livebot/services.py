@@ -9,21 +9,21 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
-import psycopg
 from gidgethub import GitHubBroken
-from psycopg_pool import PoolTimeout
 
-from livebot.archive.store import Archive
 from livebot.core.envfile import write_private
 from livebot.core.settings import Mode, Settings, SettingsError
-from livebot.github.client import GitHubApp
+from livebot.github.client import BACKOFF, GitHubApp
 from livebot.ops import preflight
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
 from livebot.store.client import EmbeddedRedis, RedisClient, connect
+
+if TYPE_CHECKING:
+    from livebot.archive.store import Archive
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,14 @@ class Services:
 
 
 def github_app(
-    settings: Settings, session: aiohttp.ClientSession, *, max_attempts: int = 4
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    *,
+    max_attempts: int = 4,
+    backoff: float = BACKOFF,
 ) -> GitHubApp:
-    """The GitHub App client for the configured app (`max_attempts` per request)."""
+    """The GitHub App client for the configured app (`max_attempts` per request, `backoff`:
+    seconds before a first retry)."""
     if settings.github_app_id is None or settings.github_private_key is None:
         raise SettingsError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are required")
     return GitHubApp(
@@ -65,6 +70,7 @@ def github_app(
         private_key=settings.github_private_key,
         api_url=settings.github_api_url,
         max_attempts=max_attempts,
+        backoff=backoff,
     )
 
 
@@ -167,7 +173,15 @@ async def open_services(
 
 
 async def open_archive(url: str) -> Archive:
-    """The archive, its schema up to date; a clear error when PostgreSQL cannot be reached."""
+    """The archive, its schema up to date; a clear error when PostgreSQL cannot be reached.
+
+    psycopg is loaded here, only when DATABASE_URL is set: a process without it starts faster.
+    """
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    from livebot.archive.store import Archive
+
     try:
         return await Archive.open(url)
     except (psycopg.Error, PoolTimeout, OSError) as exc:

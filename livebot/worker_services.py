@@ -8,14 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import openai
-
 from livebot.archive.learnings import PostgresLearnings
 from livebot.code.snapshots import SnapshotCache
 from livebot.config.repo_config import ConfigCache, OperatorLimits, RepoConfig, load_repo_config
-from livebot.github.client import GitHubApp
+from livebot.github.client import BACKOFF, GitHubApp
 from livebot.learnings.store import Learnings, RedisLearnings
-from livebot.llm.client import make_client
+from livebot.llm.client import RETRY_BACKOFF, ModelClient, make_client
 from livebot.queue.jobs import Job
 from livebot.services import Services, github_app
 
@@ -34,7 +32,7 @@ class WorkerServices(Services):
     """What workflows need besides: the GitHub App and the model."""
 
     github: GitHubApp
-    llm: openai.AsyncOpenAI
+    llm: ModelClient
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
     configs: ConfigCache = field(default_factory=ConfigCache)
     progress: ProgressTiming = ProgressTiming()
@@ -47,8 +45,14 @@ class WorkerServices(Services):
         return RedisLearnings(self.redis)
 
 
-def worker_services(services: Services) -> WorkerServices:
-    """The services plus the clients workflows call (the settings were checked for the mode)."""
+def worker_services(
+    services: Services,
+    *,
+    github_backoff: float = BACKOFF,
+    llm_retry_backoff: float = RETRY_BACKOFF,
+) -> WorkerServices:
+    """The services plus the clients workflows call (the settings were checked for the mode);
+    the backoffs are the seconds before the first retry of a GitHub request, a model turn."""
     settings = services.settings
     return WorkerServices(
         settings=settings,
@@ -60,8 +64,10 @@ def worker_services(services: Services) -> WorkerServices:
         slug=services.slug,
         session=services.session,
         archive=services.archive,
-        github=github_app(settings, services.session),
-        llm=make_client(settings.openai_api_key, settings.openai_base_url),
+        github=github_app(settings, services.session, backoff=github_backoff),
+        llm=make_client(
+            settings.openai_api_key, settings.openai_base_url, retry_backoff=llm_retry_backoff
+        ),
     )
 
 

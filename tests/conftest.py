@@ -10,15 +10,12 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import redis
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from livebot.core.settings import Settings
-from livebot.github.client import GitHubApp
-from livebot.llm.client import make_client
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
 from livebot.services import open_services
@@ -30,6 +27,7 @@ from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI
 from tests.postgres import PostgresServer, running_postgres
 from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer, free_port
+from tests.workers import open_worker_services, worker_settings
 
 WebClient = Callable[..., Awaitable[TestClient]]
 # The ports a developer's other apps most often hold; the suite must pass with them taken.
@@ -141,42 +139,11 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
 
 @pytest.fixture
 async def worker_services(
-    settings: Settings,
-    run_log: RunLog,
-    redis_client: Redis,
-    fake_github: FakeGitHub,
-    fake_openai: FakeOpenAI,
+    settings: Settings, fake_github: FakeGitHub, fake_openai: FakeOpenAI
 ) -> AsyncIterator[WorkerServices]:
-    """Services wired to the fakes, with short claim and grace times."""
-    settings = dataclasses.replace(
-        settings,
-        openai_api_key=fake_openai.api_key,
-        openai_base_url=fake_openai.url,
-        claim_timeout=0.5,
-        shutdown_grace=0.2,
-        max_attempts=2,
-    )
-    async with aiohttp.ClientSession() as session:
-        github = GitHubApp(
-            session,
-            app_id=fake_github.app_id,
-            private_key=fake_github.private_key_pem,
-            api_url=fake_github.url,
-            backoff=0.01,
-        )
-        yield WorkerServices(
-            settings=settings,
-            mode="worker",
-            redis=redis_client,
-            redis_url=settings.redis_url or "",
-            run_log=run_log,
-            queue=JobQueue(redis_client),
-            slug=SLUG,
-            session=session,
-            archive=None,
-            github=github,
-            llm=make_client(settings.openai_api_key, settings.openai_base_url),
-        )
+    """The services `livebot worker` builds, wired to the fakes, with short times."""
+    async with open_worker_services(worker_settings(settings, fake_github, fake_openai)) as svc:
+        yield svc
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 from livebot.archive.archiver import Archiver
 from livebot.archive.migrate import CREATE_TABLE as CREATE_MIGRATIONS
 from livebot.archive.migrate import migrate, migrations
-from livebot.archive.store import Archive, CursorError, decode_cursor
+from livebot.archive.records import CursorError, decode_cursor
+from livebot.archive.store import Archive
 from livebot.core.settings import Settings
 from livebot.runs import visibility
 from livebot.runs.links import run_token

@@ -31,6 +31,9 @@ from tests.support import (
     livebot_process,
 )
 
+# Among the slowest: `-m "not slow"` leaves them out of a quick loop (CI runs them all).
+pytestmark = pytest.mark.slow
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 LINK_SECRET = "browser-test-link-secret-of-32-bytes-or-more"

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
 from livebot.github import comments
 from livebot.llm.prompts import CONTINUE_PROMPT
@@ -38,6 +39,7 @@ from tests.support import (
     livebot_against_fakes,
     payload,
 )
+from tests.workers import jobs_drained
 
 LINK_SECRET = "e2e-link-secret-of-at-least-32-bytes"
 MODEL = "gpt-e2e-model"
@@ -436,7 +438,7 @@ async def test_github_502_on_the_final_edit_is_retried(
 
 
 async def test_redelivery_is_acknowledged_and_not_run_twice(
-    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI
+    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI, redis_client: Redis
 ) -> None:
     fake_openai.script(Reply(text=ANSWER, chunk_size=16, delay=0.01))
     server = await livebot()
@@ -454,7 +456,8 @@ async def test_redelivery_is_acknowledged_and_not_run_twice(
         assert late[0] == 202 and late[1]["outcome"] == "duplicate"
 
     assert events[-1].data["status"] == "succeeded"
-    await asyncio.sleep(0.3)  # a second job, were there one, would have posted by now
+    # A second job, were there one, would have run to its end and posted by then.
+    await eventually(lambda: jobs_drained(redis_client), "every job queued to have run")
     assert len(comment_posts(fake_github)) == 1
     assert len(bot_comments(fake_github)) == 1
     assert len(fake_openai.requests) == 1
@@ -462,7 +465,7 @@ async def test_redelivery_is_acknowledged_and_not_run_twice(
 
 # ---- who may ask -----------------------------------------------------------------------------
 async def test_untrusted_author_gets_one_polite_refusal_and_no_model_call(
-    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI
+    livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI, redis_client: Redis
 ) -> None:
     server = await livebot()
     _, raw, headers = mention_on_github(fake_github, association="NONE", login="drive-by")
@@ -477,7 +480,8 @@ async def test_untrusted_author_gets_one_polite_refusal_and_no_model_call(
         status, reply = await post_delivery(session, server, raw, headers)
         assert status == 202, reply
         assert reply["outcome"] == "queued"
-        await asyncio.sleep(0.5)
+        # The second job ran to its end: a second refusal would have been posted by then.
+        await eventually(lambda: jobs_drained(redis_client), "the second job to have run")
 
     assert len(bot_comments(fake_github)) == 1
     assert fake_openai.requests == []

@@ -108,10 +108,8 @@ async def test_an_unsigned_body_is_refused_before_it_is_read(client: TestClient)
     assert status_line.split()[1] == b"401"
 
 
-async def test_a_body_that_trickles_is_cut_off(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("livebot.web.webhook.BODY_SECONDS", 0.2)
+async def test_a_body_that_trickles_is_cut_off(web_client: WebClient, settings: Settings) -> None:
+    client = await web_client(settings, webhook_body_seconds=0.2)
     raw, headers = delivery("issue_comment", payload("issue_comment", "created.payload.json"))
     head = b"POST /webhook HTTP/1.1\r\nHost: x\r\n" + b"".join(
         f"{name}: {value}\r\n".encode() for name, value in headers.items()

@@ -142,12 +142,15 @@ def test_only_the_orchestration_imports_the_run() -> None:
     assert importers - allowed - {"livebot.cli"} == set()
 
 
-def test_livebot_web_loads_no_openai() -> None:
+def test_livebot_web_loads_neither_openai_nor_psycopg() -> None:
     """As `livebot web` starts: the command and the web app leave `openai` unloaded (the workers
-    and `livebot check` import it when they start)."""
-    code = "import sys, livebot.cli, livebot.web.app; print('openai' in sys.modules)"
+    and `livebot check` import it when they start), and psycopg (loaded with an archive only)."""
+    code = (
+        "import sys, livebot.cli, livebot.web.app, livebot.services; "
+        "print(sorted({'openai', 'psycopg', 'psycopg_pool'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
 
 
 # A path of this checkout: not `.livebot/…` (the data folder) nor `x/livebot/…`.

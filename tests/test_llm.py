@@ -6,11 +6,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-import openai
 import pytest
 
-from livebot.llm import client as llm
-from livebot.llm.client import LLMError, LLMTimeouts, make_client, stream_turn
+from livebot.llm.client import LLMError, LLMTimeouts, ModelClient, make_client, stream_turn
 from livebot.llm.usage import Usage
 from tests.fake_openai import FakeOpenAI, Reply
 
@@ -22,11 +20,6 @@ MESSAGES = [
 LONG = "The quick brown fox jumps over the lazy dog. Ünïcödé ✓ and `code`.\n" * 3
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(llm, "RETRY_BACKOFF", 0.0)
-
-
 @pytest.fixture
 def fake(fake_openai: FakeOpenAI) -> FakeOpenAI:
     """The suite's fake OpenAI server, under a short name."""
@@ -34,8 +27,8 @@ def fake(fake_openai: FakeOpenAI) -> FakeOpenAI:
 
 
 @pytest.fixture
-async def client(fake: FakeOpenAI) -> AsyncIterator[openai.AsyncOpenAI]:
-    c = make_client(fake.api_key, fake.url)
+async def client(fake: FakeOpenAI) -> AsyncIterator[ModelClient]:
+    c = make_client(fake.api_key, fake.url, retry_backoff=0)
     yield c
     await c.close()
 
@@ -58,7 +51,7 @@ class Recorder:
         return "".join(self.tokens)
 
 
-async def ask(client: openai.AsyncOpenAI, rec: Recorder, **kw: object) -> Usage:
+async def ask(client: ModelClient, rec: Recorder, **kw: object) -> Usage:
     turn = await stream_turn(
         client,
         model="gpt-test",
@@ -71,7 +64,7 @@ async def ask(client: openai.AsyncOpenAI, rec: Recorder, **kw: object) -> Usage:
 
 
 async def test_tokens_concatenate_to_the_text_and_usage_comes_from_the_last_chunk(
-    fake: FakeOpenAI, client: openai.AsyncOpenAI
+    fake: FakeOpenAI, client: ModelClient
 ) -> None:
     fake.script(Reply(text=LONG, chunk_size=5, prompt_tokens=42, completion_tokens=17))
     rec = Recorder()
@@ -83,9 +76,7 @@ async def test_tokens_concatenate_to_the_text_and_usage_comes_from_the_last_chun
     assert rec.retries == []
 
 
-async def test_request_asks_for_a_stream_with_usage(
-    fake: FakeOpenAI, client: openai.AsyncOpenAI
-) -> None:
+async def test_request_asks_for_a_stream_with_usage(fake: FakeOpenAI, client: ModelClient) -> None:
     await ask(client, Recorder())
     [body] = fake.requests
     assert body["stream"] is True
@@ -94,7 +85,7 @@ async def test_request_asks_for_a_stream_with_usage(
     assert body["messages"] == MESSAGES
 
 
-async def test_async_on_token_is_awaited(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+async def test_async_on_token_is_awaited(fake: FakeOpenAI, client: ModelClient) -> None:
     seen: list[str] = []
 
     async def on_token(text: str) -> None:
@@ -104,7 +95,7 @@ async def test_async_on_token_is_awaited(fake: FakeOpenAI, client: openai.AsyncO
     assert "".join(seen) == Reply().text
 
 
-async def test_default_usage_counts_chunks(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+async def test_default_usage_counts_chunks(fake: FakeOpenAI, client: ModelClient) -> None:
     fake.script(Reply(text="abcdefghij", chunk_size=3))
     usage = await ask(client, Recorder())
     assert usage.completion_tokens == 4
@@ -112,7 +103,7 @@ async def test_default_usage_counts_chunks(fake: FakeOpenAI, client: openai.Asyn
 
 
 async def test_500_then_success_is_retried_without_duplicating(
-    fake: FakeOpenAI, client: openai.AsyncOpenAI
+    fake: FakeOpenAI, client: ModelClient
 ) -> None:
     fake.script(Reply(status=500), Reply(text=LONG))
     rec = Recorder()
@@ -124,7 +115,7 @@ async def test_500_then_success_is_retried_without_duplicating(
     assert "500" in str(err)
 
 
-async def test_429_is_retried(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+async def test_429_is_retried(fake: FakeOpenAI, client: ModelClient) -> None:
     fake.script(Reply(status=429), Reply(status=429), Reply(text="ok then"))
     rec = Recorder()
     await ask(client, rec)
@@ -133,9 +124,7 @@ async def test_429_is_retried(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> N
     assert [a for _, a in rec.retries] == [1, 2]
 
 
-async def test_retries_are_bounded_by_attempts(
-    fake: FakeOpenAI, client: openai.AsyncOpenAI
-) -> None:
+async def test_retries_are_bounded_by_attempts(fake: FakeOpenAI, client: ModelClient) -> None:
     fake.script(*[Reply(status=503)] * 5)
     rec = Recorder()
     with pytest.raises(LLMError) as info:
@@ -145,7 +134,7 @@ async def test_retries_are_bounded_by_attempts(
     assert rec.tokens == []
 
 
-async def test_400_is_not_retried(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+async def test_400_is_not_retried(fake: FakeOpenAI, client: ModelClient) -> None:
     fake.script(Reply(status=400), Reply(text="never"))
     rec = Recorder()
     with pytest.raises(LLMError) as info:
@@ -165,7 +154,7 @@ async def test_an_error_that_echoes_the_key_is_published_without_it(fake: FakeOp
         f"request {'0f' * 24} " + "and so on " * 100
     )
     fake.script(Reply(status=500, error_message=echo), Reply(status=401, error_message=echo))
-    client = make_client(ECHOED_KEY, fake.url)
+    client = make_client(ECHOED_KEY, fake.url, retry_backoff=0)
     rec = Recorder()
     with pytest.raises(LLMError) as info:
         await ask(client, rec)
@@ -178,7 +167,7 @@ async def test_an_error_that_echoes_the_key_is_published_without_it(fake: FakeOp
 
 
 async def test_stall_before_first_token_times_out_after_retries(
-    fake: FakeOpenAI, client: openai.AsyncOpenAI
+    fake: FakeOpenAI, client: ModelClient
 ) -> None:
     fake.script(*[Reply(stall_after=0)] * 3)
     rec = Recorder()
@@ -192,9 +181,7 @@ async def test_stall_before_first_token_times_out_after_retries(
     assert time.monotonic() - started < 2
 
 
-async def test_stall_after_tokens_is_not_retried(
-    fake: FakeOpenAI, client: openai.AsyncOpenAI
-) -> None:
+async def test_stall_after_tokens_is_not_retried(fake: FakeOpenAI, client: ModelClient) -> None:
     fake.script(Reply(text=LONG, chunk_size=4, stall_after=3), Reply(text="must not be used"))
     rec = Recorder()
     with pytest.raises(LLMError) as info:
@@ -206,9 +193,7 @@ async def test_stall_after_tokens_is_not_retried(
     assert LONG.startswith(rec.text)
 
 
-async def test_slow_first_token_within_limit_is_fine(
-    fake: FakeOpenAI, client: openai.AsyncOpenAI
-) -> None:
+async def test_slow_first_token_within_limit_is_fine(fake: FakeOpenAI, client: ModelClient) -> None:
     # Chunks 0.1 s apart with a 0.3 s chunk limit: slow but steady is not a timeout.
     fake.script(Reply(text="abcdefgh", chunk_size=2, delay=0.1))
     rec = Recorder()
@@ -216,7 +201,7 @@ async def test_slow_first_token_within_limit_is_fine(
     assert rec.text == "abcdefgh"
 
 
-async def test_total_timeout(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+async def test_total_timeout(fake: FakeOpenAI, client: ModelClient) -> None:
     fake.script(Reply(text="x" * 100, chunk_size=1, delay=0.05))
     rec = Recorder()
     with pytest.raises(LLMError) as info:
@@ -227,7 +212,7 @@ async def test_total_timeout(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> No
 
 
 async def test_wrong_api_key_is_not_recoverable(fake: FakeOpenAI) -> None:
-    bad = make_client("wrong-key", fake.url)
+    bad = make_client("wrong-key", fake.url, retry_backoff=0)
     try:
         rec = Recorder()
         with pytest.raises(LLMError) as info:
@@ -242,7 +227,7 @@ async def test_wrong_api_key_is_not_recoverable(fake: FakeOpenAI) -> None:
 async def test_connection_refused_is_retried_then_fails(fake: FakeOpenAI) -> None:
     url = fake.url
     await fake.close()
-    dead = make_client(fake.api_key, url)
+    dead = make_client(fake.api_key, url, retry_backoff=0)
     try:
         rec = Recorder()
         with pytest.raises(LLMError) as info:
@@ -254,7 +239,7 @@ async def test_connection_refused_is_retried_then_fails(fake: FakeOpenAI) -> Non
 
 
 async def test_non_streaming_request_gets_a_completion(
-    fake: FakeOpenAI, client: openai.AsyncOpenAI
+    fake: FakeOpenAI, client: ModelClient
 ) -> None:
     fake.script(Reply(text="whole answer", prompt_tokens=3, completion_tokens=2))
     completion = await client.chat.completions.create(model="m", messages=MESSAGES)
@@ -262,7 +247,7 @@ async def test_non_streaming_request_gets_a_completion(
     assert completion.usage is not None and completion.usage.total_tokens == 5
 
 
-async def test_stream_cut_short_is_an_error(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+async def test_stream_cut_short_is_an_error(fake: FakeOpenAI, client: ModelClient) -> None:
     fake.script(Reply(text=LONG, stall_after=2))
     rec = Recorder()
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import openai
 import pytest
 
-from livebot.llm import client as llm
-from livebot.llm.client import LLMError, LLMTimeouts, Turn, make_client, stream_turn
+from livebot.llm.client import LLMError, LLMTimeouts, ModelClient, Turn, make_client, stream_turn
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.llm_streams import (
     ANSWER,
@@ -40,15 +38,9 @@ def reported(server: str, name: str) -> tuple[int, int, int] | None:
     return (THINKING_USAGE if server in REASONING else PLAIN_USAGE)[name]
 
 
-@pytest.fixture(autouse=True)
-def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(llm, "RETRY_BACKOFF", 0.0)
-    monkeypatch.setattr(llm, "NO_STREAM_OPTIONS", set())
-
-
 @pytest.fixture
-async def client(fake_openai: FakeOpenAI) -> AsyncIterator[openai.AsyncOpenAI]:
-    c = make_client(fake_openai.api_key, fake_openai.url)
+async def client(fake_openai: FakeOpenAI) -> AsyncIterator[ModelClient]:
+    c = make_client(fake_openai.api_key, fake_openai.url, retry_backoff=0)
     yield c
     await c.close()
 
@@ -65,7 +57,7 @@ class Seen:
         self.retries.append(err)
 
 
-async def turn(client: openai.AsyncOpenAI, seen: Seen, **kw: object) -> Turn:
+async def turn(client: ModelClient, seen: Seen, **kw: object) -> Turn:
     return await stream_turn(
         client,
         model="m",
@@ -90,7 +82,7 @@ def assert_usage(result: Turn, server: str, name: str) -> None:
 
 @pytest.mark.parametrize("server", SERVERS)
 async def test_an_answer_streams_its_text_and_its_thinking_apart(
-    server: str, fake_openai: FakeOpenAI, client: openai.AsyncOpenAI
+    server: str, fake_openai: FakeOpenAI, client: ModelClient
 ) -> None:
     fake_openai.checks = list(CHECKS.get(server, []))
     fake_openai.script(recorded(server, "answer"))
@@ -104,7 +96,7 @@ async def test_an_answer_streams_its_text_and_its_thinking_apart(
 
 @pytest.mark.parametrize("server", SERVERS)
 async def test_two_parallel_calls_come_apart_whole_with_what_must_go_back(
-    server: str, fake_openai: FakeOpenAI, client: openai.AsyncOpenAI
+    server: str, fake_openai: FakeOpenAI, client: ModelClient
 ) -> None:
     fake_openai.script(recorded(server, "tool_calls"))
     seen = Seen()
@@ -135,7 +127,7 @@ async def test_two_parallel_calls_come_apart_whole_with_what_must_go_back(
 
 
 async def test_an_endpoint_that_refuses_stream_options_is_asked_without_them_from_then_on(
-    fake_openai: FakeOpenAI, client: openai.AsyncOpenAI
+    fake_openai: FakeOpenAI, client: ModelClient
 ) -> None:
     fake_openai.checks = list(CHECKS["mistral"])
     fake_openai.script(recorded("mistral", "answer"), recorded("mistral", "answer"))
@@ -150,7 +142,7 @@ async def test_an_endpoint_that_refuses_stream_options_is_asked_without_them_fro
 
 @pytest.mark.parametrize("server", sorted(TOOL_REFUSALS))
 async def test_a_server_without_tools_fails_at_once_naming_its_setting(
-    server: str, fake_openai: FakeOpenAI, client: openai.AsyncOpenAI
+    server: str, fake_openai: FakeOpenAI, client: ModelClient
 ) -> None:
     check, setting = TOOL_REFUSALS[server]
     fake_openai.checks = [check]
@@ -172,18 +164,18 @@ async def test_a_server_without_tools_fails_at_once_naming_its_setting(
     ],
 )
 async def test_a_refusal_shows_the_providers_own_message(
-    server: str, name: str, said: str, fake_openai: FakeOpenAI, client: openai.AsyncOpenAI
+    server: str, name: str, said: str, fake_openai: FakeOpenAI, client: ModelClient
 ) -> None:
     fake_openai.script(refusal(server, name))
     if server == "mistral":
-        llm.NO_STREAM_OPTIONS.add((str(client.base_url), "m"))  # learnt: the 422 is final
+        client.no_stream_options.add("m")  # learnt: the 422 is final
     with pytest.raises(LLMError) as info:
         await turn(client, Seen())
     assert said in info.value.message and "Error code" not in info.value.message
 
 
 async def test_an_error_inside_a_200_stream_is_retried_before_any_text(
-    fake_openai: FakeOpenAI, client: openai.AsyncOpenAI
+    fake_openai: FakeOpenAI, client: ModelClient
 ) -> None:
     fake_openai.script(recorded("openrouter", "stream_error"), recorded("openrouter", "answer"))
     seen = Seen()
@@ -201,7 +193,7 @@ async def test_an_error_inside_a_200_stream_is_retried_before_any_text(
     ],
 )
 async def test_a_cut_reply_says_why_it_stopped(
-    server: str, name: str, reason: str, fake_openai: FakeOpenAI, client: openai.AsyncOpenAI
+    server: str, name: str, reason: str, fake_openai: FakeOpenAI, client: ModelClient
 ) -> None:
     fake_openai.script(recorded(server, name))
     result = await turn(client, Seen())
@@ -209,7 +201,7 @@ async def test_a_cut_reply_says_why_it_stopped(
 
 
 async def test_thinking_is_life_for_the_first_token_deadline(
-    fake_openai: FakeOpenAI, client: openai.AsyncOpenAI
+    fake_openai: FakeOpenAI, client: ModelClient
 ) -> None:
     # Thinking for longer than the first-token limit, but never silent for as long.
     fake_openai.script(Reply(thinking="hmm " * 8, text="Done.", chunk_size=4, delay=0.1))

@@ -8,6 +8,7 @@ import re
 import secrets
 import time
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from livebot.core.settings import Settings
@@ -58,6 +59,7 @@ async def pipelined(host: str, port: int, requests: list[bytes]) -> list[int]:
     return statuses
 
 
+@pytest.mark.slow
 async def test_random_unsigned_event_names_do_not_grow_metrics(
     web_client: WebClient, settings: Settings
 ) -> None:

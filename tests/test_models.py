@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from livebot.llm import client
 from livebot.llm.conversation import CUT_NOTES
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import Event
@@ -41,12 +40,6 @@ FINDING = {
     "title": "Division by zero",
     "body": "`count` is 0.",
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client, "RETRY_BACKOFF", 0.0)
-    monkeypatch.setattr(client, "NO_STREAM_OPTIONS", set())
 
 
 @pytest.fixture

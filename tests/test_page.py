@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from livebot.runs.log import RunLog
 from tests.support import PUBLIC, ServerProcess
 from tests.test_browser import (  # noqa: F401 (the fixtures browser and web_server)
@@ -25,6 +27,9 @@ from tests.test_browser import (  # noqa: F401 (the fixtures browser and web_ser
     wait_for_answer,
     web_server,
 )
+
+# Among the slowest: `-m "not slow"` leaves them out of a quick loop (CI runs them all).
+pytestmark = pytest.mark.slow
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PAGE_SHOTS = Path("/tmp/page-shots")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from livebot.runs.log import RunLog, new_run_id
 from tests.fake_github import FakeGitHub
@@ -35,6 +36,9 @@ from tests.test_end_to_end import (  # noqa: F401 (the fixture livebot)
     read_run,
 )
 from tests.test_page import AXE, DESKTOP, PHONE, PYTHON_ANSWER, axe_violations, new_run, shoot
+
+# Among the slowest: `-m "not slow"` leaves them out of a quick loop (CI runs them all).
+pytestmark = pytest.mark.slow
 
 # A page learns of a change at the next renewal (5 s) and the next wakeup of its stream (5 s),
 # a closed page is noticed at its stream's next wakeup: a generous bound, not a measurement.

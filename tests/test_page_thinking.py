@@ -25,6 +25,9 @@ from tests.test_browser import (  # noqa: F401 (the fixtures browser and web_ser
 )
 from tests.test_page import PHONE, assert_clean, new_run, open_page, shoot
 
+# Among the slowest: `-m "not slow"` leaves them out of a quick loop (CI runs them all).
+pytestmark = pytest.mark.slow
+
 THOUGHTS = (
     "The user asks why the loop crashes. ",
     "Let me look at bot/router.py: range(len(xs) + 1) goes one past the end, ",

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from livebot.core.settings import Settings
 from tests.conftest import WebClient
@@ -25,6 +26,11 @@ from tests.support import (
 )
 
 MINUTE = 60.0
+
+
+def redelivery_waits() -> float:
+    """How many checks of this process found refused deliveries and Redis away."""
+    return REGISTRY.get_sample_value("livebot_redelivery_waits_total") or 0.0
 
 
 def mention() -> tuple[bytes, dict[str, str]]:
@@ -117,6 +123,7 @@ async def test_deliveries_refused_while_redis_was_away_are_redelivered_once_it_i
         github_api_url=fake_github.url,
     )
     client = await web_client(settings, redelivery_check_seconds=0.2)
+    waits = redelivery_waits()
     fake_github.add_delivery(status_code=503, delivered_at=time.time() - 2 * 3600)  # long ago
     own_redis.kill()
     raw, headers = mention()
@@ -124,9 +131,11 @@ async def test_deliveries_refused_while_redis_was_away_are_redelivered_once_it_i
     assert resp.status == 503
     # What GitHub records of that answer.
     refused = fake_github.add_delivery(status_code=503, guid=headers["X-GitHub-Delivery"])
-    await asyncio.sleep(1.0)
+    # Two checks found the refused delivery and Redis away: the first would have redelivered.
+    await eventually(lambda: redelivery_waits() >= waits + 2, "two checks while Redis is away")
     assert fake_github.redeliveries == []  # not while Redis is away
     await own_redis.start()
     await eventually(lambda: fake_github.redeliveries, "the redelivery", seconds=15)
     assert fake_github.redeliveries == [refused["id"]]
-    assert not (settings.data_dir / "outages.json").exists()
+    notes = settings.data_dir / "outages.json"
+    await eventually(lambda: not notes.exists(), "the outage notes cleared once redelivered")

@@ -4,23 +4,30 @@ where it stopped, with nothing doubled or lost on the page, and no false failure
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from livebot.core.settings import Settings
 from livebot.github import comments
-from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
 from livebot.store.client import connect
 from livebot.worker_services import WorkerServices
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.support import ISSUE, OWNER, REPO, RedisServer, eventually
-from tests.workers import make_job, run_status, running
+from tests.workers import (
+    make_job,
+    open_worker_services,
+    run_status,
+    running,
+    worker_settings,
+)
+
+# Among the slowest: `-m "not slow"` leaves them out of a quick loop (CI runs them all).
+pytestmark = pytest.mark.slow
 
 TEXT = "".join(f"Line {n} of an answer written across an outage.\n" for n in range(1, 31))
 RUNS = 3
@@ -57,31 +64,35 @@ async def follow(url: str, run_id: str) -> str:
         await client.aclose()
 
 
+@pytest.fixture
+async def svc(
+    durable_redis: RedisServer,
+    settings: Settings,
+    fake_github: FakeGitHub,
+    fake_openai: FakeOpenAI,
+) -> AsyncIterator[WorkerServices]:
+    """Worker services on the durable Redis, with a claim that outlasts the outage."""
+    settings = worker_settings(
+        settings, fake_github, fake_openai, redis_url=durable_redis.url, claim_timeout=30.0
+    )
+    async with open_worker_services(settings) as services:
+        yield services
+
+
 async def test_runs_survive_a_redis_restart_exactly(
     durable_redis: RedisServer,
-    worker_services: WorkerServices,
+    svc: WorkerServices,
     fake_github: FakeGitHub,
     fake_openai: FakeOpenAI,
 ) -> None:
     fake_openai.default = Reply(text=TEXT, chunk_size=5, delay=0.01)
-    client: Redis = await connect(durable_redis.url)
-    run_log = RunLog(client, ttl_seconds=3600)
-    queue = JobQueue(client)
-    await queue.ensure_group()
-    svc = dataclasses.replace(
-        worker_services,
-        redis=client,
-        redis_url=durable_redis.url,
-        run_log=run_log,
-        queue=queue,
-        settings=dataclasses.replace(worker_services.settings, claim_timeout=30.0),
-    )
+    run_log = svc.run_log
     jobs = [make_job() for _ in range(RUNS)]
     for job in jobs:
-        await queue.enqueue(job)
+        await svc.queue.enqueue(job)
     viewers = [asyncio.create_task(follow(durable_redis.url, job.run_id)) for job in jobs]
     try:
-        async with running(svc, client):
+        async with running(svc, svc.redis):
             for job in jobs:
                 await eventually(lambda job=job: _some_text(run_log, job.run_id), "text")
             durable_redis.kill()
@@ -94,7 +105,6 @@ async def test_runs_survive_a_redis_restart_exactly(
     finally:
         for viewer in viewers:
             viewer.cancel()
-        await client.aclose()
 
     for job, text in zip(jobs, seen, strict=True):
         assert (await run_log.meta(job.run_id) or {})["status"] == "succeeded"

@@ -20,6 +20,9 @@ from livebot.store.keys import JOB_STREAM
 from tests.conftest import WebClient
 from tests.support import SLUG, RedisServer, delivery, eventually, payload
 
+# Among the slowest: `-m "not slow"` leaves them out of a quick loop (CI runs them all).
+pytestmark = pytest.mark.slow
+
 WEBHOOKS = 40
 # The bound: GitHub gives a delivery 10 s, and the web tier answers within 2 s.
 HANG_BOUND_SECONDS = 2.0

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 from redis.asyncio import Redis
 
 from livebot.code.working_set import WORKFLOWS_REFUSED
@@ -175,6 +176,7 @@ async def test_without_contents_write_the_patch_is_the_comment(
     assert "+++ b/tests/test_config.py\n" in comment["body"]
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_after_the_branch_never_makes_a_second_branch_or_pr(
     livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI
 ) -> None:

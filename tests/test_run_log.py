@@ -91,9 +91,11 @@ async def test_finished_run_expires_after_the_ttl(redis_client: Redis) -> None:
     await run_log.append(run_id, "token", {"text": "bye"})
     await run_log.append(run_id, "complete", {"status": "succeeded", "usage": {}})
     assert 0 < await redis_client.ttl(keys.run_events(run_id)) <= 1
-    await asyncio.sleep(1.2)
-    assert await run_log.meta(run_id) is None
-    assert await run_log.history(run_id) == []
+
+    async def gone() -> bool:
+        return await run_log.meta(run_id) is None and await run_log.history(run_id) == []
+
+    await eventually(gone, "the run to expire", seconds=5)
 
 
 async def test_an_unfinished_run_expires_too(run_log: RunLog, redis_client: Redis) -> None:
@@ -137,8 +139,11 @@ async def test_coalescing_flushes_within_the_window(run_log: RunLog) -> None:
     run_id = await run_log.create(workflow="comment")
     writer = run_log.writer(run_id)
     writer.token("soon")
-    await asyncio.sleep(0.2)
-    assert [e.payload()["text"] for e in await run_log.history(run_id)] == ["soon"]
+
+    async def flushed() -> bool:
+        return [e.payload()["text"] for e in await run_log.history(run_id)] == ["soon"]
+
+    await eventually(flushed, "the token appended", seconds=1.0)
 
 
 async def test_an_idle_writer_appends_a_token_at_once(run_log: RunLog) -> None:
@@ -240,7 +245,11 @@ async def test_a_closed_writer_appends_nothing_later(run_log: RunLog) -> None:
     writer = run_log.writer(run_id)
     writer.token("buffered")
     writer.close()
-    await asyncio.sleep(0.1)
+    # Every task that could append for the writer has ended: had close() not stopped its
+    # appends, "buffered" would be in the log by then.
+    pumps = [t for t in asyncio.all_tasks() if t.get_name() == f"writer:{run_id}"]
+    assert pumps, "the writer started no task to append with"
+    await asyncio.wait(pumps)
     assert await run_log.history(run_id) == []
 
 

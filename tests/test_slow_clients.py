@@ -67,6 +67,7 @@ async def web_server(tmp_path: Path, server_redis: RedisServer) -> AsyncIterator
     await server.stop()
 
 
+@pytest.mark.slow
 async def test_3000_slow_posts_leave_healthz_answering(web_server: ServerProcess) -> None:
     if raise_descriptor_limit() < SLOW_CLIENTS + 100:
         pytest.skip("this test's own process cannot open 3,000 connections")

@@ -7,6 +7,7 @@ import asyncio
 import signal
 
 import aiohttp
+import pytest
 
 from tests import test_end_to_end
 from tests.fake_github import FakeGitHub
@@ -31,6 +32,7 @@ JOB_ENDINGS = ("job taken over", "job done", "job failed")
 LONG_TEXT = "".join(f"{n}. Step {n}, in a sentence of its own.\n" for n in range(1, 41))
 
 
+@pytest.mark.slow
 async def test_a_paused_worker_that_wakes_up_after_a_takeover_changes_nothing(
     livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI
 ) -> None:
@@ -77,6 +79,7 @@ def _woke(log: str) -> bool:
     return any(ending in log for ending in JOB_ENDINGS)
 
 
+@pytest.mark.slow
 async def test_a_restarted_serve_finishes_its_own_abandoned_job_at_once(
     livebot: StartServe, fake_github: FakeGitHub, fake_openai: FakeOpenAI
 ) -> None:

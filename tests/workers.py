@@ -5,16 +5,52 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 from redis.asyncio import Redis
 
+from livebot.core.settings import Settings
 from livebot.queue.jobs import Job, JobQueue
 from livebot.queue.registry import REGISTRY, Registry
 from livebot.queue.worker import WorkerPool
 from livebot.runs.log import Event, RunLog, new_run_id
-from livebot.worker_services import WorkerServices
-from tests.support import ISSUE, OWNER, REPO, eventually
+from livebot.services import open_services
+from livebot.store.keys import JOB_GROUP, JOB_STREAM
+from livebot.worker_services import WorkerServices, worker_services
+from tests.fake_github import FakeGitHub
+from tests.fake_openai import FakeOpenAI
+from tests.support import ISSUE, OWNER, REPO, SLUG, eventually
+
+# Seconds before a first retry, of a GitHub request and of a model turn: no test waits them out.
+GITHUB_BACKOFF: Final = 0.01
+LLM_RETRY_BACKOFF: Final = 0.0
+
+
+def worker_settings(
+    settings: Settings, github: FakeGitHub, openai: FakeOpenAI, **changes: Any
+) -> Settings:
+    """`settings` for workers on the fakes, with short claim and grace times and two attempts."""
+    fields: dict[str, Any] = {
+        "github_app_id": github.app_id,
+        "github_private_key": github.private_key_pem,
+        "github_api_url": github.url,
+        "github_app_slug": SLUG,
+        "openai_api_key": openai.api_key,
+        "openai_base_url": openai.url,
+        "claim_timeout": 0.5,
+        "shutdown_grace": 0.2,
+        "max_attempts": 2,
+    }
+    return dataclasses.replace(settings, **{**fields, **changes})
+
+
+@asynccontextmanager
+async def open_worker_services(settings: Settings) -> AsyncIterator[WorkerServices]:
+    """The services `livebot worker` builds for `settings`, with the tests' short backoffs."""
+    async with open_services(settings, "worker") as services:
+        yield worker_services(
+            services, github_backoff=GITHUB_BACKOFF, llm_retry_backoff=LLM_RETRY_BACKOFF
+        )
 
 
 def make_job(kind: str = "answer", **changes: object) -> Job:
@@ -71,6 +107,13 @@ async def run_to_end(
             "the run to end",
         )
     return job.run_id, await services.run_log.history(job.run_id)
+
+
+async def jobs_drained(redis: Redis) -> bool:
+    """Whether every job queued so far was handed out and acknowledged, so its run is over."""
+    stream = await redis.xinfo_stream(JOB_STREAM)
+    (group,) = [g for g in await redis.xinfo_groups(JOB_STREAM) if g["name"] == JOB_GROUP]
+    return bool(group["pending"] == 0 and group["last-delivered-id"] == stream["last-generated-id"])
 
 
 def payloads(events: list[Event], kind: str) -> list[dict[str, Any]]:

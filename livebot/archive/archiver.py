@@ -19,7 +19,8 @@ from typing import Final, cast
 
 from redis.exceptions import ResponseError
 
-from livebot.archive.store import Archive, FinishedRun
+from livebot.archive.records import FinishedRun
+from livebot.archive.store import Archive
 from livebot.core.cancellation import cancel_and_wait
 from livebot.runs.events import TERMINAL_STATUSES
 from livebot.runs.log import RunLog, RunNotFound

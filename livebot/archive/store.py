@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from psycopg import AsyncConnection
@@ -15,6 +12,14 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from livebot.archive.migrate import migrate
+from livebot.archive.records import (
+    PAGE_SIZE,
+    USAGE_DAYS,
+    FinishedRun,
+    RunSummary,
+    UsageRow,
+    decode_cursor,
+)
 from livebot.runs import visibility
 from livebot.runs.log import Event
 
@@ -23,8 +28,6 @@ log = logging.getLogger(__name__)
 POOL_SIZE: Final = 8
 # Seconds to wait for a pooled connection: an outage surfaces as an error, not a hang.
 CONNECT_TIMEOUT: Final = 5.0
-PAGE_SIZE: Final = 50
-USAGE_DAYS: Final = 90
 
 UPSERT_RUN: Final = """
 INSERT INTO runs (run_id, repository, number, title, workflow, status, author, private, model,
@@ -59,91 +62,6 @@ WHERE lower(repository) = lower(%s) AND created_at >= now() - make_interval(days
 GROUP BY day, workflow
 ORDER BY day, workflow
 """
-
-
-class CursorError(ValueError):
-    """A page cursor that livebot did not write."""
-
-
-@dataclass(frozen=True, slots=True)
-class FinishedRun:
-    """A run as it ended: its metadata hash and every event of its stream."""
-
-    run_id: str
-    meta: dict[str, str]
-    events: list[Event]
-
-    @property
-    def text(self) -> str:
-        """The answer: every token's text, in order."""
-        return "".join(e.payload()["text"] for e in self.events if e.event == "token")
-
-    @property
-    def cost_usd(self) -> float | None:
-        """The estimated cost, when the run's workflow reported one."""
-        if self.meta.get("cost_usd"):
-            return float(self.meta["cost_usd"])
-        for event in reversed(self.events):
-            if event.event == "complete":
-                cost = event.payload().get("cost_usd")
-                return float(cost) if cost is not None else None
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """One line of a repository's history."""
-
-    run_id: str
-    workflow: str
-    status: str
-    number: int | None
-    title: str
-    author: str
-    private: bool
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float | None
-
-    @property
-    def seconds(self) -> float | None:
-        """How long the run took, from its creation to its end."""
-        if self.finished_at is None:
-            return None
-        return (self.finished_at - self.created_at).total_seconds()
-
-    @property
-    def cursor(self) -> str:
-        """The cursor of the page that starts after this run."""
-        raw = f"{self.created_at.timestamp():.6f}:{self.run_id}"
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRow:
-    """Tokens and cost of one workflow on one day."""
-
-    day: date
-    workflow: str
-    tokens: int
-    cost_usd: float
-    runs: int
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (created_at, run_id) a cursor points after."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, run_id = raw.split(":", 1)
-        when = datetime.fromtimestamp(float(stamp), UTC)
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise CursorError("malformed cursor") from None
-    if not run_id or len(run_id) > 64:
-        raise CursorError("malformed cursor")
-    return when, run_id
 
 
 def _time(meta: dict[str, str], name: str) -> datetime | None:

@@ -40,6 +40,10 @@ WEBHOOK_SECONDS = Histogram(
     "Time to acknowledge a webhook delivery",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+REDELIVERY_WAITS = Counter(
+    "livebot_redelivery_waits_total",
+    "Checks that found deliveries refused in an outage to redeliver, and Redis still away",
+)
 JOBS = Counter(
     "livebot_jobs_total",
     "Jobs finished by workers, by workflow and outcome",

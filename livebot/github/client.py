@@ -37,6 +37,8 @@ REPEATABLE_POSTS = re.compile(
     r"/app/installations/\d+/access_tokens$|/reactions$|/app/hook/deliveries/\d+/attempts$"
     r"|/graphql$"
 )
+# Seconds before the first retry of a request; each later one waits twice as long.
+BACKOFF = 1.0
 SECONDARY_DEFAULT_WAIT = 60.0  # GitHub: "otherwise, wait for at least one minute"
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
@@ -57,7 +59,7 @@ class RetryingGitHubAPI(gidgethub.aiohttp.GitHubAPI):
         *,
         base_url: str = "https://api.github.com",
         max_attempts: int = 4,
-        backoff: float = 1.0,
+        backoff: float = BACKOFF,
         max_wait: float = 60.0,
     ) -> None:
         super().__init__(session, requester, base_url=base_url)
@@ -220,7 +222,7 @@ class GitHubApp:
         api_url: str = "https://api.github.com",
         requester: str = "livebot",
         max_attempts: int = 4,
-        backoff: float = 1.0,
+        backoff: float = BACKOFF,
         max_wait: float = 60.0,
     ) -> None:
         self.app_id = app_id

@@ -7,7 +7,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import openai
 from openai import AsyncStream
@@ -22,19 +22,25 @@ from livebot.llm.chunks import Assembler, ToolCall
 from livebot.llm.errors import provider_message, refuses_stream_options, tool_refusal
 from livebot.llm.usage import Usage
 
-__all__ = ["LLMError", "LLMTimeouts", "ToolCall", "Turn", "Usage", "make_client", "stream_turn"]
+__all__ = [
+    "LLMError",
+    "LLMTimeouts",
+    "ModelClient",
+    "ToolCall",
+    "Turn",
+    "Usage",
+    "make_client",
+    "stream_turn",
+]
 
-# Seconds; the n-th retry waits RETRY_BACKOFF * n. Tests set it to 0.
-RETRY_BACKOFF = 0.5
+# A client's default `retry_backoff`, in seconds: the n-th retry of a turn waits it n times.
+RETRY_BACKOFF: Final = 0.5
 # A server's retry-after is honoured up to this many seconds (still bounded by `total`).
 MAX_RETRY_AFTER = 20.0
 # Local OpenAI-compatible servers (Ollama, vLLM, llama.cpp) ignore the key; the client needs one.
 PLACEHOLDER_KEY = "not-needed"
 # Characters per token, to estimate usage when the server reports none.
 CHARS_PER_TOKEN = 4
-# (endpoint, model) pairs that refused `stream_options` in this process (Mistral: 422): learnt
-# once, then never sent to them again.
-NO_STREAM_OPTIONS: set[tuple[str, str]] = set()
 OnText = Callable[[str], Awaitable[None]] | Callable[[str], None]
 
 
@@ -70,11 +76,26 @@ class LLMTimeouts:
     total: float = 600.0
 
 
-def make_client(api_key: str | None, base_url: str | None) -> openai.AsyncOpenAI:
-    """One client per process; max_retries=0 because stream_turn retries itself."""
+class ModelClient(openai.AsyncOpenAI):
+    """The openai client, with how `stream_turn` spaces its retries and what it learnt of the
+    endpoint: the models that refused `stream_options` (Mistral: 422), never sent it again."""
+
+    def __init__(
+        self, *, api_key: str | None, base_url: str | None, retry_backoff: float = RETRY_BACKOFF
+    ) -> None:
+        # max_retries=0 because stream_turn retries itself.
+        super().__init__(api_key=api_key, base_url=base_url, max_retries=0)
+        self.retry_backoff = retry_backoff
+        self.no_stream_options: set[str] = set()
+
+
+def make_client(
+    api_key: str | None, base_url: str | None, *, retry_backoff: float = RETRY_BACKOFF
+) -> ModelClient:
+    """One client per process (the n-th retry of a turn waits `retry_backoff` * n seconds)."""
     if not api_key and base_url:
         api_key = PLACEHOLDER_KEY
-    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+    return ModelClient(api_key=api_key, base_url=base_url, retry_backoff=retry_backoff)
 
 
 def _to_llm_error(exc: BaseException, api_key: str | None = None) -> LLMError:
@@ -122,16 +143,15 @@ def _classify(exc: BaseException) -> LLMError:
 
 
 async def _open(
-    client: openai.AsyncOpenAI,
+    client: ModelClient,
     model: str,
     messages: list[ChatCompletionMessageParam],
     tools: list[ChatCompletionToolParam],
 ) -> AsyncStream[ChatCompletionChunk]:
     """Start the stream; an endpoint that refuses `stream_options` is asked again at once
-    without it, and never asked with it again in this process."""
-    endpoint = (str(client.base_url), model)
+    without it, and never asked with it again by this client."""
     while True:
-        learnt = endpoint in NO_STREAM_OPTIONS
+        learnt = model in client.no_stream_options
         try:
             return await client.chat.completions.create(
                 model=model,
@@ -143,7 +163,7 @@ async def _open(
         except openai.APIStatusError as exc:
             if learnt or not refuses_stream_options(exc.status_code, exc.body):
                 raise
-            NO_STREAM_OPTIONS.add(endpoint)
+            client.no_stream_options.add(model)
 
 
 async def _emit(callback: OnText, text: str) -> None:
@@ -179,7 +199,7 @@ def _estimate(messages: list[ChatCompletionMessageParam], reply: Assembler) -> U
 
 
 async def _attempt(
-    client: openai.AsyncOpenAI,
+    client: ModelClient,
     model: str,
     messages: list[ChatCompletionMessageParam],
     tools: list[ChatCompletionToolParam],
@@ -237,7 +257,7 @@ async def _attempt(
 
 
 async def stream_turn(
-    client: openai.AsyncOpenAI,
+    client: ModelClient,
     *,
     model: str,
     messages: list[ChatCompletionMessageParam],
@@ -275,7 +295,7 @@ async def stream_turn(
                         raise err from exc
                 if on_retry is not None:
                     await on_retry(err, attempt)
-                delay = RETRY_BACKOFF * attempt
+                delay = client.retry_backoff * attempt
                 if err.retry_after is not None:
                     delay = max(delay, min(err.retry_after, MAX_RETRY_AFTER))
                 await asyncio.sleep(delay)

@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import openai
-
 from livebot.core.settings import RunLimits
-from livebot.llm.client import LLMTimeouts
+from livebot.llm.client import LLMTimeouts, ModelClient
 
 
 class Page(Protocol):
@@ -46,7 +44,7 @@ class Session(Protocol):
         """Where the conversation streams."""
 
     @property
-    def llm(self) -> openai.AsyncOpenAI:
+    def llm(self) -> ModelClient:
         """The model provider's client."""
 
     @property

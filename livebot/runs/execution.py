@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
-import openai
 import psycopg
 from gidgethub import GitHubException
 from psycopg_pool import PoolTimeout
@@ -31,7 +30,7 @@ from livebot.github.client import InstallationAPI
 from livebot.learnings.store import Learning
 from livebot.learnings.store import prompt_section as learned
 from livebot.llm import prompts
-from livebot.llm.client import LLMError, LLMTimeouts
+from livebot.llm.client import LLMError, LLMTimeouts, ModelClient
 from livebot.llm.usage import Usage
 from livebot.queue.jobs import ClaimedJob, Job
 from livebot.runs import finishing, placeholder, pricing, visibility
@@ -96,7 +95,7 @@ class Run:
         return self.config.limits
 
     @property
-    def llm(self) -> openai.AsyncOpenAI:
+    def llm(self) -> ModelClient:
         """The model provider's client."""
         return self.services.llm
 

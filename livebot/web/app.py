@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
-import psycopg
 from aiohttp import web
-from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
 from livebot.demo.recordings import DemoPlayer
@@ -34,6 +33,7 @@ from livebot.web.app_keys import (
     SETTINGS,
     SETUP_STATES,
     VIEWER_LIMITS,
+    WEBHOOK_BODY_SECONDS,
 )
 from livebot.web.app_name import AppName, app_name_context
 from livebot.web.body import DEFAULT_BODY_BYTES, MAX_BODY_BYTES, BodyBudget
@@ -59,6 +59,16 @@ Context = Callable[[web.Application], AsyncIterator[None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def archive_error(exc: Exception) -> bool:
+    """Whether `exc` is PostgreSQL's (psycopg is loaded only with an archive: else never)."""
+    if "psycopg" not in sys.modules:
+        return False
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    return isinstance(exc, psycopg.Error | PoolTimeout)
+
+
 @web.middleware
 async def unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Redis or PostgreSQL down: a clear 503 (nothing was queued or changed, so a retry loses
@@ -81,16 +91,16 @@ async def unavailable(request: web.Request, handler: Handler) -> web.StreamRespo
             {"error": "Redis is unavailable; try again later (GitHub deliveries: redeliver)"},
             status=503,
         )
-    except (psycopg.Error, PoolTimeout) as exc:
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        if not archive_error(exc):
+            webhook.count_failure(request, "error")
+            raise
         log.error("archive unavailable", extra={"path": request.path, "error": repr(exc)})
         return web.json_response(
             {"error": "The run archive is unavailable; try again later"}, status=503
         )
-    except web.HTTPException:
-        raise
-    except Exception:
-        webhook.count_failure(request, "error")
-        raise
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -157,6 +167,7 @@ def create_app(
     redelivery_check_seconds: float = redelivery.CHECK_SECONDS,
     access_seconds: float = signin.RECHECK_SECONDS,
     setup_states: SetupStates | None = None,
+    webhook_body_seconds: float = webhook.BODY_SECONDS,
 ) -> web.Application:
     """The web application over the process's services (with `setup_states`: setup's pages)."""
     # Every route's own reads stop at the default; the webhook reads its body with `read_body`.
@@ -172,6 +183,7 @@ def create_app(
     )
     app[KEEPALIVE] = keepalive_seconds
     app[ACCESS_SECONDS] = access_seconds
+    app[WEBHOOK_BODY_SECONDS] = webhook_body_seconds
     app[BODY_BUDGET] = BodyBudget(BODY_BUDGET_BYTES)
     app[LINK_SECRET] = services.settings.link_secret
     app[REDIS] = services.redis

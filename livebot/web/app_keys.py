@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aiohttp
 from aiohttp import web
 
-from livebot.archive.store import Archive
 from livebot.core.settings import Settings
 from livebot.demo.recordings import DemoPlayer
 from livebot.github.redelivery import OutageNotes
@@ -19,6 +20,9 @@ from livebot.web.live.fanout import FanOut
 from livebot.web.live.presence import Presence
 from livebot.web.live.viewer_limits import ViewerLimits
 
+if TYPE_CHECKING:
+    from livebot.archive.store import Archive
+
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey[RedisClient]("redis")
 RUN_LOG = web.AppKey("run_log", RunLog)
@@ -30,12 +34,15 @@ APP_NAME = web.AppKey("app_name", AppName)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SETUP_STATES = web.AppKey("setup_states", SetupStates)
 DEMO_PLAYER = web.AppKey("demo_player", DemoPlayer)
-ARCHIVE = web.AppKey("archive", Archive)
+# Typed without its class: the web tier loads psycopg only when there is an archive.
+ARCHIVE: web.AppKey[Archive] = web.AppKey("archive")
 OUTAGES = web.AppKey("outages", OutageNotes)
 BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
 PRESENCE = web.AppKey("presence", Presence)
 VIEWER_LIMITS = web.AppKey("viewer_limits", ViewerLimits)
 # Seconds of silence on an event stream before its handler writes a keep-alive comment.
 KEEPALIVE = web.AppKey("keepalive_seconds", float)
+# Seconds a webhook's body may take to arrive before the delivery is cut off (408).
+WEBHOOK_BODY_SECONDS = web.AppKey("webhook_body_seconds", float)
 # Seconds what GitHub said about a reader and a repository is trusted before it is asked again.
 ACCESS_SECONDS = web.AppKey("access_seconds", float)

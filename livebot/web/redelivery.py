@@ -11,6 +11,7 @@ from typing import Final
 from aiohttp import web
 
 from livebot.core.cancellation import cancel_and_wait
+from livebot.core.metrics import REDELIVERY_WAITS
 from livebot.github.redelivery import WINDOW_MARGIN_SECONDS, OutageNotes, redeliver_failed
 from livebot.services import Services, github_app
 from livebot.web.app_keys import OUTAGES
@@ -56,6 +57,7 @@ async def _redeliver_when_back(
         try:
             await services.redis.ping()
         except Exception:
+            REDELIVERY_WAITS.inc()
             continue  # still away: the window may grow
         if settings.github_app_id is None or settings.github_private_key is None:
             log.warning(

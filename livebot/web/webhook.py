@@ -21,7 +21,14 @@ from livebot.core.metrics import WEBHOOK_SECONDS, WEBHOOKS, event_label
 from livebot.github.payloads import PayloadError, parse
 from livebot.intake import deferred
 from livebot.intake.router import take_in
-from livebot.web.app_keys import APP_NAME, BODY_BUDGET, JOB_QUEUE, REDIS, SETTINGS
+from livebot.web.app_keys import (
+    APP_NAME,
+    BODY_BUDGET,
+    JOB_QUEUE,
+    REDIS,
+    SETTINGS,
+    WEBHOOK_BODY_SECONDS,
+)
 from livebot.web.body import read_body
 
 log = logging.getLogger(__name__)
@@ -88,7 +95,9 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if not SIGNATURE.fullmatch(signature):
         # Refused before a byte of the body is read: no signature, no memory spent.
         return _refused(event_name, started)
-    body = await read_body(request, seconds=BODY_SECONDS, budget=request.app[BODY_BUDGET])
+    body = await read_body(
+        request, seconds=request.app[WEBHOOK_BODY_SECONDS], budget=request.app[BODY_BUDGET]
+    )
     if not signature_is_valid(secret, body, signature):
         REFUSED_SIGNATURES.count(delivery_id=delivery_id[:100])
         return _refused(event_name, started)

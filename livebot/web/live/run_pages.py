@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from livebot.archive.store import FinishedRun
+from livebot.archive.records import FinishedRun
 from livebot.demo.recordings import is_demo
 from livebot.github.payloads import REPOSITORY
 from livebot.runs import visibility

@@ -6,12 +6,12 @@ import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from html import escape
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from livebot.archive.store import PAGE_SIZE, USAGE_DAYS, Archive, CursorError, RunSummary, UsageRow
+from livebot.archive.records import PAGE_SIZE, USAGE_DAYS, CursorError, RunSummary, UsageRow
 from livebot.runs.events import TERMINAL_STATUSES
 from livebot.runs.links import run_token
 from livebot.web.accounts.sessions import SignedIn
@@ -19,6 +19,9 @@ from livebot.web.accounts.signin import login_url, logout_form, reader
 from livebot.web.app_keys import ARCHIVE, LINK_SECRET, SETTINGS
 from livebot.web.pages.shell import SMALL_BUTTON, render
 from livebot.web.pages.usage_chart import stacked_bars
+
+if TYPE_CHECKING:
+    from livebot.archive.store import Archive
 
 routes = web.RouteTableDef()
 
