@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from livebot.core.globs import matches
-from livebot.github.diff import diff_lines, numbered
+from livebot.github.diff import diff_lines, numbered, touched_lines
 from livebot.llm.tools import ToolError
 from livebot.workflows.review.findings import Finding, Placed, code_block, parse_submission, place
 from tests.fake_github.gitmodel import diff_lines as githubs_lines
@@ -92,3 +92,10 @@ def test_placement_caps_inline_comments_most_severe_first() -> None:
     assert placed.inline and not placed.spans and not placed.suggestion_block
     assert "start_line" not in placed.comment() and "```suggestion" not in placed.comment()["body"]
     assert Placed(ranged, inline=False).text(in_body=True).count("```") == 2
+
+
+def test_touched_lines_are_the_old_lines_removed_or_beside_an_insertion() -> None:
+    patch = "@@ -8,6 +8,7 @@ def f\n a\n b\n+inserted\n d\n-removed\n+replaced\n f\n"
+    assert touched_lines(patch) == {9, 10, 11, 12}
+    assert touched_lines(unified_patch(OLD, NEW)) == {5, 6, 25, 26}
+    assert touched_lines(None) == set()

@@ -426,6 +426,51 @@ async def test_review_findings_show_as_they_are_submitted(
     assert_clean(page)
 
 
+async def test_a_re_review_lists_the_earlier_findings_with_their_states(
+    browser: Any, web_server: ServerProcess, run_log: RunLog
+) -> None:
+    run_id = await new_run(run_log, "review", "Add config loading")
+    writer = run_log.writer(run_id)
+    page = await open_page(browser, link(web_server, run_id))
+    earlier = [
+        {"fingerprint": f"{n:016x}", "title": title, "path": "app/config.py", "state": state,
+         "url": f"{PR_URL}#discussion_r{n}"}
+        for n, (title, state) in enumerate(
+            [("Fixed", "open"), ("Refused", "open"), ("Intended", "settled"),
+             ("Argued", "disputed"), ("Waiting", "open"), ("<b>Old</b>", "resolved")]
+        )
+    ]  # fmt: skip
+    await writer.emit(
+        "tool_result",
+        {
+            "name": "submit_review",
+            "summary": "The review is posted: no findings.",
+            "findings": [],
+            "earlier": earlier,
+            "resolved": [earlier[0]["fingerprint"]],
+            "not_resolved": [earlier[1]["fingerprint"]],
+        },
+    )
+    items = page.locator("#earlier li.earlier-item")
+    await items.nth(5).wait_for()
+    labels = [await items.nth(i).locator(".earlier-state").inner_text() for i in range(6)]
+    assert labels == [
+        "Resolved now", "Fixed, not resolved", "Settled", "Disputed", "Open", "Resolved"
+    ]  # fmt: skip
+    assert await page.locator(f'#earlier a[href="{PR_URL}#discussion_r2"]').inner_text() == (
+        "Intended"
+    )
+    assert await items.nth(5).locator(".earlier-title").inner_text() == "<b>Old</b>"
+    await writer.complete("succeeded", comment_url=COMMENT_URL)
+    await page.wait_for_selector("body[data-run-state=complete]")
+    await shoot(page, "review-earlier-light")
+    assert_clean(page)
+    dark = await open_page(browser, link(web_server, run_id), dark=True)
+    await dark.locator("#earlier li.earlier-item").nth(5).wait_for()
+    await shoot(dark, "review-earlier-dark")
+    assert_clean(dark)
+
+
 async def resolve_run(run_log: RunLog, *, finish: bool = True) -> str:
     """A resolve run: two files written and deleted, then (if `finish`) its final diff."""
     run_id = await new_run(run_log, "resolve", "The secret is logged")

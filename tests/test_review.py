@@ -22,6 +22,7 @@ from livebot.workflows.review.findings import FINGERPRINT_PATTERN
 from livebot.workflows.review.post import REPEATED
 from livebot.workflows.review.scope import UNREACHABLE
 from tests.fake_github import FakeGitHub
+from tests.fake_github.graphql import schema
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
 from tests.support import OWNER, REPO, eventually
 from tests.workers import make_job, payloads, run_status, run_to_end, running
@@ -94,7 +95,9 @@ CLAMP = {
 @pytest.fixture
 def worker_services(worker_services: WorkerServices) -> WorkerServices:
     """The shared services with a claim that outlasts the pauses of a loaded machine (the fakes
-    build diffs and tarballs in the test's own event loop)."""
+    build diffs and tarballs in the test's own event loop); GitHub's GraphQL schema, which a
+    re-review's threads need, built before the runs (seconds, once a process)."""
+    schema()
     settings = dataclasses.replace(worker_services.settings, claim_timeout=30.0)
     return dataclasses.replace(worker_services, settings=settings)
 

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import aiohttp
+import pytest
 import redis.asyncio as redis_asyncio
 
 from livebot.github import comments
@@ -14,6 +15,7 @@ from livebot.store.keys import JOB_GROUP, JOB_STREAM
 from livebot.workflows.review.post import REPEATED
 from livebot.workflows.review.scope import UNREACHABLE
 from tests.fake_github import FakeGitHub
+from tests.fake_github.graphql import schema
 from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.sse import SseEvent, answer
@@ -35,6 +37,15 @@ from tests.test_review import (
 from tests.test_signin import READER, browser_session
 
 __all__ = ["livebot"]  # the fixture, shared with tests/test_end_to_end.py
+
+
+@pytest.fixture(autouse=True)
+def graphql_schema() -> None:
+    """GitHub's GraphQL schema, which a re-review's threads need, built before the fake serves
+    it (seconds of its event loop, once a process)."""
+    schema()
+
+
 REVIEW_TEXT = "The change documents `divide` and splits `mean`; both still divide by zero.\n"
 
 

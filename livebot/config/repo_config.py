@@ -93,6 +93,8 @@ class ReviewSettings:
     path_instructions: tuple[tuple[str, str], ...] = ()
     max_comments: int = 10
     min_severity: str = "minor"
+    # Livebot resolves its own threads whose finding a re-review verified fixed.
+    resolve_fixed: bool = True
 
 
 @dataclass(frozen=True)
@@ -384,7 +386,9 @@ class _Reader:
 
     def review(self, node: yaml.Node, default: ReviewSettings) -> ReviewSettings:
         nodes = self.mapping(
-            node, "review", ("ignore", "path_instructions", "max_comments", "min_severity")
+            node,
+            "review",
+            ("ignore", "path_instructions", "max_comments", "min_severity", "resolve_fixed"),
         )
         if nodes is None:
             return default
@@ -406,6 +410,7 @@ class _Reader:
             min_severity=self.choice(
                 nodes, "review", "min_severity", default.min_severity, SEVERITIES
             ),
+            resolve_fixed=self.boolean(nodes, "review", "resolve_fixed", default.resolve_fixed),
         )
 
     def path_instructions(

@@ -70,6 +70,23 @@ def diff_lines(patch: str | None) -> DiffLines:
     return lines
 
 
+def touched_lines(patch: str | None) -> set[int]:
+    """The old file's lines a patch removes or changes, and those either side of an insertion."""
+    touched: set[int] = set()
+    old = 0
+    for kind, old_line, _, text in _walk(patch or ""):
+        if kind == "@":
+            header = HUNK_HEADER.match(text)
+            old = int(header[1]) if header else 0
+        elif old_line is not None:  # the next old line follows this one
+            old = old_line + 1
+            if kind == "-":
+                touched.add(old_line)
+        elif kind == "+":  # inserted between old lines old - 1 and old
+            touched.update((old - 1, old))
+    return touched
+
+
 def numbered(patch: str, max_chars: int) -> tuple[str, bool]:
     """The patch with each line's number (`R12` new file, `L7` old file), cut to `max_chars`
     at a line boundary; (text, whether it was cut)."""

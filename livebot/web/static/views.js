@@ -5,6 +5,8 @@
 //            tool_result {name: "submit_review", summary, review_url?, findings: [Finding + url?, placement]}
 //            Finding = {path, line, start_line?, side?, severity: blocker|major|minor|nit, title, body, suggestion?,
 //                       replaced? (in the result: the lines the suggestion replaces, as the diff shows them)}
+//            a re-review's result also has earlier: [{fingerprint, title, path, state: settled|disputed|open|resolved, url}],
+//            resolved: [fingerprint] (resolved by this review), not_resolved: [fingerprint] (fixed, GitHub refused)
 //   resolve: tool_call   {name: "write_file", arguments: {path, content}} / {name: "delete_file", arguments: {path}}
 //            tool_result {name: "write_file" | "delete_file", summary, path, additions, deletions}
 //            tool_result {name: "finish", summary, diff, files: [{path, status, additions, deletions}], pull_request_url?}
@@ -13,6 +15,15 @@
   "use strict";
 
   const SEVERITIES = ["blocker", "major", "minor", "nit"];
+  // An earlier finding's label: its state, or what this review did with it.
+  const EARLIER_LABELS = {
+    "resolved-now": "Resolved now",
+    "not-resolved": "Fixed, not resolved",
+    settled: "Settled",
+    disputed: "Disputed",
+    open: "Open",
+    resolved: "Resolved",
+  };
   const MAX_FINDINGS = 200;
   const MAX_FILES = 500;
   const MAX_DIFF_LINES = 5000;
@@ -185,6 +196,28 @@
       return group;
     }
 
+    // A re-review: one line per earlier finding, with its state.
+    function showEarlier(earlier, resolvedNow, notResolved) {
+      const list = $("earlier-list");
+      list.replaceChildren();
+      const now = new Set(Array.isArray(resolvedNow) ? resolvedNow : []);
+      const refused = new Set(Array.isArray(notResolved) ? notResolved : []);
+      for (const f of earlier.filter((f) => f && typeof f === "object").slice(0, MAX_FINDINGS)) {
+        let state = EARLIER_LABELS[f.state] ? f.state : "open";
+        if (now.has(f.fingerprint)) state = "resolved-now";
+        else if (refused.has(f.fingerprint)) state = "not-resolved";
+        const item = el("li", "earlier-item");
+        item.dataset.state = state;
+        item.appendChild(el("span", "earlier-state earlier-" + state, EARLIER_LABELS[state]));
+        const url = safeHttpUrl(f.url);
+        const title = str(f.title) || str(f.path);
+        item.appendChild(url ? externalLink(url, title, "earlier-title") : el("span", "earlier-title", title));
+        item.appendChild(el("code", "finding-loc-text", str(f.path)));
+        list.appendChild(item);
+      }
+      $("earlier").hidden = !list.childNodes.length;
+    }
+
     function reviewPosted(data, group) {
       $("review-section").hidden = false;
       if (!group) {
@@ -193,6 +226,7 @@
       }
       if (Array.isArray(data.findings)) fillFindings(group, data.findings);
       updateReviewCount();
+      if (Array.isArray(data.earlier)) showEarlier(data.earlier, data.resolved, data.not_resolved);
       const foot = $("review-foot");
       foot.replaceChildren();
       if (str(data.summary)) foot.appendChild(el("span", "review-summary", str(data.summary)));

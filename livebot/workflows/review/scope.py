@@ -9,6 +9,7 @@ from typing import Any, Final
 from gidgethub import BadRequest
 
 from livebot.github import comments
+from livebot.github.diff import touched_lines
 from livebot.github.paths import repo_path
 from livebot.github.pulls import PullRequest
 from livebot.workflows.review.files import GITHUB_MAX_PR_FILES, PullFiles, Selection
@@ -101,6 +102,8 @@ class Scope:
     head: str  # the commit reviewed
     since: str | None = None  # the head last reviewed, for an incremental review
     note: str = ""
+    # Of an incremental review: each changed file's old lines (at `since`) the new commits touched.
+    touched: dict[str, set[int]] | None = None
 
 
 async def read_scope(
@@ -154,6 +157,12 @@ async def _read_changes(pr: PullRequest, changed: list[dict[str, Any]], scope: S
     """The files changed since the last review that the pull request still changes; the pull
     request's own diff lines of those files, to place comments."""
     wanted = {str(entry.get("filename")) for entry in changed}
+    scope.touched = {
+        str(entry.get("previous_filename") or entry.get("filename")): touched_lines(
+            entry.get("patch")
+        )
+        for entry in changed
+    }
     pull_files = scope.pull_files
     async for entry in pr.gh.getiter(_files_path(pr)):
         pull_files.add(entry)

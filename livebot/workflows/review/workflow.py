@@ -23,9 +23,17 @@ from livebot.runs.events import TERMINAL_STATUSES
 from livebot.runs.execution import Run, Workflow, execute
 from livebot.worker_services import WorkerServices, repository_config
 from livebot.workflows import catalog
+from livebot.workflows.review.earlier import (
+    RESOLVED_SCHEMA,
+    Earlier,
+    read_earlier,
+    resolve_all,
+    result_text,
+)
 from livebot.workflows.review.findings import FINDING_SCHEMA, parse_submission
 from livebot.workflows.review.post import Posted, Posting, post_review, scope_text
 from livebot.workflows.review.scope import History, Scope, gather_history, read_scope
+from livebot.workflows.review.threads import prompt_section
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +121,9 @@ async def handle(services: WorkerServices, claimed: ClaimedJob) -> None:
     await execute(services, claimed, WORKFLOW)
 
 
-def system_prompt(run: Run, scope: Scope) -> str:
-    """The review's instructions, with the maintainers' own for the files reviewed."""
+def system_prompt(run: Run, scope: Scope, earlier: Earlier) -> str:
+    """The review's instructions, with the maintainers' own for the files reviewed and the
+    briefing on earlier findings."""
     job = run.job
     since = SCOPE_SINCE.format(old=scope.since[:7]) if scope.since else SCOPE_WHOLE
     text = SYSTEM_PROMPT.format(
@@ -129,7 +138,8 @@ def system_prompt(run: Run, scope: Scope) -> str:
     for glob, instructions in run.config.review.path_instructions:
         if any(matches(path, glob) for path in paths):
             text += PATH_INSTRUCTIONS.format(path=glob, instructions=instructions)
-    return text + run.instructions
+    briefing = prompt_section(earlier.findings)
+    return text + (f"\n\n{briefing}" if briefing else "") + run.instructions
 
 
 def review_data(
@@ -190,23 +200,36 @@ def posting(run: Run) -> Posting:
 
 
 def submit_tool(
-    run: Run, pull: dict[str, Any], scope: Scope, history: History, submission: Submission
+    run: Run,
+    pull: dict[str, Any],
+    scope: Scope,
+    history: History,
+    earlier: Earlier,
+    submission: Submission,
 ) -> Tool:
-    """`submit_review`: checks the findings, posts the review, ends the conversation."""
+    """`submit_review`: checks the findings, posts the review, resolves the threads of verified
+    fixes, ends the conversation."""
 
     async def submit(arguments: dict[str, Any]) -> ToolResult:
         if submission.posted is not None or submission.error is not None:
             raise ToolError(TWICE)
         summary, findings = parse_submission(arguments)
+        verified, unknown = earlier.verified(arguments)
+        # Decided before posting, so the review's text can list them; resolved once it is up.
+        fixed = earlier.fixed(run.services.slug, verified, findings)
         await run.writer.status("running", "Posting the review")
         try:
-            posted = await post_review(posting(run), scope.head, scope, history, summary, findings)
+            posted = await post_review(
+                posting(run), scope.head, scope, history, summary, findings, earlier.summary(fixed)
+            )
         except GitHubException as exc:
             submission.error = exc
             return ToolResult(f"error: {POST_FAILED}", f"error: {POST_FAILED}", ends=True)
         submission.posted, submission.summary = posted, summary
-        text = SUBMITTED.format(counts=counts_text(posted))
-        return ToolResult(text, text, posted.details(pull["html_url"]), ends=True)
+        refused = await resolve_all(run.gh, fixed, run.log_extra)
+        text = SUBMITTED.format(counts=counts_text(posted)) + result_text(fixed, refused, unknown)
+        details = posted.details(pull["html_url"]) | earlier.details(fixed, refused)
+        return ToolResult(text, text, details, ends=True)
 
     return Tool(
         "submit_review",
@@ -216,6 +239,7 @@ def submit_tool(
             "properties": {
                 "summary": {"type": "string"},
                 "findings": {"type": "array", "items": FINDING_SCHEMA},
+                "resolved": RESOLVED_SCHEMA,
             },
             "required": ["summary", "findings"],
         },
@@ -229,14 +253,19 @@ def _quote(summary: str) -> str:
 
 
 async def _converse(
-    run: Run, workspace: Workspace, pull: dict[str, Any], scope: Scope, history: History
+    run: Run,
+    workspace: Workspace,
+    pull: dict[str, Any],
+    scope: Scope,
+    history: History,
+    earlier: Earlier,
 ) -> tuple[Posted, Usage, str]:
     """Let the model review; the review it submitted (or its text, if it never did)."""
     partial = await run.written()
     submission = Submission()
-    tools = [*workspace.tools(), submit_tool(run, pull, scope, history, submission)]
+    tools = [*workspace.tools(), submit_tool(run, pull, scope, history, earlier, submission)]
     messages = prompts.chat(
-        system_prompt(run, scope), review_data(run, workspace, pull, scope), partial
+        system_prompt(run, scope, earlier), review_data(run, workspace, pull, scope), partial
     )
     await run.writer.status("running", f"Reviewing {len(scope.selection.files)} files")
     outcome = await converse(run, messages, tools, written=partial)
@@ -246,7 +275,9 @@ async def _converse(
         return submission.posted, outcome.usage, submission.summary
     # The model stopped without submitting (a limit, or it just wrote): its text is the review.
     text = outcome.text.strip() or outcome.limit_note or ""
-    posted = await post_review(posting(run), scope.head, scope, history, text, [])
+    posted = await post_review(
+        posting(run), scope.head, scope, history, text, [], earlier.summary([])
+    )
     return posted, outcome.usage, text
 
 
@@ -285,11 +316,26 @@ async def _review(run: Run, pr: PullRequest, workspace: Workspace, history: Hist
             text = NOTHING_TO_REVIEW.format(head=scope.head[:7], count=count)
         await run.succeed(text, Usage())
         return
-    posted, usage, summary = await _converse(run, workspace, pull, scope, history)
+    earlier = await _earlier(run, scope, history)
+    posted, usage, summary = await _converse(run, workspace, pull, scope, history, earlier)
     text = POSTED.format(
         scope=scope_text(scope, scope.head), url=posted.url, counts=counts_text(posted)
     )
     await run.succeed(f"{text}\n\n{_quote(summary)}", usage)
+
+
+async def _earlier(run: Run, scope: Scope, history: History) -> Earlier:
+    """What became of Livebot's earlier findings, when it posted any (one GraphQL read)."""
+    earlier = Earlier(touched=scope.touched, resolve_fixed=run.config.review.resolve_fixed)
+    if history.fingerprints:
+        job = run.job
+        slug = run.services.slug
+        earlier.findings = await read_earlier(
+            run.gh, job.repository, job.number, slug, run.log_extra
+        )
+        # Settled, disputed and open findings are never posted again, on any line.
+        history.fingerprints = earlier.seen(history.fingerprints)
+    return earlier
 
 
 WORKFLOW: Final = Workflow(catalog.REVIEW, review, handle)
