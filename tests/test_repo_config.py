@@ -47,6 +47,7 @@ review:
   path_instructions: [{ path: "src/**", instructions: "Check error handling." }]
   max_comments: 5
   min_severity: major
+  blocking: true
 resolve: { max_files: 3, max_bytes: 9000 }
 """
 
@@ -73,6 +74,7 @@ def test_every_key_valid() -> None:
             path_instructions=(("src/**", "Check error handling."),),
             max_comments=5,
             min_severity="major",
+            blocking=True,
         ),
         resolve=ResolveSettings(max_files=3, max_bytes=9000),
         notes=(),

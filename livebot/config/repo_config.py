@@ -93,6 +93,9 @@ class ReviewSettings:
     path_instructions: tuple[tuple[str, str], ...] = ()
     max_comments: int = 10
     min_severity: str = "minor"
+    # A `blocker` finding makes the review's check `action_required` (branch protection can
+    # then hold the merge); otherwise the check is always `neutral`.
+    blocking: bool = False
 
 
 @dataclass(frozen=True)
@@ -376,7 +379,9 @@ class _Reader:
 
     def review(self, node: yaml.Node, default: ReviewSettings) -> ReviewSettings:
         nodes = self.mapping(
-            node, "review", ("ignore", "path_instructions", "max_comments", "min_severity")
+            node,
+            "review",
+            ("ignore", "path_instructions", "max_comments", "min_severity", "blocking"),
         )
         if nodes is None:
             return default
@@ -398,6 +403,7 @@ class _Reader:
             min_severity=self.choice(
                 nodes, "review", "min_severity", default.min_severity, SEVERITIES
             ),
+            blocking=self.boolean(nodes, "review", "blocking", default.blocking),
         )
 
     def path_instructions(

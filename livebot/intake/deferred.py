@@ -32,7 +32,7 @@ async def keep(redis: Redis, event: str, delivery_id: str, data: dict[str, Any])
         await pipe.execute()
 
 
-async def replay(redis: Redis, queue: JobQueue, slug: str) -> int:
+async def replay(redis: Redis, queue: JobQueue, slug: str, app_id: int | None) -> int:
     """Route every kept delivery, oldest first, as if it arrived now; how many became jobs
     (a delivery queued before, a redelivery say, is not queued twice)."""
     queued = 0
@@ -40,7 +40,7 @@ async def replay(redis: Redis, queue: JobQueue, slug: str) -> int:
         entry = orjson.loads(cast(str, raw))
         delivery_id = entry["delivery_id"]
         event = sansio.Event(entry["data"], event=entry["event"], delivery_id=delivery_id)
-        intake = Intake(slug=slug, delivery_id=delivery_id)
+        intake = Intake(slug=slug, delivery_id=delivery_id, app_id=app_id)
         try:
             await router.dispatch(event, intake)
         except PayloadError as exc:
