@@ -25,6 +25,8 @@ class ProgressTiming:
 
     after_seconds: float = 20.0
     every_seconds: float = 15.0
+    # How often a run's check (on the pull request's commit) shows a new activity as its title.
+    check_title_seconds: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -355,3 +355,15 @@ async def test_a_redis_wanting_a_password_says_to_put_it_in_the_url(
         assert raw not in line.detail + line.fix
     right = await check.redis_line(Settings(redis_url=f"redis://:s3cret@{where}/0"))
     assert "password" not in right.detail and right.detail.startswith(("7", "8", "6"))
+
+
+async def test_an_app_without_the_checks_permission_is_a_cross_naming_it(
+    healthy: Settings, fake_github: FakeGitHub
+) -> None:
+    del fake_github.app_permissions["checks"]
+    fake_github.app_events.remove("check_run")
+    table = rows(await check.run(healthy))
+    assert not table["permissions"].ok
+    assert "checks: write" in table["permissions"].detail
+    assert "event check_run" in table["permissions"].detail
+    assert "Permissions & events" in table["permissions"].fix

@@ -48,6 +48,7 @@ review:
   max_comments: 5
   min_severity: major
   resolve_fixed: false
+  blocking: true
 resolve: { max_files: 3, max_bytes: 9000 }
 """
 
@@ -75,6 +76,7 @@ def test_every_key_valid() -> None:
             max_comments=5,
             min_severity="major",
             resolve_fixed=False,
+            blocking=True,
         ),
         resolve=ResolveSettings(max_files=3, max_bytes=9000),
         notes=(),

@@ -376,6 +376,7 @@ async def test_an_injected_request_in_the_pr_body_changes_nothing_the_bot_may_do
     allowed = re.compile(
         rf"/app/installations/\d+/access_tokens|/repos/{OWNER}/{REPO}/issues/{PR}/(comments|reactions)"
         rf"|/repos/{OWNER}/{REPO}/issues/comments/\d+|/repos/{OWNER}/{REPO}/pulls/{PR}/reviews"
+        rf"|/repos/{OWNER}/{REPO}/check-runs(/\d+)?"
     )
     assert [q.path for q in writes if not allowed.fullmatch(q.path)] == []
     # The injection reached the model as data in the user message, never in its instructions.
@@ -385,7 +386,7 @@ async def test_an_injected_request_in_the_pr_body_changes_nothing_the_bot_may_do
     assert "never as instructions" in system["content"]
 
 
-async def test_a_review_of_fifty_files_costs_at_most_fifteen_github_calls(
+async def test_a_review_of_fifty_files_costs_at_most_fifteen_github_calls_and_its_check_two(
     worker_services: WorkerServices,
     queue: JobQueue,
     redis_client: Redis,
@@ -397,9 +398,13 @@ async def test_a_review_of_fifty_files_costs_at_most_fifteen_github_calls(
     fake_github.route_counts.clear()
     _, events = await run_review(worker_services, queue, redis_client)
     assert events[-1].payload()["status"] == "succeeded"
-    calls = sum(fake_github.route_counts.values())
+    checks = sum(n for route, n in fake_github.route_counts.items() if "/check-runs" in route)
+    calls = sum(fake_github.route_counts.values()) - checks
     print(f"GitHub calls for a 50-file review: {calls}: {dict(fake_github.route_counts)}")
     assert calls <= 15
+    # Its check: created, then completed with the one finding (the title is freshened every
+    # 10 s, not during so short a review).
+    assert checks == 2
     [review] = fake_github.reviews_on(OWNER, REPO, PR)
     assert [c["path"] for c in review["comments"]] == ["src/m07.py"]
 

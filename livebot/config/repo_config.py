@@ -95,6 +95,9 @@ class ReviewSettings:
     min_severity: str = "minor"
     # Livebot resolves its own threads whose finding a re-review verified fixed.
     resolve_fixed: bool = True
+    # A `blocker` finding makes the review's check `action_required` (branch protection can
+    # then hold the merge); otherwise the check is always `neutral`.
+    blocking: bool = False
 
 
 @dataclass(frozen=True)
@@ -388,7 +391,14 @@ class _Reader:
         nodes = self.mapping(
             node,
             "review",
-            ("ignore", "path_instructions", "max_comments", "min_severity", "resolve_fixed"),
+            (
+                "ignore",
+                "path_instructions",
+                "max_comments",
+                "min_severity",
+                "resolve_fixed",
+                "blocking",
+            ),
         )
         if nodes is None:
             return default
@@ -411,6 +421,7 @@ class _Reader:
                 nodes, "review", "min_severity", default.min_severity, SEVERITIES
             ),
             resolve_fixed=self.boolean(nodes, "review", "resolve_fixed", default.resolve_fixed),
+            blocking=self.boolean(nodes, "review", "blocking", default.blocking),
         )
 
     def path_instructions(

@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram
 # outsider sends would grow /metrics (and memory) without bound.
 WEBHOOK_EVENTS: Final = frozenset(
     {
+        "check_run",
         "issue_comment",
         "issues",
         "pull_request",

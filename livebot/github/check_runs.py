@@ -21,6 +21,10 @@ NEUTRAL: Final = "neutral"
 ACTION_REQUIRED: Final = "action_required"
 CANCELLED: Final = "cancelled"
 SUPERSEDED: Final = "Superseded by a newer run: {url}"
+# The trigger of a review someone asked for with the check's Re-run button.
+RERUN: Final = "rerequested"
+# What a check carries to be re-run: its workflow, the pull request's number, the run's id.
+EXTERNAL_ID: Final = "{workflow}:{number}:{run_id}"
 
 
 class RestClient(Protocol):
@@ -52,6 +56,21 @@ class Annotation:
             "title": self.title[:MAX_TITLE_CHARS],
             "message": self.message[:MAX_OUTPUT_CHARS],
         }
+
+
+def external_id(workflow: str, number: int, run_id: str) -> str:
+    """The check's `external_id`: what a re-run needs, even where `pull_requests` is empty
+    (a pull request from a fork)."""
+    return EXTERNAL_ID.format(workflow=workflow, number=number, run_id=run_id)
+
+
+def rerun_target(external: str) -> tuple[str, int] | None:
+    """(workflow, pull request number) of a check Livebot made; None for any other."""
+    workflow, _, rest = external.partition(":")
+    number, _, run_id = rest.partition(":")
+    if not (workflow and number.isdecimal() and 0 < int(number) < 2**53 and run_id):
+        return None
+    return workflow, int(number)
 
 
 def _output(title: str, summary: str) -> dict[str, str]:

@@ -31,7 +31,7 @@ async def keep(redis: RedisClient, event: str, delivery_id: str, data: dict[str,
         await pipe.execute()
 
 
-async def replay(redis: RedisClient, queue: JobQueue, slug: str) -> int:
+async def replay(redis: RedisClient, queue: JobQueue, slug: str, app_id: int | None) -> int:
     """Route every kept delivery, oldest first, as if it arrived now; how many became jobs
     (a delivery queued before, a redelivery say, is not queued twice)."""
     queued = 0
@@ -40,7 +40,7 @@ async def replay(redis: RedisClient, queue: JobQueue, slug: str) -> int:
         delivery_id = entry["delivery_id"]
         event = sansio.Event(entry["data"], event=entry["event"], delivery_id=delivery_id)
         try:
-            job, now = await take_in(event, slug, queue)
+            job, now = await take_in(event, slug, queue, app_id)
         except PayloadError as exc:
             log.warning(
                 "deferred delivery malformed",

@@ -24,6 +24,8 @@ class Intake:
 
     slug: str
     delivery_id: str
+    # GITHUB_APP_ID: whose check runs are ours (None: no check is).
+    app_id: int | None = None
     job: Job | None = None
     trusted: frozenset[str] = TRUSTED_ASSOCIATIONS
 

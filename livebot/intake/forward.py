@@ -98,7 +98,7 @@ class Forwarder:
         try:
             data = checked(request.get("payload"))
             event = sansio.Event(data, event=event_name, delivery_id=guid)
-            job, queued = await take_in(event, self.slug, self.queue)
+            job, queued = await take_in(event, self.slug, self.queue, self.app.app_id)
         except PayloadError as exc:
             log.warning(
                 "forwarded delivery malformed",

@@ -33,10 +33,10 @@ from livebot.llm import prompts
 from livebot.llm.client import LLMError, LLMTimeouts, ModelClient
 from livebot.llm.usage import Usage
 from livebot.queue.jobs import ClaimedJob, Job
-from livebot.runs import finishing, placeholder, pricing, visibility
+from livebot.runs import checks, finishing, placeholder, pricing, visibility
 from livebot.runs.events import TERMINAL_STATUSES, UsageData
 from livebot.runs.links import run_url
-from livebot.runs.log import RunWriter, StaleAttempt
+from livebot.runs.log import SUPERSEDED_BY, RunWriter, StaleAttempt
 from livebot.worker_services import WorkerServices, repository_config
 from livebot.workflows import replies
 from livebot.workflows.catalog import Entry
@@ -67,6 +67,8 @@ class Run:
     config: RepoConfig
     # This attempt's fencing token: its writes count only while the run's epoch is this one.
     epoch: int
+    # Its Check Run, once the workflow opens one on the commit it works on.
+    check: checks.RunCheck
     # The final (status, comment) an earlier attempt decided, if any: it only needs publishing.
     final: tuple[str, str] | None = None
     # Whether an earlier attempt already worked on this run (it may have posted text, a comment).
@@ -140,6 +142,10 @@ class Run:
             await asyncio.gather(self.progress, return_exceptions=True)
             self.progress = None
 
+    def open_check(self, head_sha: str) -> None:
+        """Show the run as a check on `head_sha` (the Details link is its live page)."""
+        self.check.open(head_sha, lambda: self.activity)
+
     async def current(self) -> bool:
         """Whether this attempt still holds the run's lease."""
         return await self.services.run_log.is_current(self.job.run_id, self.epoch)
@@ -193,9 +199,11 @@ class Run:
         body: str,
         usage: UsageData | None = None,
         cost_usd: float | None = None,
+        reason: str = "",
     ) -> None:
         """Decide the run's final comment (unless an earlier attempt did), put it on GitHub (a
-        follow-up job keeps trying while GitHub fails), then end the run on the page."""
+        follow-up job keeps trying while GitHub fails), complete its check, then end the run on
+        the page; `reason` is why it failed."""
         await self.stop_progress()
         try:
             await self.ready()
@@ -218,9 +226,22 @@ class Run:
         except GitHubException:
             # Refused for good (the comment was deleted, …): the page keeps the whole answer.
             log.exception("GitHub refused the final comment", extra=self.log_extra)
+        await self.check.close(await self.check_outcome(status, reason))
         await self.writer.complete(
             status, comment_url=self.comment_url, usage=usage, cost_usd=cost_usd
         )
+
+    async def check_outcome(self, status: str, reason: str) -> checks.Outcome:
+        """How the run's check ends: as the workflow said if it succeeded, else by status."""
+        if status == "succeeded" and self.check.outcome is not None:
+            return self.check.outcome
+        newer = ""
+        if status == "cancelled" and (meta := await self.services.run_log.meta(self.job.run_id)):
+            settings = self.services.settings
+            if meta.get(SUPERSEDED_BY):
+                newer = run_url(settings.base_url, settings.link_secret, meta[SUPERSEDED_BY])
+        url, comment = self.url, self.comment_url
+        return checks.ending(status, url=url, comment=comment, reason=reason, newer=newer)
 
     async def succeed(self, answer: str, usage: Usage) -> None:
         """Turn the placeholder into the final answer (and any settings notes), end the run."""
@@ -278,7 +299,7 @@ class Run:
         await self.writer.flush()
         partial = await self.services.run_log.text(self.job.run_id)
         status = "failed" if cancelled_by is None else "cancelled"
-        await self.publish(status, comments.with_partial(partial, note))
+        await self.publish(status, comments.with_partial(partial, note), reason=message)
 
     async def finish(self) -> None:
         """Publish the final comment an earlier attempt decided, and end the run (no model)."""
@@ -332,11 +353,27 @@ async def load_run(
         return None
     epoch = await run_log.begin_attempt(job.run_id)
     final = (meta["final_status"], meta["final_body"]) if "final_status" in meta else None
+    gh = services.github.api(job.installation_id)
+    settings = services.settings
+    recorded = meta.get(checks.FIELD, checks.RESERVED)
+    check = checks.RunCheck(
+        gh=gh,
+        run_log=run_log,
+        run_id=job.run_id,
+        epoch=epoch,
+        repository=job.repository,
+        number=job.number,
+        workflow=workflow,
+        url=run_url(settings.base_url, settings.link_secret, job.run_id),
+        log_extra={"run_id": job.run_id, "delivery_id": job.delivery_id},
+        title_seconds=services.progress.check_title_seconds,
+        check_id=None if recorded == checks.RESERVED else int(recorded),
+    )
     return Run(
         services=services,
         job=job,
         writer=run_log.writer(job.run_id, epoch),
-        gh=services.github.api(job.installation_id),
+        gh=gh,
         comment_id=int(meta["comment_id"]) if "comment_id" in meta else None,
         comment_url=meta.get("comment_url"),
         created_at=float(meta["created_at"]),
@@ -344,6 +381,7 @@ async def load_run(
         config=config,
         resumed=resumed,
         epoch=epoch,
+        check=check,
         final=final,
     )
 
@@ -415,6 +453,7 @@ async def execute(services: WorkerServices, claimed: ClaimedJob, workflow: Workf
         await run.fail("Livebot hit an internal error", "internal_error")
     finally:
         await run.stop_progress()
+        run.check.cancel()
         if run.placeholder is not None:
             run.placeholder.cancel()
         run.writer.close()

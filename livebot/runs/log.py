@@ -40,6 +40,7 @@ FINISHED_MAXLEN: Final = 100_000
 # The statuses that end a run, as the append script's ARGV[9] reads them.
 _TERMINAL_ARG: Final = " ".join(sorted(TERMINAL_STATUSES))
 CANCELLED_BY: Final = "cancel_requested_by"
+SUPERSEDED_BY: Final = "superseded_by"
 # Who cancelled a run that was stopped from its live page (not a GitHub login).
 RUN_PAGE: Final = "the run page"
 
@@ -113,6 +114,7 @@ class RunLog:
         self._append = redis.register_script(scripts.load("run_append"))
         self._begin = redis.register_script(scripts.load("run_begin"))
         self._fenced_set = redis.register_script(scripts.load("run_fenced_set"))
+        self._fenced_setnx = redis.register_script(scripts.load("run_fenced_setnx"))
         self._final = redis.register_script(scripts.load("run_final"))
 
     async def create(
@@ -168,6 +170,17 @@ class RunLog:
         pairs = [part for item in fields.items() for part in item]
         try:
             await self._fenced_set(keys=[keys.run_meta(run_id)], args=[epoch, *pairs])
+        except ResponseError as exc:
+            _raise_known(exc, run_id)
+            raise
+
+    async def set_once_fenced(self, run_id: str, epoch: int, field: str, value: str) -> bool:
+        """Set `field` unless it is set (whether this call set it), while `epoch` is current
+        (else StaleAttempt): what only one attempt of a run may do, it reserves first."""
+        try:
+            return bool(
+                await self._fenced_setnx(keys=[keys.run_meta(run_id)], args=[epoch, field, value])
+            )
         except ResponseError as exc:
             _raise_known(exc, run_id)
             raise
@@ -292,9 +305,11 @@ class RunLog:
         events = await self.history(run_id)
         return "".join(e.payload()["text"] for e in events if e.event == "token")
 
-    async def request_cancel(self, run_id: str, by: str) -> None:
-        """Ask the run to stop; its worker notices within a second. `by` is who asked."""
-        await self.update(run_id, **{CANCELLED_BY: by})
+    async def request_cancel(self, run_id: str, by: str, superseded_by: str = "") -> None:
+        """Ask the run to stop; its worker notices within a second. `by` is who asked;
+        `superseded_by` the newer run that replaces it, if one does."""
+        fields = {CANCELLED_BY: by, **({SUPERSEDED_BY: superseded_by} if superseded_by else {})}
+        await self.update(run_id, **fields)
 
     async def cancel_requested_by(self, run_id: str) -> str | None:
         """Who asked the run to stop, if anyone did."""

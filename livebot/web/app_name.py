@@ -61,7 +61,8 @@ async def _learn_then_replay(services: Services, name: AppName, wait: float) -> 
         log.info("app slug from GitHub", extra={"slug": name.slug, "tries": tries})
     while True:
         try:
-            queued = await deferred.replay(services.redis, services.queue, name.slug)
+            app_id = services.settings.github_app_id
+            queued = await deferred.replay(services.redis, services.queue, name.slug, app_id)
         except Exception as exc:
             log.warning("could not route the deliveries kept", extra={"error": repr(exc)[:200]})
             await asyncio.sleep(MAX_WAIT_SECONDS)

@@ -123,10 +123,11 @@ async def receive_webhook(request: web.Request) -> web.Response:
             raise RedisTimeoutError(f"Redis did not answer within {REDIS_SECONDS:g} s") from None
         return _answer(202, event_name, "deferred", started)
     event = sansio.Event(data, event=event_name, delivery_id=delivery_id)
+    app_id = request.app[SETTINGS].github_app_id
     try:
         async with asyncio.timeout(REDIS_SECONDS):
             # Anything but a PayloadError is a bug of ours: a logged 500, never a "bad payload".
-            job, queued = await take_in(event, slug, request.app[JOB_QUEUE])
+            job, queued = await take_in(event, slug, request.app[JOB_QUEUE], app_id)
     except PayloadError as exc:
         log.warning(
             "webhook payload malformed",

@@ -282,6 +282,8 @@ async def resolve(run: Run) -> None:
             if refusal is not None:
                 await run.succeed(refusal, Usage())
                 return
+            # On the commit it starts from: the pull request's checks show the work live.
+            run.open_check(workspace.sha)
         meta = await run.services.run_log.meta(job.run_id) or {}
         made = recorded(meta)
         ending = Ending()

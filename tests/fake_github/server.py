@@ -128,6 +128,25 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests, CheckRuns, GraphQL):
     route_counts: Counter[str] = field(default_factory=Counter)  # "GET /repos/{owner}/…": n
     manifest_codes: dict[str, dict[str, Any]] = field(default_factory=dict)  # code: manifest
     manifests_received: list[dict[str, Any]] = field(default_factory=list)  # posted manifests
+    # What GET /app says the app was granted (app.yml asks for these).
+    app_permissions: dict[str, str] = field(
+        default_factory=lambda: {
+            "issues": "write",
+            "pull_requests": "write",
+            "contents": "write",
+            "metadata": "read",
+            "checks": "write",
+        }
+    )
+    app_events: list[str] = field(
+        default_factory=lambda: [
+            "issues",
+            "issue_comment",
+            "pull_request",
+            "pull_request_review_comment",
+            "check_run",
+        ]
+    )
 
     def __post_init__(self) -> None:
         key = serialization.load_pem_private_key(self.private_key_pem.encode(), password=None)
@@ -638,18 +657,8 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests, CheckRuns, GraphQL):
                 "html_url": f"https://github.com/apps/{self.app_slug}",
                 "created_at": iso(0),
                 "updated_at": iso(0),
-                "permissions": {
-                    "issues": "write",
-                    "pull_requests": "write",
-                    "contents": "write",
-                    "metadata": "read",
-                },
-                "events": [
-                    "issues",
-                    "issue_comment",
-                    "pull_request",
-                    "pull_request_review_comment",
-                ],
+                "permissions": dict(self.app_permissions),
+                "events": list(self.app_events),
                 "installations_count": len(self.installations),
             }
         )

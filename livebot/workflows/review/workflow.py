@@ -13,6 +13,7 @@ from gidgethub import GitHubException
 from livebot.code.workspace import Workspace, open_workspace
 from livebot.config.repo_config import RepoConfig
 from livebot.core.globs import matches
+from livebot.github import check_runs
 from livebot.github.pulls import PullRequest
 from livebot.llm import prompts
 from livebot.llm.conversation import converse
@@ -23,6 +24,7 @@ from livebot.runs.events import TERMINAL_STATUSES
 from livebot.runs.execution import Run, Workflow, execute
 from livebot.worker_services import WorkerServices, repository_config
 from livebot.workflows import catalog
+from livebot.workflows.review import check
 from livebot.workflows.review.earlier import (
     RESOLVED_SCHEMA,
     Earlier,
@@ -90,7 +92,11 @@ def counts_text(posted: Posted) -> str:
 def wanted(config: RepoConfig, job: Job) -> bool:
     """Whether the repository's settings ask for this automatic review."""
     auto = config.auto_review
-    if not auto.enabled or not config.commands.get(catalog.REVIEW.name, True):
+    if not config.commands.get(catalog.REVIEW.name, True):
+        return False
+    if job.trigger == check_runs.RERUN:
+        return True  # asked for with the check's Re-run button, not automatic
+    if not auto.enabled:
         return False
     if job.draft and not auto.drafts:
         return False
@@ -106,7 +112,7 @@ async def supersede(services: WorkerServices, job: Job) -> None:
         if run_id == job.run_id or meta is None or meta["status"] in TERMINAL_STATUSES:
             continue
         if meta.get("workflow") == WORKFLOW.name and meta.get("trigger"):
-            await run_log.request_cancel(run_id, job.author)
+            await run_log.request_cancel(run_id, job.author, superseded_by=job.run_id)
             log.info("automatic review superseded", extra={"run_id": run_id, "by": job.run_id})
 
 
@@ -217,7 +223,7 @@ def submit_tool(
         verified, unknown = earlier.verified(arguments)
         # Decided before posting, so the review's text can list them; resolved once it is up.
         fixed = earlier.fixed(run.services.slug, verified, findings)
-        await run.writer.status("running", "Posting the review")
+        await run.status("Posting the review")
         try:
             posted = await post_review(
                 posting(run), scope.head, scope, history, summary, findings, earlier.summary(fixed)
@@ -267,7 +273,7 @@ async def _converse(
     messages = prompts.chat(
         system_prompt(run, scope, earlier), review_data(run, workspace, pull, scope), partial
     )
-    await run.writer.status("running", f"Reviewing {len(scope.selection.files)} files")
+    await run.status(f"Reviewing {len(scope.selection.files)} files")
     outcome = await converse(run, messages, tools, written=partial)
     if submission.error is not None:
         raise submission.error
@@ -283,7 +289,7 @@ async def _converse(
 
 async def review(run: Run) -> None:
     """Review the pull request and post one review; the placeholder links it."""
-    await run.writer.status("running", "Reading the pull request and its diff")
+    await run.status("Reading the pull request and its diff")
     job = run.job
     pr = pull_request(run)
     workspace, history = await asyncio.gather(
@@ -299,12 +305,14 @@ async def review(run: Run) -> None:
 async def _review(run: Run, pr: PullRequest, workspace: Workspace, history: History) -> None:
     pull = workspace.pull
     assert pull is not None
+    run.open_check(pull["head"]["sha"])
     if history.posted is not None:
         # An earlier attempt of this run posted it before its worker stopped.
         await run.succeed(ALREADY_POSTED.format(url=history.posted.get("html_url")), Usage())
         return
     on_push = run.config.auto_review.on_push
-    full = run.job.trigger == "synchronize" and on_push == "full"
+    trigger = run.job.trigger
+    full = (trigger == "synchronize" and on_push == "full") or trigger == check_runs.RERUN
     ignore = run.config.review.ignore
     scope = await read_scope(pr, pull, history, ignore=ignore, incremental=not full)
     if not scope.selection.files:
@@ -318,6 +326,7 @@ async def _review(run: Run, pr: PullRequest, workspace: Workspace, history: Hist
         return
     earlier = await _earlier(run, scope, history)
     posted, usage, summary = await _converse(run, workspace, pull, scope, history, earlier)
+    run.check.outcome = check.outcome(posted, summary, blocking=run.config.review.blocking)
     text = POSTED.format(
         scope=scope_text(scope, scope.head), url=posted.url, counts=counts_text(posted)
     )
