@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from gidgethub import routing
 
-from livebot.intake import auto_review, mentions
+from livebot.intake import auto_review, feedback, mentions
 
-router = routing.Router(mentions.router, auto_review.router)
+router = routing.Router(mentions.router, auto_review.router, feedback.router)

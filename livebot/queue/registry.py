@@ -15,8 +15,8 @@ from livebot.queue.jobs import ClaimedJob
 from livebot.runs import finishing
 from livebot.runs.execution import JobHandler, Workflow, execute, repository_config
 from livebot.worker_services import WorkerServices
-from livebot.workflows import answer, goal, replies, resolve
-from livebot.workflows.catalog import CANCEL, HELP, REFUSE, Catalog
+from livebot.workflows import answer, feedback, goal, replies, resolve
+from livebot.workflows.catalog import CANCEL, FEEDBACK, HELP, REFUSE, Catalog
 from livebot.workflows.review import workflow as review
 
 WORKFLOWS: Final[tuple[Workflow, ...]] = (
@@ -45,6 +45,7 @@ class Registry:
             **{workflow.name: _workflow_handler(workflow) for workflow in workflows},
             CANCEL: replies.request_cancel,
             finishing.FINISH_EDIT: finishing.finish_edit,
+            FEEDBACK: feedback.collect,
             HELP: self.help_reply,
             REFUSE: self.refuse,
         }

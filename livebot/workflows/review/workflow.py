@@ -22,7 +22,7 @@ from livebot.queue.jobs import ClaimedJob, Job
 from livebot.runs.events import TERMINAL_STATUSES
 from livebot.runs.execution import Run, Workflow, execute, repository_config
 from livebot.worker_services import WorkerServices
-from livebot.workflows import catalog
+from livebot.workflows import catalog, feedback
 from livebot.workflows.review.findings import FINDING_SCHEMA, parse_submission
 from livebot.workflows.review.post import Posted, Posting, post_review, scope_text
 from livebot.workflows.review.scope import History, Scope, gather_history, read_scope
@@ -111,6 +111,7 @@ async def handle(services: WorkerServices, claimed: ClaimedJob) -> None:
             return
         await supersede(services, job)
     await execute(services, claimed, WORKFLOW)
+    await feedback.follow_up(services, job)
 
 
 def system_prompt(run: Run, scope: Scope) -> str:
