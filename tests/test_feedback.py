@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -30,6 +31,7 @@ from tests.fake_github.common import iso
 from tests.fake_github_oauth import FakeGitHubOAuth
 from tests.fake_openai import FakeOpenAI
 from tests.support import FIXTURES, OWNER, REPO, delivery, eventually
+from tests.test_browser import browser  # noqa: F401  (the Chromium fixture)
 from tests.test_review import DIVISION, open_pr, submit
 from tests.test_signin import READER, Site, browser_session, sign_in, start_site
 from tests.workers import make_job, running
@@ -59,7 +61,7 @@ def monday(weeks_ago: int) -> date:
 
 
 def label(weeks_ago: int) -> str:
-    return monday(weeks_ago).strftime("%b %d")
+    return monday(weeks_ago).strftime("Week of %b %d")
 
 
 # The page's rows: (week or "All 12 weeks", severity, posted, accepted, rejected, rate).
@@ -159,15 +161,16 @@ async def stored(database_url: str) -> dict[str, tuple[str, str]]:
 
 
 def feedback_rows(html: str) -> list[tuple[str, ...]]:
-    """The usage page's review feedback table: one tuple per row, the week label repeated."""
+    """The usage page's review feedback table: one tuple per severity's row, its group first."""
     table = re.search(r'<table class="history-table feedback-table">(.*?)</table>', html, re.S)
     assert table is not None, html
     rows, group = [], ""
-    for row in re.findall(r"<tr>(.*?)</tr>", table[1].split("</thead>")[1], re.S):
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table[1].split("</thead>")[1], re.S):
         cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
-        if len(cells) == 6:
-            group = cells.pop(0)
-        rows.append((group, *cells))
+        if len(cells) == 1 and "<th" in row:
+            group = cells[0]
+        else:
+            rows.append((group, *cells))
     return rows
 
 
@@ -231,9 +234,7 @@ async def test_a_closed_pull_request_counts_its_findings_on_the_usage_page(
     assert ("All 12 weeks", "major", "3", "1", "1", "50%") in table
 
 
-async def test_an_earlier_read_never_overwrites_a_later_one(
-    site: Site, database_url: str
-) -> None:
+async def test_an_earlier_read_never_overwrites_a_later_one(site: Site, database_url: str) -> None:
     assert site.services.archive is not None
     store = ReviewFeedback(site.services.archive.pool)
     now = datetime.now(UTC)
@@ -285,3 +286,42 @@ async def test_without_the_archive_the_job_does_nothing(
     async with running(worker_services, redis_client):
         await until_idle(redis_client)
     assert fake_github.graphql_requests == []
+
+
+async def test_the_feedback_table_in_chromium_light_dark_and_narrow(
+    site: Site,
+    services: WorkerServices,
+    redis_client: Redis,
+    fake_github: FakeGitHub,
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    pull_request_with_feedback(fake_github)
+    await JobQueue(redis_client).enqueue(make_job("feedback", number=PR, is_pull_request=True))
+    async with running(services, redis_client):
+        await until_idle(redis_client)
+    site.oauth.sign_in_as(READER)
+    for scheme, width in (("light", 1280), ("dark", 1280), ("light", 390), ("dark", 390)):
+        context = await browser.new_context(
+            color_scheme=scheme, viewport={"width": width, "height": 900}
+        )
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
+        await page.goto(f"{site.url}/repos/{FULL}/usage")
+        table = page.locator("table.feedback-table")
+        await table.scroll_into_view_if_needed()
+        await page.screenshot(path=str(tmp_path / f"usage-{scheme}-{width}.png"), full_page=True)
+        weeks, totals = len(EXPECTED_WEEKS) + 2, len(EXPECTED_TOTALS) + 1  # with group rows
+        assert await table.locator("tbody tr").count() == weeks
+        assert await table.locator("tfoot tr").count() == totals
+        # Every column is in view: the box does not scroll sideways either.
+        box = await page.locator("section.feedback-box").bounding_box()
+        rate = await table.locator("thead th").last.bounding_box()
+        assert box is not None and rate is not None
+        assert rate["x"] + rate["width"] <= box["x"] + box["width"] + 1
+        # The page itself never scrolls sideways, not even at 390 px.
+        scroll = await page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width
+        assert errors == []  # nothing refused by the CSP
+        await context.close()

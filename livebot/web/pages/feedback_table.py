@@ -12,9 +12,12 @@ from livebot.config.repo_config import SEVERITIES
 
 WEEKS: Final = 12
 TITLE: Final = f"Review feedback, last {WEEKS} weeks"
+WEEK_LABEL: Final = "Week of %b %d"
+TOTALS_LABEL: Final = f"All {WEEKS} weeks"
 HOW_TO_USE: Final = (
-    "Accepted: 👍 on the finding, or its thread resolved after a change; rejected: 👎, or "
-    "settled as intended. When most findings of a severity are rejected, raise "
+    "Accepted: a thumbs-up on the finding, or its thread resolved after a change; rejected: a "
+    "thumbs-down, or settled as intended. Rate: accepted of those answered. When most "
+    "findings of a severity are rejected, raise "
     "<code>review.min_severity</code> in <code>.github/livebot.yml</code> above it, so Livebot "
     "leaves them out; when they are mostly accepted, keep them."
 )
@@ -23,7 +26,7 @@ NOTHING: Final = (
     "threads are read after each review and when a pull request closes)."
 )
 HEAD: Final = (
-    '<thead><tr><th>Week of</th><th>Severity</th><th class="num">Posted</th>'
+    '<thead><tr><th>Severity</th><th class="num">Posted</th>'
     '<th class="num">Accepted</th><th class="num">Rejected</th>'
     '<th class="num" title="accepted ÷ (accepted + rejected)">Rate</th></tr></thead>'
 )
@@ -43,16 +46,17 @@ def _rate(accepted: int, rejected: int) -> str:
 Counts = tuple[str, int, int, int]  # severity, posted, accepted, rejected
 
 
-def _group(label: str, counts: list[Counts]) -> list[str]:
-    """One row per severity, most severe first, under one `label` cell spanning them."""
-    ordered = sorted(counts, key=lambda c: _order(c[0]))
-    head = f'<th scope="rowgroup" rowspan="{len(ordered)}">{escape(label)}</th>'
-    return [
-        f"<tr>{head if n == 0 else ''}<td>{escape(severity)}</td>"
+def _group(label: str, counts: list[Counts]) -> str:
+    """A row naming the group (one line even at 390 px), then one row per severity, most
+    severe first."""
+    rows = [f'<tr class="feedback-group"><th colspan="5">{escape(label)}</th></tr>']
+    rows += [
+        f"<tr><td>{escape(severity)}</td>"
         f"<td class='num'>{posted:,}</td><td class='num'>{accepted:,}</td>"
         f"<td class='num'>{rejected:,}</td><td class='num'>{_rate(accepted, rejected)}</td></tr>"
-        for n, (severity, posted, accepted, rejected) in enumerate(ordered)
+        for severity, posted, accepted, rejected in sorted(counts, key=lambda c: _order(c[0]))
     ]
+    return "".join(rows)
 
 
 def _order(severity: str) -> int:
@@ -60,25 +64,29 @@ def _order(severity: str) -> int:
 
 
 def feedback_box(rows: list[WeekFeedback]) -> str:
-    """The box: one row per week (newest first) and severity, then the totals per severity."""
-    body: list[str] = []
-    for week in sorted({row.week for row in rows}, reverse=True):
-        of_week = [(r.severity, r.posted, r.accepted, r.rejected) for r in rows if r.week == week]
-        body += _group(week.strftime("%b %d"), of_week)
+    """The box: the weeks (newest first) by severity, then the totals per severity."""
+    weeks = [
+        _group(
+            week.strftime(WEEK_LABEL),
+            [(r.severity, r.posted, r.accepted, r.rejected) for r in rows if r.week == week],
+        )
+        for week in sorted({row.week for row in rows}, reverse=True)
+    ]
     totals: dict[str, list[int]] = {}
     for r in rows:
         total = totals.setdefault(r.severity, [0, 0, 0])
         total[0] += r.posted
         total[1] += r.accepted
         total[2] += r.rejected
-    foot = _group(f"All {WEEKS} weeks", [(s, t[0], t[1], t[2]) for s, t in totals.items()])
-    if not body:
-        body.append(f'<tr><td colspan="6" class="history-empty">{escape(NOTHING)}</td></tr>')
-    table = (
-        f'<table class="history-table feedback-table">{HEAD}<tbody>{"".join(body)}</tbody>'
-        f"<tfoot>{''.join(foot)}</tfoot></table>"
-    )
+    if weeks:
+        every = [(s, t[0], t[1], t[2]) for s, t in totals.items()]
+        body = "".join(f"<tbody>{week}</tbody>" for week in weeks)
+        body += f"<tfoot>{_group(TOTALS_LABEL, every)}</tfoot>"
+    else:
+        empty = f'<td colspan="5" class="history-empty">{escape(NOTHING)}</td>'
+        body = f"<tbody><tr>{empty}</tr></tbody>"
     return (
         f'<section class="box history-box feedback-box"><h2 class="box-header">{TITLE}</h2>'
-        f'<p class="feedback-how">{HOW_TO_USE}</p>{table}</section>'
+        f'<p class="feedback-how">{HOW_TO_USE}</p>'
+        f'<table class="history-table feedback-table">{HEAD}{body}</table></section>'
     )
