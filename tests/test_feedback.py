@@ -4,7 +4,6 @@ and severity on the repository's usage page."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import re
@@ -26,6 +25,7 @@ from livebot.store.keys import JOB_STREAM
 from livebot.worker_services import WorkerServices
 from livebot.workflows import feedback
 from livebot.workflows.review.findings import Finding, Placed
+from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub
 from tests.fake_github.common import iso
 from tests.fake_github_oauth import FakeGitHubOAuth
@@ -131,11 +131,9 @@ def pull_request_with_feedback(fake: FakeGitHub) -> dict[str, int]:
     return ids
 
 
-def closed_delivery(number: int) -> dict[str, Any]:
+def closed_delivery(number: int, name: str = "closed.payload.json") -> dict[str, Any]:
     """GitHub's real `pull_request` `closed` delivery, pointed at the test repository's PR."""
-    data: dict[str, Any] = copy.deepcopy(
-        json.loads((FIXTURES / "pull_request" / "closed.payload.json").read_text())
-    )
+    data: dict[str, Any] = json.loads((FIXTURES / "pull_request" / name).read_text())
     data.update(number=number, installation={"id": 4242})
     data["repository"].update(full_name=FULL, name=REPO)
     data["repository"]["owner"]["login"] = OWNER
@@ -232,6 +230,25 @@ async def test_a_closed_pull_request_counts_its_findings_on_the_usage_page(
     table = await usage_table(site)
     assert table[0] == (label(0), "major", "1", "0", "1", "0%")
     assert ("All 12 weeks", "major", "3", "1", "1", "50%") in table
+
+
+@pytest.mark.parametrize("name", ["closed.payload.json", "closed.with-organization.payload.json"])
+async def test_every_closed_delivery_queues_the_feedback_job_even_a_bots(
+    web_client: WebClient, settings: Settings, redis_client: Redis, name: str
+) -> None:
+    client = await web_client(settings)
+    data = closed_delivery(PR, name)
+    data["sender"].update(login="dependabot[bot]", type="Bot")  # it posts nothing: no loop
+    raw, headers = delivery("pull_request", data)
+    assert (await client.post("/webhook", data=raw, headers=headers)).status == 202
+    [(_, fields)] = await redis_client.xrange(JOB_STREAM)
+    job = Job.decode(fields["job"])
+    assert (job.kind, job.number, job.author, job.trigger) == (
+        "feedback",
+        PR,
+        "dependabot[bot]",
+        "closed",
+    )
 
 
 async def test_an_earlier_read_never_overwrites_a_later_one(site: Site, database_url: str) -> None:
