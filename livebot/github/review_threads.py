@@ -22,7 +22,7 @@ query($owner: String!, $name: String!, $number: Int!, $page: Int!, $comments: In
           resolvedBy { login }
           comments(first: $comments) {
             nodes {
-              databaseId body url authorAssociation
+              databaseId body url authorAssociation createdAt
               author { __typename login }
               reactionGroups { content reactors { totalCount } }
             }
@@ -58,6 +58,7 @@ class ThreadComment:
     url: str
     thumbs_up: int = 0
     thumbs_down: int = 0
+    created_at: str = ""  # ISO 8601, as GitHub gives it
 
 
 @dataclass(frozen=True)
@@ -134,4 +135,5 @@ def _comment(node: dict[str, Any]) -> ThreadComment:
         url=node.get("url") or "",
         thumbs_up=reactions.get("THUMBS_UP", 0),
         thumbs_down=reactions.get("THUMBS_DOWN", 0),
+        created_at=node.get("createdAt") or "",
     )

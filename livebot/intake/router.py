@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from gidgethub import routing, sansio
 
-from livebot.intake import auto_review, checks, mentions
+from livebot.intake import auto_review, checks, feedback, mentions
 from livebot.intake.delivery import Intake
 from livebot.queue.jobs import Job, JobQueue
 
-router = routing.Router(mentions.router, auto_review.router, checks.router)
+router = routing.Router(mentions.router, auto_review.router, checks.router, feedback.router)
 
 
 async def take_in(

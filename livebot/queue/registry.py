@@ -15,8 +15,17 @@ from livebot.queue.jobs import ClaimedJob
 from livebot.runs import finishing
 from livebot.runs.execution import JobHandler, Workflow, execute
 from livebot.worker_services import WorkerServices, repository_config
-from livebot.workflows import answer, goal, replies, resolve, teach
-from livebot.workflows.catalog import CANCEL, FORGET, HELP, LEARN, LEARNINGS, REFUSE, Catalog
+from livebot.workflows import answer, feedback, goal, replies, resolve, teach
+from livebot.workflows.catalog import (
+    CANCEL,
+    FEEDBACK,
+    FORGET,
+    HELP,
+    LEARN,
+    LEARNINGS,
+    REFUSE,
+    Catalog,
+)
 from livebot.workflows.review import workflow as review
 
 WORKFLOWS: Final[tuple[Workflow, ...]] = (
@@ -48,6 +57,7 @@ class Registry:
             **{workflow.name: _workflow_handler(workflow) for workflow in workflows},
             CANCEL: replies.request_cancel,
             finishing.FINISH_EDIT: finishing.finish_edit,
+            FEEDBACK: feedback.collect,
             HELP: self.help_reply,
             LEARN: teach.learn,
             LEARNINGS: teach.list_learnings,

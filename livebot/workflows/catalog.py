@@ -62,6 +62,8 @@ LEARNINGS: Final = "learnings"
 FORGET: Final = "forget"
 # The job of a mention whose author the repository does not trust.
 REFUSE: Final = "refuse"
+# The job that reads what people made of a pull request's review findings (no command).
+FEEDBACK: Final = "feedback"
 
 
 @dataclass(frozen=True)

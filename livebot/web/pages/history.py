@@ -17,6 +17,7 @@ from livebot.runs.links import run_token
 from livebot.web.accounts.sessions import SignedIn
 from livebot.web.accounts.signin import login_url, logout_form, reader
 from livebot.web.app_keys import ARCHIVE, LINK_SECRET, SETTINGS
+from livebot.web.pages.feedback_table import feedback_box, first_week
 from livebot.web.pages.shell import SMALL_BUTTON, render
 from livebot.web.pages.usage_chart import stacked_bars
 
@@ -165,10 +166,15 @@ def _by_workflow(rows: list[UsageRow], value: str) -> dict[str, dict[date, float
 
 @routes.get("/repos/{owner}/{repo}/usage")
 async def usage_page(request: web.Request) -> web.Response:
-    """Tokens and estimated cost per day and per workflow, the last 90 days."""
+    """Tokens and estimated cost per day and per workflow, the last 90 days; review feedback."""
     repository, archive, user = await _repository(request)
     rows = await archive.usage(repository)
-    days = _days(datetime.now(UTC).date())
+    today = datetime.now(UTC).date()
+    # Here, not at the top: psycopg loads only where an archive exists.
+    from livebot.archive.feedback import ReviewFeedback
+
+    feedback = await ReviewFeedback(archive.pool).weekly(repository, first_week(today))
+    days = _days(today)
     tokens = stacked_bars(days, _by_workflow(rows, "tokens"), "Tokens per day", "{:,.0f}")
     cost = stacked_bars(days, _by_workflow(rows, "cost_usd"), "Estimated cost per day", "${:,.2f}")
     totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
@@ -191,5 +197,6 @@ async def usage_page(request: web.Request) -> web.Response:
         '<div class="box history-box"><table class="history-table"><thead><tr><th>Workflow</th>'
         '<th class="num">Runs</th><th class="num">Tokens</th><th class="num">Estimated cost</th>'
         f"</tr></thead><tbody>{table}</tbody></table></div>"
+        f"{feedback_box(feedback)}"
     )
     return _page(repository, user, f"Usage, last {USAGE_DAYS} days", body)

@@ -82,8 +82,11 @@ def _ours(comment: ThreadComment, slug: str) -> bool:
     return comment.is_bot and comment.author == slug
 
 
-def earlier_findings(threads: Iterable[ReviewThread], slug: str) -> list[EarlierFinding]:
-    """The threads Livebot's findings started (their first comment is its, with a fingerprint)."""
+def earlier_findings(
+    threads: Iterable[ReviewThread], slug: str, limit: int = MAX_EARLIER
+) -> list[EarlierFinding]:
+    """The threads Livebot's findings started (their first comment is its, with a fingerprint),
+    the last `limit` of them."""
     found: list[EarlierFinding] = []
     for thread in threads:
         if not thread.comments or not _ours(thread.comments[0], slug):
@@ -104,7 +107,7 @@ def earlier_findings(threads: Iterable[ReviewThread], slug: str) -> list[Earlier
         else:
             state = State.OPEN
         found.append(EarlierFinding(fingerprints[0], severity, title, state, thread))
-    return found[-MAX_EARLIER:]
+    return found[-limit:]
 
 
 def prompt_section(earlier: list[EarlierFinding]) -> str:

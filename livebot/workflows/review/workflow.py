@@ -23,7 +23,7 @@ from livebot.queue.jobs import ClaimedJob, Job
 from livebot.runs.events import TERMINAL_STATUSES
 from livebot.runs.execution import Run, Workflow, execute
 from livebot.worker_services import WorkerServices, repository_config
-from livebot.workflows import catalog
+from livebot.workflows import catalog, feedback
 from livebot.workflows.review import check
 from livebot.workflows.review.earlier import (
     RESOLVED_SCHEMA,
@@ -125,6 +125,7 @@ async def handle(services: WorkerServices, claimed: ClaimedJob) -> None:
             return
         await supersede(services, job)
     await execute(services, claimed, WORKFLOW)
+    await feedback.follow_up(services, job)
 
 
 def system_prompt(run: Run, scope: Scope, earlier: Earlier) -> str:
