@@ -4,12 +4,14 @@ with its latest outcome, summed per week and severity for the repository's usage
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Final, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
+
+from livebot.archive.records import WeekFeedback
 
 Outcome = Literal["posted", "accepted", "rejected"]
 
@@ -46,17 +48,6 @@ class FindingFeedback:
     severity: str
     outcome: Outcome
     posted_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class WeekFeedback:
-    """A week's findings of one severity: how many were posted, accepted and rejected."""
-
-    week: date  # its Monday (UTC)
-    severity: str
-    posted: int
-    accepted: int
-    rejected: int
 
 
 class ReviewFeedback:

@@ -100,3 +100,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     if not run_id or len(run_id) > 64:
         raise CursorError("malformed cursor")
     return when, run_id
+
+
+@dataclass(frozen=True, slots=True)
+class WeekFeedback:
+    """A week's findings of one severity: how many were posted, accepted and rejected."""
+
+    week: date  # its Monday (UTC)
+    severity: str
+    posted: int
+    accepted: int
+    rejected: int

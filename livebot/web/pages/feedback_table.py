@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from html import escape
 from typing import Final
 
-from livebot.archive.feedback import WeekFeedback
+from livebot.archive.records import WeekFeedback
 from livebot.config.repo_config import SEVERITIES
 
 WEEKS: Final = 12
