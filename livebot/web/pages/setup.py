@@ -258,7 +258,8 @@ async def done(request: web.Request) -> web.Response:
     <li><a id="install-link" class="page-button" href="{escape(registered.install_url)}">Install
       the app on your repositories</a></li>
     <li>Stop <code>livebot setup</code>, add <code>OPENAI_API_KEY</code> to <code>.env</code>,
-      and run <code>livebot check</code>, then <code>livebot serve</code>.</li>
+      and run <code>livebot check</code>, then <code>livebot serve</code> (with Docker Compose:
+      <code>docker compose up -d</code>, as <code>docs/deployment.md</code> says).</li>
     <li>Write <code>@{escape(registered.slug)} hello</code> in an issue.</li>
   </ol>
 </div>"""
