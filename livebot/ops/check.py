@@ -19,6 +19,7 @@ from livebot.github.paths import api_path
 from livebot.llm.client import make_client
 from livebot.ops import capabilities, preflight
 from livebot.ops.check_lines import Line, failed, lacking, passed, skipped
+from livebot.services import github_app
 from livebot.setup import manifest
 from livebot.store.client import EmbeddedRedis, RedisUnavailable, connect, redis_server_binary
 
@@ -130,13 +131,7 @@ async def github_lines(
     elif settings.github_app_id is None or settings.github_private_key is None:
         first = failed("GitHub App", "GITHUB_APP_ID or the private key is not set", APP_FIX)
     else:
-        app = GitHubApp(
-            session,
-            app_id=settings.github_app_id,
-            private_key=settings.github_private_key,
-            api_url=settings.github_api_url,
-            max_attempts=1,
-        )
+        app = github_app(settings, session, max_attempts=1)
         try:
             info: dict[str, Any] = await app.app_info()
         except GITHUB_ERRORS as exc:

@@ -13,8 +13,8 @@ import aiohttp
 from gidgethub import GitHubException
 
 from livebot.core.settings import Settings, SettingsError
-from livebot.github.client import GitHubApp
 from livebot.github.paths import api_path
+from livebot.services import github_app
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,7 @@ async def check_links(settings: Settings, session: aiohttp.ClientSession) -> Non
         return
     if settings.github_app_id is None or settings.github_private_key is None:
         return
-    app = GitHubApp(
-        session,
-        app_id=settings.github_app_id,
-        private_key=settings.github_private_key,
-        api_url=settings.github_api_url,
-        max_attempts=1,
-    )
+    app = github_app(settings, session, max_attempts=1)
     try:
         async with asyncio.timeout(ASK_SECONDS):
             config = await app.gh.getitem(api_path("app", "hook", "config"), jwt=app.jwt())
