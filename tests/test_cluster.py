@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 import redis
-from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis, RedisCluster
 
 from livebot.core.settings import Settings
@@ -19,12 +18,12 @@ from livebot.runs.links import run_token
 from livebot.runs.log import RunLog, new_run_id
 from livebot.store.client import COMMAND_POOL_SIZE, RedisClient, connect, retry_policy
 from livebot.web.app_keys import LINK_SECRET, RUN_LOG
-from tests.conftest import WebClient
+from tests.conftest import AppClient, WebClient
 from tests.sse import answer, read_events
 from tests.support import PUBLIC, RedisServer, free_port
 
 SLOTS = 16384
-ClientFactory = Callable[..., Awaitable[TestClient]]
+ClientFactory = Callable[..., Awaitable[AppClient]]
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +154,9 @@ async def test_live_stream_on_a_cluster(
     web_client: WebClient, settings: Settings, cluster_url: str
 ) -> None:
     client = await web_client(dataclasses.replace(settings, redis_url=cluster_url))
-    run_log = client.server.app[RUN_LOG]
+    run_log = client.app[RUN_LOG]
     run_id = await run_log.create(workflow="comment", fields=PUBLIC)
-    token = run_token(client.server.app[LINK_SECRET], run_id)
+    token = run_token(client.app[LINK_SECRET], run_id)
 
     async def view() -> str:
         async with client.get(f"/runs/{run_id}/events?token={token}") as resp:

@@ -155,7 +155,7 @@ async def test_the_last_viewer_to_leave_releases_the_channel(
 
 async def test_connections_do_not_grow_with_runs(web_client: WebClient, settings: Settings) -> None:
     client = await web_client(settings)
-    run_log = client.server.app[RUN_LOG]
+    run_log = client.app[RUN_LOG]
     counter = await connect(settings.redis_url or "", max_connections=1)
     await counter.client_setname(COUNTER)
 
@@ -168,7 +168,7 @@ async def test_connections_do_not_grow_with_runs(web_client: WebClient, settings
     async def open_streams(run_ids: list[str]) -> list[aiohttp.ClientResponse]:
         responses = []
         for run_id in run_ids:
-            token = run_token(client.server.app[LINK_SECRET], run_id)
+            token = run_token(client.app[LINK_SECRET], run_id)
             url = client.make_url(f"/runs/{run_id}/events?token={token}")
             responses.append(await session.get(url))
         return responses
