@@ -20,7 +20,7 @@ from livebot.core.settings import Settings
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
 from livebot.services import open_services
-from livebot.store.client import connect
+from livebot.store.client import RedisClient, connect
 from livebot.web.app import create_app
 from livebot.worker_services import WorkerServices
 from tests.fake_github import FakeGitHub
@@ -77,7 +77,7 @@ async def redis_url(redis_server: str) -> str:
 
 
 @pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+async def redis_client(redis_url: str) -> AsyncIterator[RedisClient]:
     """A client of the suite's Redis."""
     client = await connect(redis_url)
     yield client

@@ -7,9 +7,9 @@ from html import escape
 from livebot.core.settings import Settings
 from livebot.runs.links import run_token
 from livebot.runs.log import RunLog
-from livebot.web.app import CONTENT_SECURITY_POLICY
 from livebot.web.app_keys import LINK_SECRET, REDIS, RUN_LOG
 from livebot.web.pages.errors import EXPIRED_TITLE, NOT_FOUND_TITLE
+from livebot.web.pages.shell import CONTENT_SECURITY_POLICY
 from tests.conftest import WebClient
 from tests.support import PUBLIC
 

@@ -16,7 +16,7 @@ from livebot.core.settings import Settings
 from livebot.runs.links import run_token
 from livebot.runs.log import RunLog, id_order
 from livebot.store import keys
-from livebot.store.client import COMMAND_POOL_SIZE, connect
+from livebot.store.client import COMMAND_POOL_SIZE, RedisClient, connect
 from livebot.web.app_keys import LINK_SECRET, RUN_LOG
 from livebot.web.live.bells import CLIENT_NAME
 from livebot.web.live.fanout import FanOut
@@ -27,7 +27,9 @@ COUNTER: str = "test-counter"
 
 
 @asynccontextmanager
-async def started(run_log: RunLog, redis: Redis, sweep_seconds: float) -> AsyncIterator[FanOut]:
+async def started(
+    run_log: RunLog, redis: RedisClient, sweep_seconds: float
+) -> AsyncIterator[FanOut]:
     """A running fan-out."""
     fanout = FanOut(run_log, redis, sweep_seconds=sweep_seconds)
     fanout.start()

@@ -15,7 +15,7 @@ import pytest
 from livebot.core.settings import Settings
 from livebot.queue.jobs import Job
 from livebot.store.client import connect
-from livebot.store.keys import JOB_STREAM
+from livebot.store.keys import JOB_STREAM, range_entries
 from tests.conftest import AppClient, WebClient
 from tests.support import SLUG, RedisServer, delivery, eventually, payload
 
@@ -91,6 +91,9 @@ async def test_webhook_answers_503_quickly_while_redis_hangs_and_a_redelivery_co
     resp = await client.post("/webhook", data=raw, headers=headers)
     assert resp.status == 202
     assert (await resp.json())["outcome"] in ("queued", "duplicate")
-    jobs = [Job.decode(fields["job"]) for _, fields in await redis_client.xrange(JOB_STREAM)]
+    jobs = [
+        Job.decode(fields["job"])
+        for _, fields in range_entries(await redis_client.xrange(JOB_STREAM))
+    ]
     assert [job.delivery_id for job in jobs] == ["while-hung"]
     await redis_client.aclose()

@@ -13,9 +13,9 @@ from livebot.core.metrics import SSE_SLOW_VIEWERS_CUT
 from livebot.core.settings import Settings
 from livebot.runs.links import run_token
 from livebot.runs.log import RunLog
-from livebot.web.app import CONTENT_SECURITY_POLICY
 from livebot.web.app_keys import FANOUT, LINK_SECRET, RUN_LOG
 from livebot.web.live.sse import KEEPALIVE
+from livebot.web.pages.shell import CONTENT_SECURITY_POLICY
 from tests.conftest import AppClient, WebClient
 from tests.sse import answer, read_events
 from tests.support import PUBLIC

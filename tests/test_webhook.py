@@ -14,8 +14,8 @@ from livebot.core.settings import Settings
 from livebot.intake.delivery import Intake
 from livebot.intake.router import router
 from livebot.queue.jobs import Job
-from livebot.store.keys import JOB_STREAM
-from livebot.web.app import MAX_BODY_BYTES
+from livebot.store.keys import JOB_STREAM, range_entries
+from livebot.web.body import MAX_BODY_BYTES
 from livebot.web.webhook import signature_is_valid
 from livebot.workflows.catalog import DEFAULT_WORKFLOW, REFUSE
 from tests.conftest import AppClient, WebClient
@@ -42,7 +42,9 @@ async def client(web_client: WebClient, settings: Settings) -> AppClient:
 
 async def queued_jobs(redis: Redis) -> list[Job]:
     """Every job in the queue."""
-    return [Job.decode(fields["job"]) for _, fields in await redis.xrange(JOB_STREAM)]
+    return [
+        Job.decode(fields["job"]) for _, fields in range_entries(await redis.xrange(JOB_STREAM))
+    ]
 
 
 async def post(client: AppClient, event: str, data: object, **kw: object):
