@@ -110,7 +110,8 @@ async def test_run_log_on_a_cluster(cluster: RedisClient) -> None:
             writer.token(piece)
         await writer.complete("succeeded")
         assert await run_log.text(run_id) == "Hello, cluster"
-        assert (await run_log.meta(run_id))["status"] == "succeeded"
+        meta = await run_log.meta(run_id)
+        assert meta is not None and meta["status"] == "succeeded"
     follow = asyncio.create_task(run_log.read_after(run_ids[0], "0-0", block_ms=1000))
     assert [e.event for e in await follow][-1] == "complete"
 
