@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 import redis
 from redis.asyncio import Redis, RedisCluster
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from livebot.core.settings import Settings
 from livebot.queue.jobs import Job, JobQueue
@@ -37,15 +39,16 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         for server in servers:
             server.start_blocking()
-        nodes = [redis.Redis(port=s.port, decode_responses=True, retry=None) for s in servers]
+        no_retry = Retry(NoBackoff(), 0)
+        nodes = [redis.Redis(port=s.port, decode_responses=True, retry=no_retry) for s in servers]
         share = SLOTS // len(nodes)
         for index, node in enumerate(nodes):
             last = SLOTS if index == len(nodes) - 1 else (index + 1) * share
-            node.execute_command("CLUSTER ADDSLOTS", *range(index * share, last))
+            node.cluster("ADDSLOTS", *range(index * share, last))
         for node in nodes[1:]:
-            node.execute_command("CLUSTER MEET", "127.0.0.1", servers[0].port)
+            node.cluster("MEET", "127.0.0.1", servers[0].port)
         deadline = time.monotonic() + 20
-        while any(n.execute_command("CLUSTER INFO")["cluster_state"] != "ok" for n in nodes):
+        while any(n.cluster("INFO")["cluster_state"] != "ok" for n in nodes):
             assert time.monotonic() < deadline, "the cluster did not form"
             time.sleep(0.1)
         for node in nodes:

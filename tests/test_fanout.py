@@ -130,7 +130,7 @@ async def test_a_killed_pubsub_connection_loses_nothing(
     await fanout.feeds[run_id].ready
     producer = asyncio.create_task(produce(run_log, run_id, 300, pause=0.004))
     await asyncio.sleep(0.2)
-    killed = await redis_client.execute_command("CLIENT KILL TYPE pubsub")
+    killed = await redis_client.client_kill_filter(_type="pubsub")
     assert killed == 1
     await producer
     assert await asyncio.wait_for(viewing, 10) == await all_ids(run_log, run_id)

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Final
 from urllib.parse import quote, quote_from_bytes, urlencode
 
@@ -21,7 +21,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pytest_aiohttp import AiohttpClient
 
 from livebot.core.settings import Settings
 from livebot.runs.links import run_token
@@ -95,7 +94,9 @@ Send = Callable[[bytes], Coroutine[Any, Any, int]]
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings) -> AsyncIterator[AppClient]:
+async def client(
+    aiohttp_client: Callable[..., Awaitable[AppClient]], settings: Settings
+) -> AsyncIterator[AppClient]:
     """The web app of `livebot web` on the suite's Redis, with the server options it runs with."""
     settings = dataclasses.replace(settings, github_app_slug=SLUG)
     async with open_services(settings, "web") as services:
@@ -145,10 +146,10 @@ def fuzz(
 
     for request in found:
         check = example(request=request)(check)
-    check = FUZZ(given(request=strategy)(check))
+    fuzzed = FUZZ(given(request=strategy)(check))
 
     def run() -> Counter[int]:
-        check()
+        fuzzed()
         return statuses
 
     return run
