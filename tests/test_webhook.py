@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
 from gidgethub import sansio
 from redis.asyncio import Redis
 
@@ -47,8 +49,8 @@ async def queued_jobs(redis: Redis) -> list[Job]:
     ]
 
 
-async def post(client: AppClient, event: str, data: object, **kw: object):
-    raw, headers = delivery(event, data, **kw)  # type: ignore[arg-type]
+async def post(client: AppClient, event: str, data: object, **kw: Any) -> ClientResponse:
+    raw, headers = delivery(event, data, **kw)
     return await client.post("/webhook", data=raw, headers=headers)
 
 
