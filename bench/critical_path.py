@@ -161,7 +161,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await fake_openai.close()
             await redis.stop()
         routes = Counter(
-            f"{r.method} {r.path}" for r in fake.requests[-results[-1]["github_calls"] :]
+            f"{r.method} {r.path}" for r in fake.requests[-int(results[-1]["github_calls"]) :]
         )
     return {"settings": vars(args), "runs": results, "last_run_routes": dict(routes)}
 

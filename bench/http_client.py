@@ -37,6 +37,8 @@ class Connection(asyncio.Protocol):
     async def open(cls, url: str) -> Connection:
         """A connection to the host and port of `url`."""
         parts = urlsplit(url)
+        if parts.hostname is None or parts.port is None:
+            raise ValueError(f"no host and port in {url}")
         loop = asyncio.get_running_loop()
         _, connection = await loop.create_connection(cls, parts.hostname, parts.port)
         return connection

@@ -114,6 +114,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             return rss_kb(server.pid)
 
         connected, rss_after, result = await _round(run_log, fleet, run_ids, 600, measure)
+        assert rss_after is not None  # measured: `measure` was given
         peak = peak_rss_kb(server.pid)
         await redis.aclose()
     finally:

@@ -77,7 +77,7 @@ async def _produce(
     # Appends wait their turn in order here: redis-py's blocking pool is not fair, and a run
     # starved of a connection for its whole timeout would fail.
     gate = asyncio.Semaphore(connections)
-    running = True
+    stopping = asyncio.Event()
     counts = dict.fromkeys(run_ids, 0)
     late = [0.0]
     period = 1 / rate
@@ -86,13 +86,13 @@ async def _produce(
     async def one_run(index: int, run_id: str) -> None:
         # Runs are staggered evenly over one period: a steady stream, not bursts.
         due = begin + period * index / len(run_ids)
-        while running:
+        while not stopping.is_set():
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             else:
                 late[0] = max(late[0], -delay)
-            if not running:
+            if stopping.is_set():
                 break
             # One append is one event: the benchmark's rate is events per second.
             async with gate:
@@ -103,7 +103,7 @@ async def _produce(
     tasks = [asyncio.create_task(one_run(i, r)) for i, r in enumerate(run_ids)]
     stop = asyncio.create_task(channel.expect("stop"))
     done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    running = False
+    stopping.set()
     if stop not in done:
         failed = next(t for t in done if t.exception() is not None)
         channel.put(("failed", repr(failed.exception())))
@@ -148,7 +148,7 @@ class Producer:
     async def stop(self) -> dict[str, Any]:
         """Stop appending; what it appended."""
         self.child.channel.put(("stop", None))
-        report = await self.child.channel.expect("stopped", 30)
+        report: dict[str, Any] = await self.child.channel.expect("stopped", 30)
         self.child.channel.put(("bye", None))
         await self.child.stop()
         return report

@@ -42,7 +42,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -360,7 +360,11 @@ async def phase(
         items = make_deliveries(url, args.deliveries)
         before = await redis.xlen(JOB_STREAM)
         gc.collect()
-        pids = {"server": [server.pid], "redis": [redis_server.pid], "client": [os.getpid()]}
+        pids: dict[str, Sequence[int]] = {
+            "server": [server.pid],
+            "redis": [redis_server.pid],
+            "client": [os.getpid()],
+        }
         meter = CpuMeter(pids)
         meter.start()
         server_cpu = cpu_seconds(server.pid)

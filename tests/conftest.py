@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
@@ -19,7 +20,7 @@ from livebot.core.settings import Settings
 from livebot.queue.jobs import JobQueue
 from livebot.runs.log import RunLog
 from livebot.services import open_services
-from livebot.store.client import connect
+from livebot.store.client import RedisClient, connect
 from livebot.web.app import create_app
 from livebot.worker_services import WorkerServices
 from tests.fake_github import FakeGitHub
@@ -29,7 +30,8 @@ from tests.postgres import PostgresServer, running_postgres
 from tests.support import ISSUE, OWNER, REPO, SLUG, WEBHOOK_SECRET, RedisServer, free_port
 from tests.workers import open_worker_services, worker_settings
 
-WebClient = Callable[..., Awaitable[TestClient]]
+AppClient = TestClient[web.Request, web.Application]  # a test client of the web app
+WebClient = Callable[..., Awaitable[AppClient]]
 # The ports a developer's other apps most often hold; the suite must pass with them taken.
 COMMON_PORTS = (3000, 8080)
 
@@ -75,7 +77,7 @@ async def redis_url(redis_server: str) -> str:
 
 
 @pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+async def redis_client(redis_url: str) -> AsyncIterator[RedisClient]:
     """A client of the suite's Redis."""
     client = await connect(redis_url)
     yield client
@@ -103,12 +105,12 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def web_client(
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
 ) -> AsyncIterator[WebClient]:
     """Make a test client of the web app over the services `livebot web` builds for settings."""
     async with AsyncExitStack() as stack:
 
-        async def make(settings: Settings, **app_options: Any) -> TestClient:
+        async def make(settings: Settings, **app_options: Any) -> AppClient:
             settings = dataclasses.replace(
                 settings, github_app_slug=settings.github_app_slug or SLUG
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -39,7 +40,7 @@ class FakeGitHubOAuth:
     revoked: list[str] = field(default_factory=list)  # tokens revoked, in order
     _runner: web.AppRunner | None = None
 
-    def add_repo(self, repository: str, *, private: bool, readers: set[str] = frozenset()) -> None:
+    def add_repo(self, repository: str, *, private: bool, readers: Iterable[str] = ()) -> None:
         """A repository: public, or private and readable by `readers`."""
         if not private:
             self.public.add(repository.lower())

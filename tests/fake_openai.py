@@ -142,7 +142,7 @@ class FakeOpenAI:
         tools = self.requests[index].get("tools") or []
         return [t["function"]["name"] for t in tools if t.get("type") == "function"]
 
-    def tool_results(self, index: int = -1) -> dict[str, str]:
+    def tool_results(self, index: int = -1) -> dict[str, Any]:
         """The `role: "tool"` messages of request `index`, as {tool_call_id: content}."""
         return {
             m["tool_call_id"]: m.get("content")

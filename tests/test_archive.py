@@ -131,15 +131,15 @@ async def test_archived_runs_of_unknown_privacy_become_private(database_url: str
         )
         unsaid = await conn.execute("SELECT private FROM runs WHERE run_id = 'unsaid'")
         assert await unsaid.fetchone() == (True,)
-    private = {run_id: flag for run_id, flag, _ in rows}
-    assert private == {
+    private_of = {run_id: flag for run_id, flag, _ in rows}
+    assert private_of == {
         "mention-public": False,
         "mention-private": True,
         "auto-review": True,
         "no-privacy": True,
     }
     # The metadata the run page reads says the same as the column the history lists.
-    assert all(visibility.is_private(meta) == private[run_id] for run_id, _, meta in rows)
+    assert all(visibility.is_private(meta) == private_of[run_id] for run_id, _, meta in rows)
     assert {run_id: meta["visibility"] for run_id, _, meta in rows}["auto-review"] == "private"
 
 

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from livebot.core.batching import Batcher
 from livebot.queue.jobs import Job, JobQueue
-from livebot.store.keys import JOB_STREAM
+from livebot.store.keys import JOB_STREAM, range_entries
 from tests.workers import make_job
 
 
@@ -83,7 +83,7 @@ async def test_concurrent_enqueues_are_queued_exactly_once_each(
     answers = await asyncio.gather(*(queue.enqueue(job) for job in submitted))
     queued = [job for job, answer in zip(submitted, answers, strict=True) if answer]
     assert sorted(job.delivery_id for job in queued) == sorted(job.delivery_id for job in jobs)
-    entries = await redis_client.xrange(JOB_STREAM)
+    entries = range_entries(await redis_client.xrange(JOB_STREAM))
     assert sorted((Job.decode(fields["job"]) for _, fields in entries), key=str) == sorted(
         queued, key=str
     )

@@ -179,7 +179,8 @@ async def stream(writer: RunWriter, text: str, *, delay: float = 0.008) -> None:
 
 
 async def answer_text(page: Any) -> str:
-    return await page.evaluate("window.livebot.answerText()")
+    text: str = await page.evaluate("window.livebot.answerText()")
+    return text
 
 
 async def wait_for_answer(page: Any, text: str) -> None:

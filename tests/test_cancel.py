@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from aiohttp.test_utils import TestClient
-
 from livebot.core.settings import Settings
 from livebot.runs.links import run_token
 from livebot.runs.log import RUN_PAGE, RunLog
 from livebot.web.app_keys import LINK_SECRET
 from livebot.web.live.cancel import CSRF_HEADER, csrf_token
-from tests.conftest import WebClient
+from tests.conftest import AppClient, WebClient
 from tests.support import PUBLIC
 
 
@@ -19,17 +17,17 @@ async def running_run(run_log: RunLog) -> str:
     return run_id
 
 
-def cancel_url(client: TestClient, run_id: str) -> str:
-    return f"/runs/{run_id}/cancel?token={run_token(client.server.app[LINK_SECRET], run_id)}"
+def cancel_url(client: AppClient, run_id: str) -> str:
+    return f"/runs/{run_id}/cancel?token={run_token(client.app[LINK_SECRET], run_id)}"
 
 
-def browser_headers(client: TestClient, run_id: str, **extra: str) -> dict[str, str]:
+def browser_headers(client: AppClient, run_id: str, **extra: str) -> dict[str, str]:
     """What the page's script sends: same-origin, with the CSRF token."""
     origin = str(client.make_url("/").origin())
     headers = {
         "Origin": origin,
         "Sec-Fetch-Site": "same-origin",
-        CSRF_HEADER: csrf_token(client.server.app[LINK_SECRET], run_id),
+        CSRF_HEADER: csrf_token(client.app[LINK_SECRET], run_id),
     }
     headers.update(extra)
     return headers
@@ -44,7 +42,7 @@ async def test_cancel_from_the_page_asks_the_run_to_stop(
     async with client.get(page) as resp:
         html = await resp.text()
     # The page carries what its script sends back.
-    assert csrf_token(client.server.app[LINK_SECRET], run_id) in html
+    assert csrf_token(client.app[LINK_SECRET], run_id) in html
     async with client.post(
         cancel_url(client, run_id), headers=browser_headers(client, run_id)
     ) as r:
@@ -65,7 +63,7 @@ async def test_forged_or_cross_site_requests_are_refused(
         browser_headers(client, run_id, **{CSRF_HEADER: "é" * 32}),  # not comparable: a 403
         browser_headers(client, run_id, Origin="https://evil.example"),
         browser_headers(client, run_id, **{"Sec-Fetch-Site": "cross-site"}),
-        {CSRF_HEADER: csrf_token(client.server.app[LINK_SECRET], run_id)},  # no origin at all
+        {CSRF_HEADER: csrf_token(client.app[LINK_SECRET], run_id)},  # no origin at all
     ]
     for headers in refused:
         async with client.post(url, headers=headers, skip_auto_headers=["Origin"]) as resp:

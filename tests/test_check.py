@@ -15,6 +15,7 @@ import redis
 
 from livebot.core.settings import Settings, read_settings
 from livebot.ops import check
+from livebot.ops.check_lines import Line
 from tests.conftest import WebClient
 from tests.fake_github import FakeGitHub, generate_private_key_pem
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
@@ -101,7 +102,7 @@ async def healthy(
     )
 
 
-def rows(lines: list[check.Line]) -> dict[str, check.Line]:
+def rows(lines: list[Line]) -> dict[str, Line]:
     return {line.name: line for line in lines}
 
 

@@ -24,7 +24,7 @@ from livebot.core.settings import MODE_NEEDS, Settings, load_settings
 from livebot.ops import preflight
 from livebot.runs.log import RunLog
 from livebot.store.client import EmbeddedRedis, connect, die_with_parent, redis_server_binary
-from livebot.store.keys import JOB_GROUP, JOB_STREAM
+from livebot.store.keys import JOB_GROUP, JOB_STREAM, range_entries
 from tests.fake_github import FakeGitHub, generate_private_key_pem
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.support import (
@@ -534,7 +534,7 @@ async def test_ctrl_c_while_a_job_runs_hands_it_back_and_exits_cleanly(
     client = await connect(await embedded.start())
     try:
         assert await client.xpending_range(JOB_STREAM, JOB_GROUP, "-", "+", 10) == []
-        (queued,) = await client.xrange(JOB_STREAM)
+        (queued,) = range_entries(await client.xrange(JOB_STREAM))
         assert queued[0] != running["message_id"]  # handed back: a fresh entry, none pending
     finally:
         await client.aclose()

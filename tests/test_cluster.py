@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 import redis
-from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis, RedisCluster
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from livebot.core.settings import Settings
 from livebot.queue.jobs import Job, JobQueue
@@ -19,12 +20,12 @@ from livebot.runs.links import run_token
 from livebot.runs.log import RunLog, new_run_id
 from livebot.store.client import COMMAND_POOL_SIZE, RedisClient, connect, retry_policy
 from livebot.web.app_keys import LINK_SECRET, RUN_LOG
-from tests.conftest import WebClient
+from tests.conftest import AppClient, WebClient
 from tests.sse import answer, read_events
 from tests.support import PUBLIC, RedisServer, free_port
 
 SLOTS = 16384
-ClientFactory = Callable[..., Awaitable[TestClient]]
+ClientFactory = Callable[..., Awaitable[AppClient]]
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +39,16 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         for server in servers:
             server.start_blocking()
-        nodes = [redis.Redis(port=s.port, decode_responses=True, retry=None) for s in servers]
+        no_retry = Retry(NoBackoff(), 0)
+        nodes = [redis.Redis(port=s.port, decode_responses=True, retry=no_retry) for s in servers]
         share = SLOTS // len(nodes)
         for index, node in enumerate(nodes):
             last = SLOTS if index == len(nodes) - 1 else (index + 1) * share
-            node.execute_command("CLUSTER ADDSLOTS", *range(index * share, last))
+            node.cluster("ADDSLOTS", *range(index * share, last))
         for node in nodes[1:]:
-            node.execute_command("CLUSTER MEET", "127.0.0.1", servers[0].port)
+            node.cluster("MEET", "127.0.0.1", servers[0].port)
         deadline = time.monotonic() + 20
-        while any(n.execute_command("CLUSTER INFO")["cluster_state"] != "ok" for n in nodes):
+        while any(n.cluster("INFO")["cluster_state"] != "ok" for n in nodes):
             assert time.monotonic() < deadline, "the cluster did not form"
             time.sleep(0.1)
         for node in nodes:
@@ -111,7 +113,8 @@ async def test_run_log_on_a_cluster(cluster: RedisClient) -> None:
             writer.token(piece)
         await writer.complete("succeeded")
         assert await run_log.text(run_id) == "Hello, cluster"
-        assert (await run_log.meta(run_id))["status"] == "succeeded"
+        meta = await run_log.meta(run_id)
+        assert meta is not None and meta["status"] == "succeeded"
     follow = asyncio.create_task(run_log.read_after(run_ids[0], "0-0", block_ms=1000))
     assert [e.event for e in await follow][-1] == "complete"
 
@@ -155,9 +158,9 @@ async def test_live_stream_on_a_cluster(
     web_client: WebClient, settings: Settings, cluster_url: str
 ) -> None:
     client = await web_client(dataclasses.replace(settings, redis_url=cluster_url))
-    run_log = client.server.app[RUN_LOG]
+    run_log = client.app[RUN_LOG]
     run_id = await run_log.create(workflow="comment", fields=PUBLIC)
-    token = run_token(client.server.app[LINK_SECRET], run_id)
+    token = run_token(client.app[LINK_SECRET], run_id)
 
     async def view() -> str:
         async with client.get(f"/runs/{run_id}/events?token={token}") as resp:

@@ -196,7 +196,7 @@ async def test_viewers_through_nginx_get_every_token_as_it_is_written(
         state_url = page.replace("?token=", "/state?token=")
         await until_created(session, state_url)
         # Two viewers: nginx sends them to different web processes (no sticky sessions).
-        results: list[Any] = await asyncio.gather(
+        results = await asyncio.gather(
             follow(session, events_url, state_url), follow(session, events_url, state_url)
         )
     for events, status_at_first_token in results:

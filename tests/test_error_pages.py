@@ -7,9 +7,9 @@ from html import escape
 from livebot.core.settings import Settings
 from livebot.runs.links import run_token
 from livebot.runs.log import RunLog
-from livebot.web.app import CONTENT_SECURITY_POLICY
 from livebot.web.app_keys import LINK_SECRET, REDIS, RUN_LOG
 from livebot.web.pages.errors import EXPIRED_TITLE, NOT_FOUND_TITLE
+from livebot.web.pages.shell import CONTENT_SECURITY_POLICY
 from tests.conftest import WebClient
 from tests.support import PUBLIC
 
@@ -20,11 +20,11 @@ async def test_unknown_run_wrong_token_and_missing_token_look_the_same(
     web_client: WebClient, settings: Settings
 ) -> None:
     client = await web_client(settings)
-    run_id = await client.server.app[RUN_LOG].create(workflow="answer", repository="o/r", number=3)
-    token = run_token(client.server.app[LINK_SECRET], run_id)
+    run_id = await client.app[RUN_LOG].create(workflow="answer", repository="o/r", number=3)
+    token = run_token(client.app[LINK_SECRET], run_id)
     unknown = "f" * 32
     pages = [
-        f"/runs/{unknown}?token={run_token(client.server.app[LINK_SECRET], unknown)[:-1]}0",
+        f"/runs/{unknown}?token={run_token(client.app[LINK_SECRET], unknown)[:-1]}0",
         f"/runs/{run_id}?token={token[:-1]}{'0' if token[-1] != '0' else '1'}",
         f"/runs/{run_id}",
         f"/runs/{run_id}?token=",
@@ -46,7 +46,7 @@ async def test_state_and_events_still_answer_plain_404(
     web_client: WebClient, settings: Settings
 ) -> None:
     client = await web_client(settings)
-    run_id = await client.server.app[RUN_LOG].create(workflow="answer")
+    run_id = await client.app[RUN_LOG].create(workflow="answer")
     for tail in ("/state", "/events"):
         async with client.get(f"/runs/{run_id}{tail}?token=0") as resp:
             assert resp.status == 404
@@ -62,8 +62,8 @@ async def test_expired_page_says_when_and_links_the_comment(
     meta = await run_log.meta(run_id)
     assert meta is not None
     # The log expires (here: at once), the tombstone stays.
-    await client.server.app[REDIS].delete(f"livebot:{{run:{run_id}}}:meta")
-    page = f"/runs/{run_id}?token={run_token(client.server.app[LINK_SECRET], run_id)}"
+    await client.app[REDIS].delete(f"livebot:{{run:{run_id}}}:meta")
+    page = f"/runs/{run_id}?token={run_token(client.app[LINK_SECRET], run_id)}"
     async with client.get(page) as resp:
         assert resp.status == 410
         html = await resp.text()
@@ -77,7 +77,7 @@ async def test_expired_page_without_tombstone_says_the_log_is_gone(
 ) -> None:
     client = await web_client(settings)
     run_id = "a" * 32
-    page = f"/runs/{run_id}?token={run_token(client.server.app[LINK_SECRET], run_id)}"
+    page = f"/runs/{run_id}?token={run_token(client.app[LINK_SECRET], run_id)}"
     async with client.get(page) as resp:
         assert resp.status == 410
         html = await resp.text()

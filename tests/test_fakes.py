@@ -16,6 +16,7 @@ import openai
 import pytest
 from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_jwt
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply, ToolCall
@@ -32,12 +33,12 @@ async def ai(fake_openai: FakeOpenAI) -> AsyncIterator[openai.AsyncOpenAI]:
 
 
 async def stream_turn(
-    client: openai.AsyncOpenAI, messages: list[dict[str, Any]]
+    client: openai.AsyncOpenAI, messages: list[ChatCompletionMessageParam]
 ) -> tuple[str, list[dict[str, Any]], str | None, Any, int]:
     """One streamed turn: text, assembled tool calls, finish reason, usage, chunk count."""
     stream = await client.chat.completions.create(
         model="gpt-4o-mini",
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         tools=[
             {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
             for n in ("read_file", "search_code")
@@ -45,7 +46,8 @@ async def stream_turn(
         stream=True,
         stream_options={"include_usage": True},
     )
-    text, calls, finish, usage, chunks = "", {}, None, None, 0
+    text, finish, usage, chunks = "", None, None, 0
+    calls: dict[int, dict[str, Any]] = {}
     async for chunk in stream:
         chunks += 1
         if chunk.usage is not None:
@@ -106,7 +108,7 @@ async def test_openai_responder_answers_after_the_tool_result(
         return Reply.calls(ToolCall("read_file", READ_ARGS))
 
     fake_openai.responder = respond
-    messages: list[dict[str, Any]] = [{"role": "user", "content": "Where is routing?"}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Where is routing?"}]
     _, calls, finish, _, _ = await stream_turn(ai, messages)
     assert finish == "tool_calls"
     messages.append(
@@ -148,9 +150,10 @@ async def test_openai_queue_takes_callables_and_non_streamed_tool_calls(
 
 # ---- fake GitHub, through gidgethub's aiohttp client ------------------------------------------
 OWNER, REPO = "octo-org", "hello-world"
-FILES = {
+ROUTER = "".join(f"line {i}\n" for i in range(1, 41))
+FILES: dict[str, str | bytes] = {
     "README.md": "# Hello\n",
-    "bot/router.py": "".join(f"line {i}\n" for i in range(1, 41)),
+    "bot/router.py": ROUTER,
     "bot/old_name.py": "unchanged = True\n",
     "assets/logo.png": b"\x89PNG\r\n\x1a\n\x00\x00binary",
     ".github/workflows/ci.yml": "on: push\n",
@@ -180,7 +183,7 @@ def app_client(fake: FakeGitHub, session: aiohttp.ClientSession) -> tuple[GitHub
 
 def open_pr(fake: FakeGitHub, **kw: Any) -> dict[str, Any]:
     """A PR changing, adding, deleting, renaming and a binary file."""
-    router = FILES["bot/router.py"].replace("line 20\n", "line twenty\n")  # type: ignore[union-attr]
+    router = ROUTER.replace("line 20\n", "line twenty\n")
     fake.push(
         OWNER,
         REPO,
@@ -222,7 +225,7 @@ async def test_git_model_trees_blobs_contents_branches(
         await gh.getitem(f"{base}/git/blobs/{'0' * 40}")
     assert err.value.status_code == 404
     f = await gh.getitem(f"{base}/contents/bot/router.py?ref=main")
-    assert base64.b64decode(f["content"]).decode() == FILES["bot/router.py"]
+    assert base64.b64decode(f["content"]).decode() == ROUTER
     listing = await gh.getitem(f"{base}/contents/bot")
     assert [e["name"] for e in listing] == ["old_name.py", "router.py"]
     with pytest.raises(gidgethub.BadRequest) as err:
@@ -272,7 +275,7 @@ async def test_tarball_redirects_to_a_gzip_with_one_top_folder(
         top = {n.split("/")[0] for n in tar.getnames()}
         assert top == {f"{OWNER}-{REPO}-{head[:7]}"}
         member = tar.extractfile(f"{OWNER}-{REPO}-{head[:7]}/bot/router.py")
-        assert member is not None and member.read().decode() == FILES["bot/router.py"]
+        assert member is not None and member.read().decode() == ROUTER
         assert tar.pax_headers["comment"] == head
     assert len(names) == len(FILES)
 
@@ -410,9 +413,9 @@ async def test_review_inline_comments_must_sit_on_the_diff(
         await gh.post(url, data={"event": "COMMENT", "comments": [bad_hunk]})
     assert "start line must be part of the same hunk" in str(err.value)
     single = f"/repos/{OWNER}/{REPO}/pulls/{n}/comments"
-    with pytest.raises(gidgethub.InvalidField) as err:  # its errors carry a missing_field
+    with pytest.raises(gidgethub.InvalidField) as missing:  # its errors carry a missing_field
         await gh.post(single, data={**outside, "commit_id": pr["head"]["sha"]})
-    assert err.value.errors[0]["field"] == "pull_request_review_thread.line"  # type: ignore[index]
+    assert missing.value.errors[0]["field"] == "pull_request_review_thread.line"
     alone = await gh.post(single, data={**comments[0], "commit_id": pr["head"]["sha"]})
     assert alone["line"] == 20 and "in_reply_to_id" not in alone
     threaded = await gh.post(single, data={"body": "in thread", "in_reply_to": alone["id"]})
@@ -456,7 +459,7 @@ async def test_review_thread_replies_edits_reactions(
     assert reply["diff_hunk"] == root["diff_hunk"] and reply["path"] == "bot/router.py"
     with pytest.raises(gidgethub.InvalidField) as invalid:  # replies to replies are not supported
         await gh.post(thread, data={"body": "More.", "in_reply_to": reply["id"]})
-    assert invalid.value.errors == [  # type: ignore[attr-defined]
+    assert invalid.value.errors == [
         {
             "resource": "PullRequestReviewComment",
             "code": "invalid",

@@ -16,7 +16,7 @@ from livebot.core.settings import Settings
 from livebot.runs.links import run_token
 from livebot.runs.log import RunLog, id_order
 from livebot.store import keys
-from livebot.store.client import COMMAND_POOL_SIZE, connect
+from livebot.store.client import COMMAND_POOL_SIZE, RedisClient, connect
 from livebot.web.app_keys import LINK_SECRET, RUN_LOG
 from livebot.web.live.bells import CLIENT_NAME
 from livebot.web.live.fanout import FanOut
@@ -27,7 +27,9 @@ COUNTER: str = "test-counter"
 
 
 @asynccontextmanager
-async def started(run_log: RunLog, redis: Redis, sweep_seconds: float) -> AsyncIterator[FanOut]:
+async def started(
+    run_log: RunLog, redis: RedisClient, sweep_seconds: float
+) -> AsyncIterator[FanOut]:
     """A running fan-out."""
     fanout = FanOut(run_log, redis, sweep_seconds=sweep_seconds)
     fanout.start()
@@ -128,7 +130,7 @@ async def test_a_killed_pubsub_connection_loses_nothing(
     await fanout.feeds[run_id].ready
     producer = asyncio.create_task(produce(run_log, run_id, 300, pause=0.004))
     await asyncio.sleep(0.2)
-    killed = await redis_client.execute_command("CLIENT KILL TYPE pubsub")
+    killed = await redis_client.client_kill_filter(_type="pubsub")
     assert killed == 1
     await producer
     assert await asyncio.wait_for(viewing, 10) == await all_ids(run_log, run_id)
@@ -155,7 +157,7 @@ async def test_the_last_viewer_to_leave_releases_the_channel(
 
 async def test_connections_do_not_grow_with_runs(web_client: WebClient, settings: Settings) -> None:
     client = await web_client(settings)
-    run_log = client.server.app[RUN_LOG]
+    run_log = client.app[RUN_LOG]
     counter = await connect(settings.redis_url or "", max_connections=1)
     await counter.client_setname(COUNTER)
 
@@ -168,7 +170,7 @@ async def test_connections_do_not_grow_with_runs(web_client: WebClient, settings
     async def open_streams(run_ids: list[str]) -> list[aiohttp.ClientResponse]:
         responses = []
         for run_id in run_ids:
-            token = run_token(client.server.app[LINK_SECRET], run_id)
+            token = run_token(client.app[LINK_SECRET], run_id)
             url = client.make_url(f"/runs/{run_id}/events?token={token}")
             responses.append(await session.get(url))
         return responses

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from livebot.archive.feedback import FindingFeedback, ReviewFeedback
 from livebot.core.settings import Settings
 from livebot.queue.jobs import Job, JobQueue
-from livebot.store.keys import JOB_STREAM
+from livebot.store.keys import JOB_STREAM, range_entries
 from livebot.worker_services import WorkerServices
 from livebot.workflows import feedback
 from livebot.workflows.review.findings import Finding, Placed
@@ -203,7 +203,7 @@ async def test_a_closed_pull_request_counts_its_findings_on_the_usage_page(
     ]  # fmt: skip
     resp = await close(site, PR)
     assert resp.status == 202, await resp.text()
-    [(_, fields)] = await redis_client.xrange(JOB_STREAM)
+    [(_, fields)] = range_entries(await redis_client.xrange(JOB_STREAM))
     job = Job.decode(fields["job"])
     assert (job.kind, job.number, job.repository, job.trigger) == ("feedback", PR, FULL, "closed")
     async with running(services, redis_client):
@@ -241,7 +241,7 @@ async def test_every_closed_delivery_queues_the_feedback_job_even_a_bots(
     data["sender"].update(login="dependabot[bot]", type="Bot")  # it posts nothing: no loop
     raw, headers = delivery("pull_request", data)
     assert (await client.post("/webhook", data=raw, headers=headers)).status == 202
-    [(_, fields)] = await redis_client.xrange(JOB_STREAM)
+    [(_, fields)] = range_entries(await redis_client.xrange(JOB_STREAM))
     job = Job.decode(fields["job"])
     assert (job.kind, job.number, job.author, job.trigger) == (
         "feedback",

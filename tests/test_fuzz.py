@@ -13,15 +13,14 @@ import dataclasses
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Final
 from urllib.parse import quote, quote_from_bytes, urlencode
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pytest_aiohttp import AiohttpClient
 
 from livebot.core.settings import Settings
 from livebot.runs.links import run_token
@@ -31,6 +30,7 @@ from livebot.web.app import create_app
 from livebot.web.app_keys import LINK_SECRET, RUN_LOG
 from livebot.web.connections import server_options
 from livebot.web.live.cancel import CSRF_HEADER, csrf_token
+from tests.conftest import AppClient
 from tests.support import PUBLIC, SLUG, payload, sign
 
 EXAMPLES: Final = 300
@@ -94,7 +94,9 @@ Send = Callable[[bytes], Coroutine[Any, Any, int]]
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings) -> AsyncIterator[TestClient]:
+async def client(
+    aiohttp_client: Callable[..., Awaitable[AppClient]], settings: Settings
+) -> AsyncIterator[AppClient]:
     """The web app of `livebot web` on the suite's Redis, with the server options it runs with."""
     settings = dataclasses.replace(settings, github_app_slug=SLUG)
     async with open_services(settings, "web") as services:
@@ -103,7 +105,7 @@ async def client(aiohttp_client: AiohttpClient, settings: Settings) -> AsyncIter
         yield await aiohttp_client(server)
 
 
-def sender(client: TestClient) -> Send:
+def sender(client: AppClient) -> Send:
     """Send one raw request; the status it got (0: closed without one)."""
 
     async def send(request: bytes) -> int:
@@ -144,10 +146,10 @@ def fuzz(
 
     for request in found:
         check = example(request=request)(check)
-    check = FUZZ(given(request=strategy)(check))
+    fuzzed = FUZZ(given(request=strategy)(check))
 
     def run() -> Counter[int]:
-        check()
+        fuzzed()
         return statuses
 
     return run
@@ -222,9 +224,7 @@ FOUND_DELIVERIES: Final = (
 )
 
 
-async def test_the_webhook_never_fails(
-    client: TestClient, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_the_webhook_never_fails(client: AppClient, caplog: pytest.LogCaptureFixture) -> None:
     statuses = await asyncio.to_thread(fuzz(sender(client), deliveries(), FOUND_DELIVERIES))
     print(f"webhook statuses: {dict(statuses)}")
     assert set(statuses) & {202, 200}, "no delivery was accepted: the fuzzing missed the valid path"
@@ -273,9 +273,9 @@ def run_requests(runs: dict[str, str], secret: bytes) -> st.SearchStrategy[bytes
 
 
 async def test_the_run_routes_never_fail(
-    client: TestClient, caplog: pytest.LogCaptureFixture
+    client: AppClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    run_log: RunLog = client.server.app[RUN_LOG]
+    run_log: RunLog = client.app[RUN_LOG]
     running = await run_log.create(workflow="answer", repository="o/r", number=1, fields=PUBLIC)
     await run_log.append(running, "status", {"state": "running", "message": "Thinking"})
     await run_log.append(running, "token", {"text": "Hello"})
@@ -283,14 +283,14 @@ async def test_the_run_routes_never_fail(
     await run_log.append(finished, "token", {"text": "Done"})
     await run_log.append(finished, "complete", {"status": "succeeded"})
     runs = {running: "running", finished: "finished"}
-    strategy = run_requests(runs, client.server.app[LINK_SECRET])
+    strategy = run_requests(runs, client.app[LINK_SECRET])
     statuses = await asyncio.to_thread(fuzz(sender(client), strategy))
     print(f"run route statuses: {dict(statuses)}")
     assert 200 in statuses, "no request reached a run: the fuzzing missed the valid path"
     await still_serving(client, caplog)
 
 
-async def still_serving(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+async def still_serving(client: AppClient, caplog: pytest.LogCaptureFixture) -> None:
     """Nothing logged a traceback or an error, and /healthz still answers."""
     troubles = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert not troubles, [r.getMessage() for r in troubles]

@@ -51,7 +51,9 @@ def record_sleeps(app: GitHubApp) -> list[float]:
     return sleeps
 
 
-async def test_jwt_claims_and_fake_accepts_it(fake: FakeGitHub, session) -> None:
+async def test_jwt_claims_and_fake_accepts_it(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     app = make_app(session, fake)
     token = app.jwt()
     claims = pyjwt.decode(token, options={"verify_signature": False})
@@ -67,7 +69,9 @@ async def test_jwt_claims_and_fake_accepts_it(fake: FakeGitHub, session) -> None
     assert req.headers["authorization"].lower().startswith("bearer ")
 
 
-async def test_concurrent_callers_mint_one_token(fake: FakeGitHub, session) -> None:
+async def test_concurrent_callers_mint_one_token(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     app = make_app(session, fake)
     tokens = await asyncio.gather(*(app.installation_token(INSTALLATION) for _ in range(50)))
     assert len(set(tokens)) == 1 and tokens[0].startswith("ghs_")
@@ -77,7 +81,9 @@ async def test_concurrent_callers_mint_one_token(fake: FakeGitHub, session) -> N
     assert fake.token_mints == 1
 
 
-async def test_token_near_expiry_is_refreshed(fake: FakeGitHub, session) -> None:
+async def test_token_near_expiry_is_refreshed(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     app = make_app(session, fake)
     fake.token_ttl = 50  # under the one-minute margin
     first = await app.installation_token(INSTALLATION)
@@ -89,7 +95,7 @@ async def test_token_near_expiry_is_refreshed(fake: FakeGitHub, session) -> None
     assert fake.token_mints == 3
 
 
-async def test_getitem_post_patch(fake: FakeGitHub, session) -> None:
+async def test_getitem_post_patch(fake: FakeGitHub, session: aiohttp.ClientSession) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
     repo = await gh.getitem(repo_path(f"{OWNER}/{REPO}"))
     assert repo["description"] == "A demo repository" and repo["default_branch"] == "main"
@@ -106,7 +112,7 @@ async def test_getitem_post_patch(fake: FakeGitHub, session) -> None:
     assert patch.headers["authorization"].startswith("token ghs_")
 
 
-async def test_reactions_and_contents(fake: FakeGitHub, session) -> None:
+async def test_reactions_and_contents(fake: FakeGitHub, session: aiohttp.ClientSession) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
     comment = fake.add_comment(OWNER, REPO, 1, "@livebot-test why?")
     url = f"/repos/{OWNER}/{REPO}/issues/comments/{comment['id']}/reactions"
@@ -121,7 +127,9 @@ async def test_reactions_and_contents(fake: FakeGitHub, session) -> None:
     assert exc.value.status_code == 404
 
 
-async def test_502_then_success_is_retried(fake: FakeGitHub, session) -> None:
+async def test_502_then_success_is_retried(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
     fake.fail_next("GET", f"/repos/{OWNER}/{REPO}", status=502)
     repo = await gh.getitem(f"/repos/{OWNER}/{REPO}")
@@ -129,7 +137,9 @@ async def test_502_then_success_is_retried(fake: FakeGitHub, session) -> None:
     assert len(fake.requests_to("GET", f"/repos/{OWNER}/{REPO}")) == 2
 
 
-async def test_502s_beyond_max_attempts_raise(fake: FakeGitHub, session) -> None:
+async def test_502s_beyond_max_attempts_raise(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     gh = make_app(session, fake, max_attempts=3).api(INSTALLATION)
     fake.fail_next("PATCH", "/repos/*", status=502, times=3)
     comment = fake.add_comment(OWNER, REPO, 1, "old")
@@ -140,14 +150,16 @@ async def test_502s_beyond_max_attempts_raise(fake: FakeGitHub, session) -> None
     assert fake.comments[comment["id"]]["body"] == "old"
 
 
-async def test_network_error_is_retried(fake: FakeGitHub, session) -> None:
+async def test_network_error_is_retried(fake: FakeGitHub, session: aiohttp.ClientSession) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
     fake.drop_next("GET", f"/repos/{OWNER}/{REPO}/issues/1")
     assert (await gh.getitem(f"/repos/{OWNER}/{REPO}/issues/1"))["number"] == 1
     assert len(fake.requests_to("GET", f"/repos/{OWNER}/{REPO}/issues/1")) == 2
 
 
-async def test_secondary_rate_limit_honours_retry_after(fake: FakeGitHub, session) -> None:
+async def test_secondary_rate_limit_honours_retry_after(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     app = make_app(session, fake)
     sleeps = record_sleeps(app)
     fake.rate_limit_next("POST", "*/comments", kind="secondary", retry_after=30)
@@ -160,7 +172,9 @@ async def test_secondary_rate_limit_honours_retry_after(fake: FakeGitHub, sessio
     assert len(fake.comments_on(OWNER, REPO, 1)) == 1
 
 
-async def test_secondary_rate_limit_really_waits(fake: FakeGitHub, session) -> None:
+async def test_secondary_rate_limit_really_waits(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
     fake.rate_limit_next(
         "GET", f"/repos/{OWNER}/{REPO}", kind="secondary", retry_after=1, status=429
@@ -170,7 +184,9 @@ async def test_secondary_rate_limit_really_waits(fake: FakeGitHub, session) -> N
     assert time.monotonic() - started >= 1.0
 
 
-async def test_primary_rate_limit_waits_until_reset(fake: FakeGitHub, session) -> None:
+async def test_primary_rate_limit_waits_until_reset(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     app = make_app(session, fake)
     sleeps = record_sleeps(app)
     fake.rate_limit_next("GET", "/repos/*", kind="primary", retry_after=20)
@@ -178,7 +194,9 @@ async def test_primary_rate_limit_waits_until_reset(fake: FakeGitHub, session) -
     assert len(sleeps) == 1 and 18 <= sleeps[0] <= 20.5
 
 
-async def test_rate_limit_beyond_cap_gives_up(fake: FakeGitHub, session) -> None:
+async def test_rate_limit_beyond_cap_gives_up(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     app = make_app(session, fake, max_wait=60)
     sleeps = record_sleeps(app)
     fake.rate_limit_next("GET", "/repos/*", kind="primary", retry_after=3600)
@@ -187,7 +205,7 @@ async def test_rate_limit_beyond_cap_gives_up(fake: FakeGitHub, session) -> None
     assert sleeps == [] and len(fake.requests_to("GET", "/repos/*")) == 1
 
 
-async def test_bad_private_key_is_refused(fake: FakeGitHub, session) -> None:
+async def test_bad_private_key_is_refused(fake: FakeGitHub, session: aiohttp.ClientSession) -> None:
     app = make_app(session, fake, private_key=generate_private_key_pem())
     with pytest.raises(gidgethub.BadRequest) as exc:
         await app.installation_token(INSTALLATION)
@@ -195,7 +213,7 @@ async def test_bad_private_key_is_refused(fake: FakeGitHub, session) -> None:
     assert fake.token_mints == 0
 
 
-async def test_revoked_token_is_replaced(fake: FakeGitHub, session) -> None:
+async def test_revoked_token_is_replaced(fake: FakeGitHub, session: aiohttp.ClientSession) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
     await gh.getitem(f"/repos/{OWNER}/{REPO}")
     fake.revoke_tokens()
@@ -203,7 +221,7 @@ async def test_revoked_token_is_replaced(fake: FakeGitHub, session) -> None:
     assert fake.token_mints == 2
 
 
-async def test_fake_refuses_missing_token(fake: FakeGitHub, session) -> None:
+async def test_fake_refuses_missing_token(fake: FakeGitHub, session: aiohttp.ClientSession) -> None:
     async with session.get(f"{fake.url}/repos/{OWNER}/{REPO}") as resp:
         assert resp.status == 401
         assert resp.headers["content-type"] == "application/json; charset=utf-8"
@@ -213,7 +231,9 @@ async def test_fake_refuses_missing_token(fake: FakeGitHub, session) -> None:
         assert resp.status == 404 and (await resp.json())["message"] == "Not Found"
 
 
-async def test_getiter_follows_link_pagination(fake: FakeGitHub, session) -> None:
+async def test_getiter_follows_link_pagination(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     for i in range(5):
         fake.add_comment(OWNER, REPO, 1, f"comment {i}")
     gh = make_app(session, fake).api(INSTALLATION)
@@ -229,7 +249,9 @@ def test_fit_comment_short_body_unchanged() -> None:
     assert fit_comment(body, "note") is body
 
 
-async def test_fit_comment_long_body_is_cut_and_accepted(fake: FakeGitHub, session) -> None:
+async def test_fit_comment_long_body_is_cut_and_accepted(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     note = "_Cut here: the full answer is on the run page._"
     body = "".join(f"line {i} é😀\n" for i in range(10_000))
     fitted = fit_comment(body, note)
@@ -249,7 +271,9 @@ def test_fit_comment_closes_an_open_code_fence() -> None:
     assert fitted.endswith("\n```\n\nnote")
 
 
-async def test_a_post_that_may_have_landed_is_not_sent_twice(fake: FakeGitHub, session) -> None:
+async def test_a_post_that_may_have_landed_is_not_sent_twice(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
     fake.fail_next("POST", "*/comments", status=502)
     with pytest.raises(gidgethub.GitHubBroken):
@@ -257,7 +281,9 @@ async def test_a_post_that_may_have_landed_is_not_sent_twice(fake: FakeGitHub, s
     assert len(fake.requests_to("POST", "*/comments")) == 1
 
 
-async def test_repeatable_posts_are_retried(fake: FakeGitHub, session) -> None:
+async def test_repeatable_posts_are_retried(
+    fake: FakeGitHub, session: aiohttp.ClientSession
+) -> None:
     gh = make_app(session, fake).api(INSTALLATION)
     fake.fail_next("POST", "/app/installations/*", status=502)
     comment = fake.add_comment(OWNER, REPO, 1, "@livebot-test why?")

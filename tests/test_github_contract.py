@@ -179,8 +179,8 @@ async def test_every_request_of_representative_runs_is_a_documented_app_operatio
     server = await livebot()
     async with aiohttp.ClientSession() as session:
         fake_openai.script(Reply(text=ANSWER))
-        _, *answer = mention_on_github(fake_github)
-        await _run(session, server, fake_github, (answer[0], answer[1]))
+        _, body, headers = mention_on_github(fake_github)
+        await _run(session, server, fake_github, (body, headers))
         fake_openai.script(submit(DIVISION))
         await _run(
             session, server, fake_github, delivery("issue_comment", mention_review(fake_github))

@@ -10,16 +10,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from livebot.core.logs import JsonFormatter
 from livebot.core.settings import Settings
 from livebot.runs.links import run_token
 from livebot.web.app_keys import LINK_SECRET
-from tests.conftest import WebClient
+from tests.conftest import AppClient, WebClient
 from tests.support import SLUG, RedisServer, delivery, payload
 
-ClientFactory = Callable[..., Awaitable[TestClient]]
+ClientFactory = Callable[..., Awaitable[AppClient]]
 
 
 @pytest.fixture
@@ -34,14 +33,14 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
 @pytest.fixture
 async def client_on_own_redis(
     web_client: WebClient, settings: Settings, own_redis: RedisServer
-) -> TestClient:
+) -> AppClient:
     """The web app (webhooks included) on that redis-server."""
     settings = dataclasses.replace(settings, redis_url=own_redis.url, github_app_slug=SLUG)
     return await web_client(settings)
 
 
 async def test_healthz_is_503_while_redis_is_down_and_recovers(
-    client_on_own_redis: TestClient, own_redis: RedisServer
+    client_on_own_redis: AppClient, own_redis: RedisServer
 ) -> None:
     client = client_on_own_redis
     assert (await client.get("/healthz")).status == 200
@@ -78,7 +77,7 @@ def test_log_lines_are_json_with_their_ids() -> None:
 
 
 async def test_webhook_and_pages_answer_503_while_redis_is_down(
-    client_on_own_redis: TestClient, own_redis: RedisServer
+    client_on_own_redis: AppClient, own_redis: RedisServer
 ) -> None:
     client = client_on_own_redis
     await own_redis.stop()
@@ -87,7 +86,7 @@ async def test_webhook_and_pages_answer_503_while_redis_is_down(
     resp = await client.post("/webhook", data=raw, headers=headers)
     assert resp.status == 503
     assert "redeliver" in (await resp.json())["error"]
-    token = run_token(client.server.app[LINK_SECRET], "a" * 32)
+    token = run_token(client.app[LINK_SECRET], "a" * 32)
     assert (await client.get(f"/runs/{'a' * 32}/state?token={token}")).status == 503
     await own_redis.start()
     for _ in range(100):

@@ -7,33 +7,32 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from livebot.core.settings import Settings, SettingsError, load_settings
 from livebot.runs.links import run_token
 from livebot.runs.log import RunLog
 from livebot.web.app_keys import LINK_SECRET, RUN_LOG
-from tests.conftest import WebClient
+from tests.conftest import AppClient, WebClient
 from tests.support import PUBLIC, SLUG, delivery, eventually, payload, sign
 
 MENTION = f"@{SLUG} why does it crash?"
 
 
 @pytest.fixture
-async def client(web_client: WebClient, settings: Settings) -> TestClient:
+async def client(web_client: WebClient, settings: Settings) -> AppClient:
     """The web app on the suite's Redis."""
     return await web_client(dataclasses.replace(settings, github_app_slug=SLUG))
 
 
-async def running_run(client: TestClient) -> tuple[str, str]:
+async def running_run(client: AppClient) -> tuple[str, str]:
     """A run still running, and its token."""
-    run_log: RunLog = client.server.app[RUN_LOG]
+    run_log: RunLog = client.app[RUN_LOG]
     run_id = await run_log.create(workflow="comment", repository="o/r", number=3, fields=PUBLIC)
     await run_log.append(run_id, "status", {"state": "running", "message": "Thinking"})
-    return run_id, run_token(client.server.app[LINK_SECRET], run_id)
+    return run_id, run_token(client.app[LINK_SECRET], run_id)
 
 
-async def raw_request(client: TestClient, head: bytes, body: bytes = b"") -> int:
+async def raw_request(client: AppClient, head: bytes, body: bytes = b"") -> int:
     """Send one request byte for byte (headers aiohttp's client would refuse); its status."""
     reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
     writer.write(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
@@ -44,7 +43,7 @@ async def raw_request(client: TestClient, head: bytes, body: bytes = b"") -> int
 
 
 @pytest.mark.parametrize("suffix", ["", "/state", "/events"])
-async def test_a_token_that_is_not_ascii_is_404(client: TestClient, suffix: str) -> None:
+async def test_a_token_that_is_not_ascii_is_404(client: AppClient, suffix: str) -> None:
     run_id, _ = await running_run(client)
     resp = await client.get(f"/runs/{run_id}{suffix}?token=%C3%A9")
     assert resp.status == 404
@@ -54,9 +53,7 @@ async def test_a_token_that_is_not_ascii_is_404(client: TestClient, suffix: str)
     "after",
     ["99999999999999999999-0", "1-18446744073709551615", "١٢٣-0", "12-٣", "1-2-3", "-1-0"],
 )
-async def test_a_resume_point_that_redis_would_refuse_is_400(
-    client: TestClient, after: str
-) -> None:
+async def test_a_resume_point_that_redis_would_refuse_is_400(client: AppClient, after: str) -> None:
     run_id, token = await running_run(client)
     resp = await client.get(f"/runs/{run_id}/events", params={"token": token, "after": after})
     assert resp.status == 400
@@ -66,7 +63,7 @@ async def test_a_resume_point_that_redis_would_refuse_is_400(
     assert resp.status == 400
 
 
-async def test_a_signature_that_is_not_utf8_is_401(client: TestClient) -> None:
+async def test_a_signature_that_is_not_utf8_is_401(client: AppClient) -> None:
     raw, _ = delivery("issue_comment", payload("issue_comment", "created.payload.json"))
     head = (
         b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: issue_comment\r\n"
@@ -88,14 +85,14 @@ HOSTILE_BODIES = {
 
 
 @pytest.mark.parametrize("name", HOSTILE_BODIES)
-async def test_signed_hostile_json_is_400(client: TestClient, name: str) -> None:
+async def test_signed_hostile_json_is_400(client: AppClient, name: str) -> None:
     raw, headers = delivery("issue_comment", HOSTILE_BODIES[name])
     resp = await client.post("/webhook", data=raw, headers=headers)
     assert resp.status == 400, await resp.text()
     assert (await resp.json())["outcome"] == "malformed"
 
 
-async def test_an_unsigned_body_is_refused_before_it_is_read(client: TestClient) -> None:
+async def test_an_unsigned_body_is_refused_before_it_is_read(client: AppClient) -> None:
     # The body is announced but never sent: the answer comes from the headers alone.
     head = (
         b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: issue_comment\r\n"
@@ -121,7 +118,7 @@ async def test_a_body_that_trickles_is_cut_off(web_client: WebClient, settings: 
     assert status_line.split()[1] == b"408"
 
 
-async def test_signed_mention_still_queues(client: TestClient) -> None:
+async def test_signed_mention_still_queues(client: AppClient) -> None:
     raw, headers = delivery(
         "issue_comment", payload("issue_comment", "created.payload.json", body=MENTION)
     )
@@ -129,7 +126,7 @@ async def test_signed_mention_still_queues(client: TestClient) -> None:
     assert resp.status == 202
 
 
-async def test_run_pages_are_not_cached_and_name_no_server_version(client: TestClient) -> None:
+async def test_run_pages_are_not_cached_and_name_no_server_version(client: AppClient) -> None:
     run_id, token = await running_run(client)
     policies = set()
     for path in (f"/runs/{run_id}", f"/runs/{run_id}/state", "/runs/x?token=wrong"):
@@ -190,7 +187,7 @@ def test_a_short_link_secret_is_refused_at_start(tmp_path: Path) -> None:
     ],
 )
 async def test_secrets_that_are_not_ascii_are_refused_not_500(
-    client: TestClient, head: bytes
+    client: AppClient, head: bytes
 ) -> None:
     """Cookies, CSRF tokens and OAuth states are compared in constant time, which refuses
     non-ASCII text: such text is simply wrong."""
@@ -202,7 +199,7 @@ async def test_secrets_that_are_not_ascii_are_refused_not_500(
     "name", ["issue", "pull_request", "comment", "repository", "sender", "installation"]
 )
 async def test_a_signed_delivery_whose_objects_are_not_objects_is_400(
-    client: TestClient, caplog: pytest.LogCaptureFixture, name: str, shape: object
+    client: AppClient, caplog: pytest.LogCaptureFixture, name: str, shape: object
 ) -> None:
     data = payload("issue_comment", "created.payload.json", body=MENTION)
     data[name] = shape
@@ -214,7 +211,7 @@ async def test_a_signed_delivery_whose_objects_are_not_objects_is_400(
 
 
 async def test_a_signed_delivery_whose_id_is_not_utf8_is_400(
-    client: TestClient, caplog: pytest.LogCaptureFixture
+    client: AppClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     raw, _ = delivery(
         "issue_comment", payload("issue_comment", "created.payload.json", body=MENTION)

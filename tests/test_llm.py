@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from livebot.llm.client import LLMError, LLMTimeouts, ModelClient, make_client, stream_turn
 from livebot.llm.usage import Usage
 from tests.fake_openai import FakeOpenAI, Reply
 
 FAST = LLMTimeouts(first_token=0.3, between_chunks=0.3, total=5.0)
-MESSAGES = [
-    {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": "Why does this crash? " * 10},
+SYSTEM = "Be brief."
+QUESTION = "Why does this crash? " * 10
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": QUESTION},
 ]
 LONG = "The quick brown fox jumps over the lazy dog. Ünïcödé ✓ and `code`.\n" * 3
 
@@ -51,7 +55,7 @@ class Recorder:
         return "".join(self.tokens)
 
 
-async def ask(client: ModelClient, rec: Recorder, **kw: object) -> Usage:
+async def ask(client: ModelClient, rec: Recorder, **kw: Any) -> Usage:
     turn = await stream_turn(
         client,
         model="gpt-test",
@@ -59,7 +63,7 @@ async def ask(client: ModelClient, rec: Recorder, **kw: object) -> Usage:
         on_token=rec.on_token,
         on_retry=rec.on_retry,
         **{"timeouts": FAST, **kw},
-    )  # type: ignore[arg-type]
+    )
     return turn.usage
 
 
@@ -99,7 +103,7 @@ async def test_default_usage_counts_chunks(fake: FakeOpenAI, client: ModelClient
     fake.script(Reply(text="abcdefghij", chunk_size=3))
     usage = await ask(client, Recorder())
     assert usage.completion_tokens == 4
-    assert usage.prompt_tokens == sum(len(m["content"]) for m in MESSAGES) // 4
+    assert usage.prompt_tokens == (len(SYSTEM) + len(QUESTION)) // 4
 
 
 async def test_500_then_success_is_retried_without_duplicating(

@@ -9,10 +9,9 @@ import secrets
 import time
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from livebot.core.settings import Settings
-from tests.conftest import WebClient
+from tests.conftest import AppClient, WebClient
 
 DELIVERIES = 40_000
 # Deliveries are pipelined on a few keep-alive connections: the test client's cost per request
@@ -95,7 +94,7 @@ async def test_metrics_refused_through_a_proxy_or_without_the_token(
     assert (await local.get("/metrics")).status == 200
     proxied = await local.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
     assert proxied.status == 403
-    guarded: TestClient = await web_client(dataclasses.replace(settings, metrics_token="s3cret"))
+    guarded: AppClient = await web_client(dataclasses.replace(settings, metrics_token="s3cret"))
     assert (await guarded.get("/metrics")).status == 403
     wrong = await guarded.get("/metrics", headers={"Authorization": "Bearer nope"})
     assert wrong.status == 403

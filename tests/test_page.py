@@ -146,7 +146,8 @@ async def new_run(run_log: RunLog, workflow: str = "answer", title: str = "Why?"
 
 async def visible_text(page: Any) -> str:
     """What <main> shows (the screen-reader-only announcer sits outside it)."""
-    return await page.inner_text("main")
+    text: str = await page.inner_text("main")
+    return text
 
 
 # ------------------------------------------------------------------------------ tests
@@ -258,7 +259,8 @@ async def test_table_scrolls_at_390px_and_no_word_is_broken(
 
 def big_answer(size: int) -> str:
     """A Markdown answer of about `size` characters, of numbered sections of every kind."""
-    parts, n = [], 0
+    parts: list[str] = []
+    n = 0
     while sum(map(len, parts)) < size:
         n += 1
         parts.append(
@@ -282,7 +284,7 @@ async def rendered(page: Any) -> None:
 
 async def rendered_matches_whole(page: Any) -> bool:
     """The incrementally rendered #answer equals markdown-it's render of the whole text."""
-    return await page.evaluate(
+    matches: bool = await page.evaluate(
         """() => {
             const whole = document.createElement('div');
             whole.innerHTML = window.livebot.renderFull();
@@ -293,6 +295,7 @@ async def rendered_matches_whole(page: Any) -> bool:
             return whole.innerHTML === shown.innerHTML;
         }"""
     )
+    return matches
 
 
 async def test_two_megabyte_answer_renders_exactly(

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
@@ -23,6 +22,7 @@ import livebot.core.metrics  # noqa: F401  (registers every metric)
 from livebot.core.settings import Settings
 from livebot.queue.jobs import JobQueue
 from livebot.web.metrics_server import metrics_app
+from tests.conftest import AppClient
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI
 from tests.support import SLUG, eventually, free_port, livebot_against_fakes
@@ -101,7 +101,7 @@ def test_promtool_accepts_the_config_and_the_rules(tmp_path: Path) -> None:
 
 
 async def test_worker_metrics_follow_the_web_tiers_token_rule(
-    aiohttp_client: Callable[..., Awaitable[TestClient]], settings: Settings
+    aiohttp_client: Callable[..., Awaitable[AppClient]], settings: Settings
 ) -> None:
     local = await aiohttp_client(metrics_app(settings))
     resp = await local.get("/metrics")

@@ -4,7 +4,8 @@ where it stopped, with nothing doubled or lost on the page, and no false failure
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -94,13 +95,13 @@ async def test_runs_survive_a_redis_restart_exactly(
     try:
         async with running(svc, svc.redis):
             for job in jobs:
-                await eventually(lambda job=job: _some_text(run_log, job.run_id), "text")
+                await eventually(functools.partial(_some_text, run_log, job.run_id), "text")
             durable_redis.kill()
             await asyncio.sleep(1.0)
             await durable_redis.start()
             for job in jobs:
                 ended = run_status(run_log, job.run_id, "succeeded", "failed")
-                await eventually(lambda ended=ended: _unless_away(ended()), "the end", seconds=60)
+                await eventually(functools.partial(_unless_away, ended), "the end", seconds=60)
         seen = await asyncio.wait_for(asyncio.gather(*viewers), 30)
     finally:
         for viewer in viewers:
@@ -119,10 +120,10 @@ async def test_runs_survive_a_redis_restart_exactly(
         assert comments.FAILED.split("{")[0] not in patch.json["body"]
 
 
-async def _unless_away(check: Awaitable[bool]) -> bool:
+async def _unless_away(check: Callable[[], Awaitable[bool]]) -> bool:
     """The check, or False while this test's own client still meets the outage."""
     try:
-        return await check
+        return await check()
     except RedisError:
         return False
 

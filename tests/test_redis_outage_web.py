@@ -11,13 +11,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from livebot.core.settings import Settings
 from livebot.queue.jobs import Job
 from livebot.store.client import connect
-from livebot.store.keys import JOB_STREAM
-from tests.conftest import WebClient
+from livebot.store.keys import JOB_STREAM, range_entries
+from tests.conftest import AppClient, WebClient
 from tests.support import SLUG, RedisServer, delivery, eventually, payload
 
 # Among the slowest: `-m "not slow"` leaves them out of a quick loop (CI runs them all).
@@ -40,14 +39,14 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
 
 
 @pytest.fixture
-async def client(web_client: WebClient, settings: Settings, own_redis: RedisServer) -> TestClient:
+async def client(web_client: WebClient, settings: Settings, own_redis: RedisServer) -> AppClient:
     """The web app on that redis-server."""
     return await web_client(
         dataclasses.replace(settings, redis_url=own_redis.url, github_app_slug=SLUG)
     )
 
 
-async def post_mentions(client: TestClient, count: int, prefix: str) -> list[int]:
+async def post_mentions(client: AppClient, count: int, prefix: str) -> list[int]:
     """Post `count` mentions at once; their statuses."""
     data = payload("issue_comment", "created.payload.json", body=f"@{SLUG} why?")
 
@@ -60,7 +59,7 @@ async def post_mentions(client: TestClient, count: int, prefix: str) -> list[int
 
 
 async def test_no_webhook_fails_once_healthz_is_back_after_a_redis_kill(
-    client: TestClient, own_redis: RedisServer
+    client: AppClient, own_redis: RedisServer
 ) -> None:
     # Fill the pool with connections that the restart will leave stale.
     assert await post_mentions(client, WEBHOOKS, "before") == [202] * WEBHOOKS
@@ -75,7 +74,7 @@ async def test_no_webhook_fails_once_healthz_is_back_after_a_redis_kill(
 
 
 async def test_webhook_answers_503_quickly_while_redis_hangs_and_a_redelivery_counts(
-    client: TestClient, own_redis: RedisServer
+    client: AppClient, own_redis: RedisServer
 ) -> None:
     redis_client = await connect(own_redis.url)
     data = payload("issue_comment", "created.payload.json", body=f"@{SLUG} why?")
@@ -92,6 +91,9 @@ async def test_webhook_answers_503_quickly_while_redis_hangs_and_a_redelivery_co
     resp = await client.post("/webhook", data=raw, headers=headers)
     assert resp.status == 202
     assert (await resp.json())["outcome"] in ("queued", "duplicate")
-    jobs = [Job.decode(fields["job"]) for _, fields in await redis_client.xrange(JOB_STREAM)]
+    jobs = [
+        Job.decode(fields["job"])
+        for _, fields in range_entries(await redis_client.xrange(JOB_STREAM))
+    ]
     assert [job.delivery_id for job in jobs] == ["while-hung"]
     await redis_client.aclose()

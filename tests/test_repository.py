@@ -34,6 +34,7 @@ async def read_through_the_answer(
     fake_openai.script(Reply.calls(ToolCall("read_file", {"path": path})), Reply(text="Done."))
     _, events = await run_to_end(services, queue, redis, {})
     assert payloads(events, "complete")[0]["status"] == "succeeded"
+    result: str
     [result] = fake_openai.tool_results(1).values()
     return result
 

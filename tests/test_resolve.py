@@ -3,7 +3,7 @@ follow-ups on the bot's own PR, refusals, no permission, failures and a retried 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -87,7 +87,7 @@ async def assert_not_ours(
 
 async def recorded_branches(redis: Redis) -> set[str]:
     """The branches recorded as made by Livebot in the test repository."""
-    record = await redis.hgetall(keys.own_branches(REPOSITORY))
+    record = cast(dict[str, str], await redis.hgetall(keys.own_branches(REPOSITORY)))
     return {name for name, value in record.items() if value.startswith(own_branches.MADE)}
 
 

@@ -4,6 +4,7 @@ with suggestions, the body for the rest, incremental reviews, budgets, automatic
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from typing import Any
@@ -517,7 +518,7 @@ async def test_a_new_push_supersedes_a_running_automatic_review_not_a_mentioned_
     try:
         for job in (automatic, mentioned):
             await queue.enqueue(job)
-            await eventually(lambda job=job: run_log.text(job.run_id), "the review to stream")
+            await eventually(functools.partial(run_log.text, job.run_id), "the review to stream")
         fake_github.push(OWNER, REPO, "feature", {"app/util.py": UTIL})
         await queue.enqueue(pushed)
         await eventually(run_status(run_log, pushed.run_id, "succeeded"), "the new review")

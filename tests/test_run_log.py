@@ -28,12 +28,16 @@ def test_run_ids_are_random_and_long_enough() -> None:
     assert all(len(i) * 4 >= 122 and re.fullmatch(r"[0-9a-f]+", i) for i in ids)
 
 
+def _hash_tag(key: str) -> str:
+    """The part of a Redis key between braces, which picks its cluster slot."""
+    match = re.search(r"\{([^}]*)\}", key)
+    assert match is not None, key
+    return match.group(1)
+
+
 def test_every_key_of_a_run_shares_one_hash_tag() -> None:
     run_id = new_run_id()
-    tags = {
-        re.search(r"\{([^}]*)\}", key).group(1)
-        for key in (keys.run_meta(run_id), keys.run_events(run_id))
-    }
+    tags = {_hash_tag(key) for key in (keys.run_meta(run_id), keys.run_events(run_id))}
     assert tags == {f"run:{run_id}"}
 
 
@@ -54,9 +58,11 @@ async def test_append_and_read_history(run_log: RunLog) -> None:
 
 async def test_status_follows_events_and_complete_seals_the_run(run_log: RunLog) -> None:
     run_id = await run_log.create(workflow="comment")
-    assert (await run_log.meta(run_id))["status"] == "queued"
+    meta = await run_log.meta(run_id)
+    assert meta is not None and meta["status"] == "queued"
     await run_log.append(run_id, "status", {"state": "running", "message": "x"})
-    assert (await run_log.meta(run_id))["status"] == "running"
+    meta = await run_log.meta(run_id)
+    assert meta is not None and meta["status"] == "running"
     await run_log.append(
         run_id,
         "complete",
@@ -67,7 +73,7 @@ async def test_status_follows_events_and_complete_seals_the_run(run_log: RunLog)
         },
     )
     meta = await run_log.meta(run_id)
-    assert meta["status"] == "succeeded"
+    assert meta is not None and meta["status"] == "succeeded"
     assert (meta["prompt_tokens"], meta["completion_tokens"]) == ("10", "3")
     assert meta["comment_url"].endswith("#c")
     with pytest.raises(RunComplete):
@@ -194,7 +200,7 @@ async def test_every_event_is_published_with_its_offset(
     await pubsub.get_message(timeout=1)
     first = await run_log.append(run_id, "token", {"text": "a\nb"})
     second = await run_log.append(run_id, "status", {"state": "running", "message": "m"})
-    messages = []
+    messages: list[str] = []
     while len(messages) < 2:
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
         if message:

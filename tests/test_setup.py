@@ -83,7 +83,7 @@ def assert_saved(tmp_path: Path, fake_github: FakeGitHub, port: int) -> None:
     assert saved["GITHUB_APP_ID"] == str(fake_github.app_id)
     assert saved["GITHUB_APP_SLUG"] == "my-own-name" and saved["OPENAI_API_KEY"] == "sk-mine"
     assert saved["GITHUB_WEBHOOK_SECRET"] and saved["GITHUB_CLIENT_SECRET"]
-    assert saved["GITHUB_CLIENT_ID"].startswith("Iv1.")
+    assert (saved["GITHUB_CLIENT_ID"] or "").startswith("Iv1.")
     key_path = Path(saved["GITHUB_PRIVATE_KEY_PATH"] or "")
     assert key_path.read_text() == fake_github.private_key_pem
     assert key_path.is_relative_to((tmp_path / "data").resolve())

@@ -8,31 +8,30 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from livebot.core.metrics import SSE_SLOW_VIEWERS_CUT
 from livebot.core.settings import Settings
 from livebot.runs.links import run_token
 from livebot.runs.log import RunLog
-from livebot.web.app import CONTENT_SECURITY_POLICY
 from livebot.web.app_keys import FANOUT, LINK_SECRET, RUN_LOG
 from livebot.web.live.sse import KEEPALIVE
-from tests.conftest import WebClient
+from livebot.web.pages.shell import CONTENT_SECURITY_POLICY
+from tests.conftest import AppClient, WebClient
 from tests.sse import answer, read_events
 from tests.support import PUBLIC
 
-ClientFactory = Callable[..., Awaitable[TestClient]]
+ClientFactory = Callable[..., Awaitable[AppClient]]
 
 
 @pytest.fixture
-async def client(web_client: WebClient, settings: Settings) -> TestClient:
+async def client(web_client: WebClient, settings: Settings) -> AppClient:
     """A test client of the web app on the suite's Redis."""
     return await web_client(settings)
 
 
-def links(client: TestClient, run_id: str) -> tuple[str, str, str]:
+def links(client: AppClient, run_id: str) -> tuple[str, str, str]:
     """The page, events and state paths of a run, with its token."""
-    token = run_token(client.server.app[LINK_SECRET], run_id)
+    token = run_token(client.app[LINK_SECRET], run_id)
     base = f"/runs/{run_id}"
     return f"{base}?token={token}", f"{base}/events?token={token}", f"{base}/state?token={token}"
 
@@ -47,8 +46,8 @@ async def finished_run(run_log: RunLog, pieces: list[str]) -> str:
     return run_id
 
 
-async def test_finished_run_replays_whole_history(client: TestClient) -> None:
-    run_log = client.server.app[RUN_LOG]
+async def test_finished_run_replays_whole_history(client: AppClient) -> None:
+    run_log = client.app[RUN_LOG]
     run_id = await finished_run(run_log, ["Hel", "lo", " world"])
     _, events_url, _ = links(client, run_id)
     async with client.get(events_url) as resp:
@@ -60,8 +59,8 @@ async def test_finished_run_replays_whole_history(client: TestClient) -> None:
     assert answer(events) == "Hello world"
 
 
-async def test_resume_from_every_event_id(client: TestClient) -> None:
-    run_log = client.server.app[RUN_LOG]
+async def test_resume_from_every_event_id(client: AppClient) -> None:
+    run_log = client.app[RUN_LOG]
     run_id = await finished_run(run_log, [f"{i} " for i in range(12)])
     _, events_url, _ = links(client, run_id)
     everything = [(e.id, e.event) for e in await run_log.history(run_id)]
@@ -74,8 +73,8 @@ async def test_resume_from_every_event_id(client: TestClient) -> None:
         assert by_header == by_query == everything[position + 1 :]
 
 
-async def test_reconnect_after_complete_gets_204(client: TestClient) -> None:
-    run_log = client.server.app[RUN_LOG]
+async def test_reconnect_after_complete_gets_204(client: AppClient) -> None:
+    run_log = client.app[RUN_LOG]
     run_id = await finished_run(run_log, ["done"])
     _, events_url, _ = links(client, run_id)
     complete_id = (await run_log.history(run_id))[-1].id
@@ -83,8 +82,8 @@ async def test_reconnect_after_complete_gets_204(client: TestClient) -> None:
         assert resp.status == 204
 
 
-async def test_wrong_token_and_unknown_run_get_404(client: TestClient) -> None:
-    run_log = client.server.app[RUN_LOG]
+async def test_wrong_token_and_unknown_run_get_404(client: AppClient) -> None:
+    run_log = client.app[RUN_LOG]
     run_id = await finished_run(run_log, ["secret"])
     page, events_url, state_url = links(client, run_id)
     for path in (page, events_url, state_url):
@@ -97,16 +96,16 @@ async def test_wrong_token_and_unknown_run_get_404(client: TestClient) -> None:
             assert resp.status == 404
 
 
-async def test_malformed_last_event_id_is_a_clear_400(client: TestClient) -> None:
-    run_id = await finished_run(client.server.app[RUN_LOG], ["x"])
+async def test_malformed_last_event_id_is_a_clear_400(client: AppClient) -> None:
+    run_id = await finished_run(client.app[RUN_LOG], ["x"])
     _, events_url, _ = links(client, run_id)
     async with client.get(events_url, headers={"Last-Event-ID": "yesterday"}) as resp:
         assert resp.status == 400
         assert "Last-Event-ID" in await resp.text()
 
 
-async def test_200_concurrent_viewers_receive_exactly_the_same_text(client: TestClient) -> None:
-    run_log = client.server.app[RUN_LOG]
+async def test_200_concurrent_viewers_receive_exactly_the_same_text(client: AppClient) -> None:
+    run_log = client.app[RUN_LOG]
     run_id = await run_log.create(workflow="comment", fields=PUBLIC)
     _, events_url, _ = links(client, run_id)
     pieces = [f"piece-{i} " for i in range(120)]
@@ -128,35 +127,35 @@ async def test_200_concurrent_viewers_receive_exactly_the_same_text(client: Test
     assert set(texts) == {"".join(pieces)}
 
 
-async def test_one_reader_per_run_whatever_the_number_of_viewers(client: TestClient) -> None:
-    run_log = client.server.app[RUN_LOG]
+async def test_one_reader_per_run_whatever_the_number_of_viewers(client: AppClient) -> None:
+    run_log = client.app[RUN_LOG]
     run_ids = [await run_log.create(workflow="comment", fields=PUBLIC) for _ in range(3)]
     responses = []
     for run_id in run_ids:
         for _ in range(20):
             responses.append(await client.get(links(client, run_id)[1]))
-    assert set(client.server.app[FANOUT].feeds) == set(run_ids)
-    assert sum(len(f.viewers) for f in client.server.app[FANOUT].feeds.values()) == 60
+    assert set(client.app[FANOUT].feeds) == set(run_ids)
+    assert sum(len(f.viewers) for f in client.app[FANOUT].feeds.values()) == 60
     for response in responses:
         response.close()
     for _ in range(100):
-        if not client.server.app[FANOUT].feeds:
+        if not client.app[FANOUT].feeds:
             break
         await asyncio.sleep(0.05)
     for run_id in run_ids:
         await run_log.append(run_id, "token", {"text": "wake"})
     for _ in range(100):
-        if not client.server.app[FANOUT].feeds:
+        if not client.app[FANOUT].feeds:
             break
         await asyncio.sleep(0.05)
-    assert client.server.app[FANOUT].feeds == {}
+    assert client.app[FANOUT].feeds == {}
 
 
 async def test_slow_viewer_is_cut_off_while_others_keep_pace(
     web_client: WebClient, settings: Settings
 ) -> None:
     client = await web_client(settings, max_pending=4)
-    run_log = client.server.app[RUN_LOG]
+    run_log = client.app[RUN_LOG]
     run_id = await run_log.create(workflow="comment", fields=PUBLIC)
     _, events_url, _ = links(client, run_id)
     cut_before = SSE_SLOW_VIEWERS_CUT._value.get()
@@ -197,7 +196,7 @@ async def test_a_quiet_stream_gets_keep_alive_comments_and_then_its_events(
     web_client: WebClient, settings: Settings
 ) -> None:
     client = await web_client(settings, sweep_seconds=0.05, keepalive_seconds=0.1)
-    run_log = client.server.app[RUN_LOG]
+    run_log = client.app[RUN_LOG]
     run_id = await run_log.create(workflow="comment", fields=PUBLIC)
     _, events_url, _ = links(client, run_id)
     async with client.get(events_url) as resp:
@@ -212,8 +211,8 @@ async def test_a_quiet_stream_gets_keep_alive_comments_and_then_its_events(
         assert answer(await read_events(resp)) == "still here"
 
 
-async def test_state_reports_the_run(client: TestClient) -> None:
-    run_log = client.server.app[RUN_LOG]
+async def test_state_reports_the_run(client: AppClient) -> None:
+    run_log = client.app[RUN_LOG]
     run_id = await finished_run(run_log, ["Hello", " there"])
     _, _, state_url = links(client, run_id)
     async with client.get(state_url) as resp:
@@ -224,8 +223,8 @@ async def test_state_reports_the_run(client: TestClient) -> None:
     assert state["finished_at"] >= state["started_at"] >= state["created_at"]
 
 
-async def test_page_is_locked_down(client: TestClient) -> None:
-    run_id = await finished_run(client.server.app[RUN_LOG], ["x"])
+async def test_page_is_locked_down(client: AppClient) -> None:
+    run_id = await finished_run(client.app[RUN_LOG], ["x"])
     page, _, _ = links(client, run_id)
     async with client.get(page) as resp:
         assert resp.status == 200
@@ -237,7 +236,7 @@ async def test_page_is_locked_down(client: TestClient) -> None:
     assert f'"run_id": "{run_id}"' in html
 
 
-async def test_healthz_answers_when_redis_does(client: TestClient) -> None:
+async def test_healthz_answers_when_redis_does(client: AppClient) -> None:
     async with client.get("/healthz") as resp:
         assert resp.status == 200
         assert (await resp.json())["redis"] == "ok"

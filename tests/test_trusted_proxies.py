@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from livebot.core.settings import IPNetwork, Settings, SettingsError, load_settings
+from livebot.core.parsers import IPNetwork
+from livebot.core.settings import Settings, SettingsError, load_settings
 from livebot.web.client_address import client_address
 from tests.conftest import WebClient
 from tests.test_hostile_input import running_run

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import pytest
-from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from livebot.core.settings import Settings, SettingsError
@@ -16,10 +15,11 @@ from livebot.services import open_services
 from livebot.store.keys import DEFERRED_DELIVERIES
 from livebot.web.app import create_app
 from livebot.web.app_keys import APP_NAME, JOB_QUEUE
+from tests.conftest import AppClient
 from tests.fake_github import FakeGitHub
 from tests.support import SLUG, delivery, eventually, payload
 
-MakeClient = Callable[..., Awaitable[TestClient]]
+MakeClient = Callable[..., Awaitable[AppClient]]
 
 
 @pytest.fixture
@@ -37,11 +37,11 @@ def app_settings(settings: Settings, fake_github: FakeGitHub) -> Settings:
 @pytest.fixture
 async def web(
     aiohttp_client: MakeClient, redis_client: Redis
-) -> AsyncIterator[Callable[[Settings], Awaitable[TestClient]]]:
+) -> AsyncIterator[Callable[[Settings], Awaitable[AppClient]]]:
     await redis_client.delete(DEFERRED_DELIVERIES)
     async with AsyncExitStack() as stack:
 
-        async def make(settings: Settings) -> TestClient:
+        async def make(settings: Settings) -> AppClient:
             services = await stack.enter_async_context(open_services(settings, "web"))
             return await aiohttp_client(create_app(services))
 
@@ -49,24 +49,24 @@ async def web(
 
 
 async def test_web_starts_and_queues_a_mention_once_github_answers(
-    web: Callable[[Settings], Awaitable[TestClient]],
+    web: Callable[[Settings], Awaitable[AppClient]],
     app_settings: Settings,
     fake_github: FakeGitHub,
 ) -> None:
     # GET /app fails at start and on the first background tries (5xx: GitHub away).
     fake_github.fail_next("GET", "/app", status=503, times=3)
     client = await web(app_settings)
-    assert client.server.app[APP_NAME].slug == ""
+    assert client.app[APP_NAME].slug == ""
     assert (await client.get("/healthz")).status == 200
     raw, headers = delivery(
         "issue_comment", payload("issue_comment", "created.payload.json", body=f"@{SLUG} hi")
     )
     resp = await client.post("/webhook", data=raw, headers=headers)
     assert resp.status == 202 and (await resp.json())["outcome"] == "deferred"
-    queue = client.server.app[JOB_QUEUE]
+    queue = client.app[JOB_QUEUE]
     delivery_id = headers["X-GitHub-Delivery"]
     await eventually(lambda: queue.seen(delivery_id), "the kept delivery queued", seconds=20)
-    assert client.server.app[APP_NAME].slug == SLUG
+    assert client.app[APP_NAME].slug == SLUG
     # Known now: the next delivery is queued at once.
     raw, headers = delivery(
         "issue_comment", payload("issue_comment", "created.payload.json", body=f"@{SLUG} again")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientResponse
 from gidgethub import sansio
 from redis.asyncio import Redis
 
@@ -15,11 +16,11 @@ from livebot.core.settings import Settings
 from livebot.intake.delivery import Intake
 from livebot.intake.router import router
 from livebot.queue.jobs import Job
-from livebot.store.keys import JOB_STREAM
-from livebot.web.app import MAX_BODY_BYTES
+from livebot.store.keys import JOB_STREAM, range_entries
+from livebot.web.body import MAX_BODY_BYTES
 from livebot.web.webhook import signature_is_valid
 from livebot.workflows.catalog import DEFAULT_WORKFLOW, REFUSE
-from tests.conftest import WebClient
+from tests.conftest import AppClient, WebClient
 from tests.support import (
     FIXTURES,
     ISSUE,
@@ -31,23 +32,25 @@ from tests.support import (
     pull_request_payload,
 )
 
-ClientFactory = Callable[..., Awaitable[TestClient]]
+ClientFactory = Callable[..., Awaitable[AppClient]]
 MENTION = f"@{SLUG} why does it crash?"
 
 
 @pytest.fixture
-async def client(web_client: WebClient, settings: Settings) -> TestClient:
+async def client(web_client: WebClient, settings: Settings) -> AppClient:
     """The web app, with the slug configured so that it never calls GitHub."""
     return await web_client(dataclasses.replace(settings, github_app_slug=SLUG))
 
 
 async def queued_jobs(redis: Redis) -> list[Job]:
     """Every job in the queue."""
-    return [Job.decode(fields["job"]) for _, fields in await redis.xrange(JOB_STREAM)]
+    return [
+        Job.decode(fields["job"]) for _, fields in range_entries(await redis.xrange(JOB_STREAM))
+    ]
 
 
-async def post(client: TestClient, event: str, data: object, **kw: object):
-    raw, headers = delivery(event, data, **kw)  # type: ignore[arg-type]
+async def post(client: AppClient, event: str, data: object, **kw: Any) -> ClientResponse:
+    raw, headers = delivery(event, data, **kw)
     return await client.post("/webhook", data=raw, headers=headers)
 
 
@@ -64,7 +67,7 @@ def test_githubs_published_signature_vector() -> None:
     )
 
 
-async def test_mention_is_queued_with_202(client: TestClient, redis_client: Redis) -> None:
+async def test_mention_is_queued_with_202(client: AppClient, redis_client: Redis) -> None:
     data = payload("issue_comment", "created.payload.json", body=MENTION)
     resp = await post(client, "issue_comment", data, delivery_id="d-1")
     assert resp.status == 202
@@ -87,7 +90,7 @@ async def test_mention_is_queued_with_202(client: TestClient, redis_client: Redi
     ],
 )
 async def test_missing_or_wrong_signature_is_401(
-    client: TestClient, redis_client: Redis, headers: dict[str, str]
+    client: AppClient, redis_client: Redis, headers: dict[str, str]
 ) -> None:
     raw = json.dumps(payload("issue_comment", "created.payload.json", body=MENTION)).encode()
     base = {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "d-x"}
@@ -96,13 +99,13 @@ async def test_missing_or_wrong_signature_is_401(
     assert await queued_jobs(redis_client) == []
 
 
-async def test_signature_by_another_secret_is_401(client: TestClient) -> None:
+async def test_signature_by_another_secret_is_401(client: AppClient) -> None:
     data = payload("issue_comment", "created.payload.json", body=MENTION)
     resp = await post(client, "issue_comment", data, secret="not-the-secret")
     assert resp.status == 401
 
 
-async def test_signature_is_checked_on_the_exact_bytes(client: TestClient) -> None:
+async def test_signature_is_checked_on_the_exact_bytes(client: AppClient) -> None:
     raw, headers = delivery(
         "issue_comment", payload("issue_comment", "created.payload.json", body=MENTION)
     )
@@ -111,13 +114,13 @@ async def test_signature_is_checked_on_the_exact_bytes(client: TestClient) -> No
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b"\xff\xfe", b'"text"'])
-async def test_signed_body_that_is_not_a_json_object_is_400(client: TestClient, raw: bytes) -> None:
+async def test_signed_body_that_is_not_a_json_object_is_400(client: AppClient, raw: bytes) -> None:
     resp = await post(client, "issue_comment", raw)
     assert resp.status == 400
     assert "error" in await resp.json()
 
 
-async def test_payload_missing_what_its_event_needs_is_400(client: TestClient) -> None:
+async def test_payload_missing_what_its_event_needs_is_400(client: AppClient) -> None:
     data = payload("issue_comment", "created.payload.json", body=MENTION)
     del data["comment"]
     resp = await post(client, "issue_comment", data)
@@ -125,13 +128,13 @@ async def test_payload_missing_what_its_event_needs_is_400(client: TestClient) -
     assert "comment" in (await resp.json())["error"]
 
 
-async def test_mention_without_installation_is_400(client: TestClient) -> None:
+async def test_mention_without_installation_is_400(client: AppClient) -> None:
     data = payload("issue_comment", "created.payload.json", body=MENTION)
     del data["installation"]
     assert (await post(client, "issue_comment", data)).status == 400
 
 
-async def test_body_over_25_mib_is_413_and_25_mib_is_accepted(client: TestClient) -> None:
+async def test_body_over_25_mib_is_413_and_25_mib_is_accepted(client: AppClient) -> None:
     data = payload("issue_comment", "created.payload.json", body=MENTION)
     raw = json.dumps(data).encode()
     padded = raw[:-1] + b', "padding": "' + b"x" * (MAX_BODY_BYTES - len(raw) - 20) + b'"}'
@@ -155,7 +158,7 @@ async def test_body_over_25_mib_is_413_and_25_mib_is_accepted(client: TestClient
     ],
 )
 async def test_events_that_start_nothing_are_200(
-    client: TestClient, redis_client: Redis, event: str, name: str
+    client: AppClient, redis_client: Redis, event: str, name: str
 ) -> None:
     data = json.loads((FIXTURES / event / name).read_text())
     if "comment" in data:
@@ -167,7 +170,7 @@ async def test_events_that_start_nothing_are_200(
 
 @pytest.mark.parametrize("action", ["opened", "ready_for_review", "synchronize"])
 async def test_pull_request_changes_queue_an_automatic_review(
-    client: TestClient, redis_client: Redis, action: str
+    client: AppClient, redis_client: Redis, action: str
 ) -> None:
     data = pull_request_payload(action, 7, draft=action == "opened")
     resp = await post(client, "pull_request", data)
@@ -187,7 +190,7 @@ async def test_pull_request_changes_queue_an_automatic_review(
 
 
 async def test_pull_request_events_that_start_nothing(
-    client: TestClient, redis_client: Redis
+    client: AppClient, redis_client: Redis
 ) -> None:
     by_a_bot = pull_request_payload("synchronize", 7, sender="dependabot[bot]")
     by_a_bot["sender"]["type"] = "Bot"
@@ -201,7 +204,7 @@ async def test_pull_request_events_that_start_nothing(
 
 
 async def test_redelivery_is_acknowledged_and_not_queued_twice(
-    client: TestClient, redis_client: Redis
+    client: AppClient, redis_client: Redis
 ) -> None:
     data = payload("issue_comment", "created.payload.json", body=MENTION)
     first = await post(client, "issue_comment", data, delivery_id="same-delivery")
@@ -212,7 +215,7 @@ async def test_redelivery_is_acknowledged_and_not_queued_twice(
 
 
 async def test_delivery_that_failed_before_queueing_can_be_redelivered(
-    client: TestClient, redis_client: Redis
+    client: AppClient, redis_client: Redis
 ) -> None:
     data = payload("issue_comment", "created.payload.json", body=MENTION)
     broken = dict(data)
@@ -223,7 +226,7 @@ async def test_delivery_that_failed_before_queueing_can_be_redelivered(
 
 
 async def test_issue_opened_with_a_mention_starts_work(
-    client: TestClient, redis_client: Redis
+    client: AppClient, redis_client: Redis
 ) -> None:
     data = payload("issues", "opened.payload.json", body=f"It crashes.\n\n{MENTION}")
     assert (await post(client, "issues", data)).status == 202
@@ -232,7 +235,7 @@ async def test_issue_opened_with_a_mention_starts_work(
 
 
 async def test_review_comment_mention_on_a_pull_request(
-    client: TestClient, redis_client: Redis
+    client: AppClient, redis_client: Redis
 ) -> None:
     data = payload("pull_request_review_comment", "created.payload.json", body=f"@{SLUG} review")
     assert (await post(client, "pull_request_review_comment", data)).status == 202
@@ -243,7 +246,7 @@ async def test_review_comment_mention_on_a_pull_request(
 
 
 async def test_a_mention_replying_in_a_review_thread_carries_the_threads_first_comment(
-    client: TestClient, redis_client: Redis
+    client: AppClient, redis_client: Redis
 ) -> None:
     data = payload("pull_request_review_comment", "created.payload.json", body=f"@{SLUG} why?")
     data["comment"]["in_reply_to_id"] = 426899381  # GitHub's field on a reply in a thread
@@ -268,7 +271,7 @@ async def test_a_mention_replying_in_a_review_thread_carries_the_threads_first_c
     ],
 )
 async def test_permission_matrix(
-    client: TestClient, redis_client: Redis, association: str, kind: str
+    client: AppClient, redis_client: Redis, association: str, kind: str
 ) -> None:
     data = payload("issue_comment", "created.payload.json", body=MENTION, association=association)
     assert (await post(client, "issue_comment", data)).status == 202
@@ -277,7 +280,7 @@ async def test_permission_matrix(
 
 
 async def test_an_untrusted_mention_queues_a_refusal_that_keeps_the_command(
-    client: TestClient, redis_client: Redis
+    client: AppClient, redis_client: Redis
 ) -> None:
     # Whether to refuse (allowed_users, one refusal per thread) is the worker's call: it reads
     # the repository's settings, which the web tier never fetches before answering GitHub.
@@ -301,7 +304,7 @@ async def test_an_untrusted_mention_queues_a_refusal_that_keeps_the_command(
     ],
 )
 async def test_text_that_does_not_call_the_app_starts_nothing(
-    client: TestClient, redis_client: Redis, body: str
+    client: AppClient, redis_client: Redis, body: str
 ) -> None:
     data = payload("issue_comment", "created.payload.json", body=body)
     assert (await post(client, "issue_comment", data)).status == 200
@@ -309,7 +312,7 @@ async def test_text_that_does_not_call_the_app_starts_nothing(
 
 
 async def test_bots_and_the_app_itself_start_nothing(
-    client: TestClient, redis_client: Redis
+    client: AppClient, redis_client: Redis
 ) -> None:
     own = payload("issue_comment", "created.payload.json", body=MENTION)
     own["comment"]["user"].update(login=f"{SLUG}[bot]", type="Bot")
@@ -335,9 +338,7 @@ async def test_router_dispatch_from_a_fixture_fills_the_intake() -> None:
     "fixture",
     sorted(str(path.relative_to(FIXTURES)) for path in FIXTURES.glob("*/*.json")),
 )
-async def test_every_real_delivery_is_accepted_never_a_500(
-    client: TestClient, fixture: str
-) -> None:
+async def test_every_real_delivery_is_accepted_never_a_500(client: AppClient, fixture: str) -> None:
     # GitHub's real payloads, as they come (some mention nobody; some lack an installation).
     event = fixture.split("/")[0]
     raw = (FIXTURES / fixture).read_bytes()

@@ -14,7 +14,7 @@ from livebot.queue.jobs import JobQueue
 from livebot.queue.registry import COMMAND_ROWS, WORKFLOWS
 from livebot.runs import pricing
 from livebot.runs.log import RunLog
-from livebot.store.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM
+from livebot.store.keys import DEAD_LETTERS, JOB_GROUP, JOB_STREAM, range_entries
 from livebot.worker_services import WorkerServices
 from tests.fake_github import FakeGitHub
 from tests.fake_openai import FakeOpenAI, Reply
@@ -193,7 +193,7 @@ async def test_an_unreadable_job_is_set_aside_and_the_rest_run(
     good = make_job(delivery_id="good")
     await queue.enqueue(good)
     assert [d.job for d in await queue.take("one", 10, 100)] == [good]
-    [(_, fields)] = await redis_client.xrange(DEAD_LETTERS)
+    [(_, fields)] = range_entries(await redis_client.xrange(DEAD_LETTERS))
     assert fields["reason"] == "unreadable job"
 
 

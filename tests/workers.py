@@ -15,6 +15,7 @@ from livebot.queue.registry import REGISTRY, Registry
 from livebot.queue.worker import WorkerPool
 from livebot.runs.log import Event, RunLog, new_run_id
 from livebot.services import open_services
+from livebot.store.client import RedisClient
 from livebot.store.keys import JOB_GROUP, JOB_STREAM
 from livebot.worker_services import WorkerServices, worker_services
 from tests.fake_github import FakeGitHub
@@ -53,7 +54,7 @@ async def open_worker_services(settings: Settings) -> AsyncIterator[WorkerServic
         )
 
 
-def make_job(kind: str = "answer", **changes: object) -> Job:
+def make_job(kind: str = "answer", **changes: Any) -> Job:
     """A job for the test issue."""
     base = Job(
         kind=kind,
@@ -73,14 +74,14 @@ def run_status(run_log: RunLog, run_id: str, *statuses: str) -> Callable[[], Awa
 
     async def check() -> bool:
         meta = await run_log.meta(run_id)
-        return bool(meta) and meta["status"] in statuses
+        return meta is not None and meta["status"] in statuses
 
     return check
 
 
 @asynccontextmanager
 async def running(
-    svc: WorkerServices, redis: Redis, registry: Registry = REGISTRY
+    svc: WorkerServices, redis: RedisClient, registry: Registry = REGISTRY
 ) -> AsyncIterator[WorkerPool]:
     """A worker pool (its jobs handled by `registry`) that runs for the block, then stops
     gracefully."""

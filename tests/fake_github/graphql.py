@@ -291,7 +291,7 @@ def _threads(fake: FakeGitHub, owner: str, name: str, number: int) -> list[dict[
                 "viewerCanResolve": resolved_by is None,
                 "viewerCanUnresolve": resolved_by is not None,
                 "viewerCanReply": True,
-                "comments": _connection("comments", lambda nodes=nodes: nodes),  # type: ignore[misc]
+                "comments": _connection("comments", lambda nodes=nodes: nodes),
             }
         )
     return threads
@@ -318,7 +318,7 @@ def _comment(fake: FakeGitHub, c: dict[str, Any], outdated: bool) -> dict[str, A
         groups.append(
             {
                 "content": content,
-                "reactors": _connection("reactors", lambda u=users: [_actor(fake, x) for x in u]),  # type: ignore[misc]
+                "reactors": _connection("reactors", lambda u=users: [_actor(fake, x) for x in u]),
             }
         )
     return {

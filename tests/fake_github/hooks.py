@@ -46,7 +46,7 @@ class AppHooks:
             if 200 <= status_code < 300
             else (f"Invalid HTTP Response: {status_code}" if status_code else "timed out")
         )
-        delivery = {
+        delivery: dict[str, Any] = {
             "id": self._new_id() * 10,
             "guid": guid or str(uuid.uuid4()),
             "delivered_at": iso(delivered_at),

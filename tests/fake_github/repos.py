@@ -8,6 +8,7 @@ import gzip
 import io
 import re
 import tarfile
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -24,7 +25,7 @@ from tests.fake_github.gitmodel import BLOB_MODE, Commit, is_binary
 if TYPE_CHECKING:
     from tests.fake_github.server import FakeGitHub
 
-Files = dict[str, "str | bytes | None"]  # path: new content, None deletes it
+Files = Mapping[str, "str | bytes | None"]  # path: new content, None deletes it
 MODES = {"100644", "100755", "040000", "160000", "120000"}
 TREE_LIMIT = 100_000  # entries a recursive tree lists before `truncated`, as GitHub caps it
 WORKFLOWS = ".github/workflows/"

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jwt as pyjwt
 from aiohttp import web
@@ -150,7 +150,8 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests, CheckRuns, GraphQL):
 
     def __post_init__(self) -> None:
         key = serialization.load_pem_private_key(self.private_key_pem.encode(), password=None)
-        self._public_key = key.public_key()
+        # GitHub hands apps RSA keys, and the app JWT is RS256.
+        self._public_key = cast(rsa.RSAPrivateKey, key).public_key()
         self._faults: list[_Fault] = []
         self._users: dict[str, dict[str, Any]] = {}
         self._comment_issue: dict[int, tuple[str, str, int]] = {}
@@ -638,7 +639,8 @@ class FakeGitHub(RepoContent, Pulls, AppHooks, Manifests, CheckRuns, GraphQL):
                     }
                 ],
             )
-        return data["body"]
+        body: str = data["body"]
+        return body
 
     # ---- handlers -------------------------------------------------------------------------
     async def _get_app(self, request: web.Request) -> web.Response:
