@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from functools import cache
-from html import escape
 from typing import Any, Final
 
 from aiohttp import web
@@ -35,9 +32,8 @@ from livebot.web.app_keys import (
     VIEWER_LIMITS,
 )
 from livebot.web.connections import CLIENT_GONE
-from livebot.web.live import cancel, sse
+from livebot.web.live import cancel, run_markup, sse
 from livebot.web.pages import errors
-from livebot.web.paths import STATIC_DIR
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -50,12 +46,6 @@ RETRY_MS: Final = 2000
 KEEPALIVE_SECONDS: Final = 15.0
 SEND_TIMEOUT: Final = 30.0
 GITHUB_WEB: Final = "https://github.com"
-
-
-@cache
-def page_template() -> str:
-    """The live page's HTML, read once."""
-    return (STATIC_DIR / "run.html").read_text()
 
 
 def _authorized_run_id(request: web.Request) -> str:
@@ -166,13 +156,7 @@ async def run_page(request: web.Request) -> web.Response:
         config["history_url"] = f"/repos/{config['repository']}/runs"
     config.update(cancel.page_config(request, run_id, token))
     where = f"{config['repository']}#{config['number']}" if config["repository"] else "run"
-    title = f"Livebot · {where}"
-    # The JSON sits in a <script type="application/json"> block: no '<' may close it early.
-    encoded = (
-        json.dumps(config).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    )
-    html = page_template().replace("{{config}}", encoded).replace("{{title}}", escape(title))
-    return web.Response(text=html, content_type="text/html")
+    return run_markup.page(config, f"Livebot · {where}")
 
 
 @routes.get("/runs/{run_id}/state")

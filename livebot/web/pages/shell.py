@@ -1,9 +1,10 @@
-"""The one shell of every server-rendered page (setup, demo index, errors, history, `/`), in the
-live page's look: head, stylesheets, header, footer."""
+"""The one shell of every page (setup, demo index, errors, history, usage, `/`, a run's live page)
+in the live page's look: head, stylesheets, header, footer."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache
 from html import escape
 from typing import Final, Literal
@@ -44,16 +45,29 @@ def render(
     heading: str | None = None,
     header: str = "",
     referrer: Referrer = "no-referrer",
+    head: str = "",
+    banner: str = "",
+    footer: str = "",
+    body_data: Mapping[str, str] | None = None,
 ) -> web.Response:
-    """A page: `content` and `header` (after the note) are trusted HTML; `heading` is the h1
-    (the title unless given); `form_action` widens the CSP for this page only."""
+    """A page: `content`, `header` (after the note), `head` (before the stylesheets), `banner`
+    (under the header) and `footer` (after its name) are trusted HTML; `heading` is the h1 (the
+    title unless given; "" leaves it to the content); `body_data` the body's data-* attributes;
+    `form_action` widens the CSP for this page only."""
+    heading = title if heading is None else heading
     slots = {
         "title": escape(title),
-        "heading": escape(title if heading is None else heading),
+        "heading": f'  <h1 class="page-title">{escape(heading)}</h1>\n' if heading else "",
         "note": escape(note),
         "header": header,
         "content": content,
         "referrer": referrer,
+        "head": head,
+        "banner": banner,
+        "footer": footer,
+        "body": "".join(
+            f' data-{name}="{escape(value)}"' for name, value in (body_data or {}).items()
+        ),
     }
     # One pass: a slot's name inside the content (a run's title, say) is left as it is.
     html = SLOT.sub(lambda match: slots[match[1]], _template())

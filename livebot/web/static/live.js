@@ -1,6 +1,7 @@
 // Livebot live run page.
 //
-// Plain browser JavaScript, no build step. Loaded by run.html after the vendored
+// Plain browser JavaScript, no build step. Loaded by the run page (run.html's content in the
+// one page shell, livebot/web/live/run_markup.py) after the vendored
 // markdown-it and highlight.js, markdown.js (window.LivebotMarkdown) and views.js
 // (window.LivebotViews). Reads its configuration from the JSON data block
 // <script id="run-config" type="application/json">, follows the run's Server-Sent
