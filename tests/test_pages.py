@@ -88,7 +88,7 @@ async def test_error_and_install_pages_share_the_shell(
 
 async def test_the_run_page_is_in_the_shell(settings: Settings, web_client: WebClient) -> None:
     client = await web_client(settings)
-    run_id = await client.server.app[RUN_LOG].create(
+    run_id = await client.app[RUN_LOG].create(
         workflow="comment", repository="octo/<b>", number=7, fields=PUBLIC
     )
     resp = await client.get(f"/runs/{run_id}?token={run_token(settings.link_secret, run_id)}")
