@@ -171,7 +171,7 @@ async def test_cancel_from_the_page_stops_the_run_and_the_placeholder_says_so(
 
     page = await new_page(browser)
     await page.goto(found.link)
-    await page.wait_for_function("window.livebot && window.livebot.answerText().length > 0")
+    await page.wait_for_function("() => window.livebot && window.livebot.answerText().length > 0")
     button = page.locator("#cancel")
     await button.wait_for(state="visible")
     # The run's events, as a second viewer sees them: it must end with `complete{cancelled}`.
