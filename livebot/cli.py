@@ -303,7 +303,10 @@ async def run_mode(
             from livebot.queue.worker import running_workers
             from livebot.worker_services import worker_services
 
-            workers = await stack.enter_async_context(running_workers(worker_services(services)))
+            clients = worker_services(services)
+            # Closed after the workers stop (callbacks run last in, first out).
+            stack.push_async_callback(clients.llm.close)
+            workers = await stack.enter_async_context(running_workers(clients))
         if mode == "worker":
             # The web tier serves /metrics itself; a worker only on LIVEBOT_METRICS_PORT.
             await stack.enter_async_context(serving_metrics(settings))

@@ -49,9 +49,15 @@ def worker_settings(
 async def open_worker_services(settings: Settings) -> AsyncIterator[WorkerServices]:
     """The services `livebot worker` builds for `settings`, with the tests' short backoffs."""
     async with open_services(settings, "worker") as services:
-        yield worker_services(
+        clients = worker_services(
             services, github_backoff=GITHUB_BACKOFF, llm_retry_backoff=LLM_RETRY_BACKOFF
         )
+        try:
+            yield clients
+        finally:
+            # As `livebot` does: an unclosed model client is closed by the garbage collector,
+            # on whatever event loop is running then, or on none.
+            await clients.llm.close()
 
 
 def make_job(kind: str = "answer", **changes: Any) -> Job:
