@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -15,6 +16,7 @@ from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 
 from livebot.archive.archiver import Archiver
+from livebot.archive.feedback import FindingFeedback, ReviewFeedback
 from livebot.archive.migrate import CREATE_TABLE as CREATE_MIGRATIONS
 from livebot.archive.migrate import migrate, migrations
 from livebot.archive.records import CursorError, decode_cursor
@@ -228,6 +230,19 @@ async def test_retention_forgets_old_runs(run_log: RunLog, archive: Archive) -> 
     assert await archive.get(old) is None
     assert await count(archive, "run_events", old) == 0
     assert await archive.get(new) is not None
+
+
+async def test_retention_forgets_old_review_feedback(archive: Archive) -> None:
+    feedback = ReviewFeedback(archive.pool)
+    now = datetime.now(UTC)
+    findings = [
+        FindingFeedback("a" * 16, "major", "accepted", now - timedelta(days=40)),
+        FindingFeedback("b" * 16, "minor", "rejected", now - timedelta(days=2)),
+    ]
+    await feedback.save("octo/hello", 1, findings, now)
+    await archive.clean_up(30)
+    weeks = await feedback.weekly("octo/hello", now - timedelta(days=60))
+    assert [(w.severity, w.rejected, w.accepted) for w in weeks] == [("minor", 1, 0)]
 
 
 async def test_history_pages_follow_the_cursor(run_log: RunLog, archive: Archive) -> None:

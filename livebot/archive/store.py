@@ -188,12 +188,17 @@ class Archive:
         ]
 
     async def clean_up(self, days: int) -> int:
-        """Forget runs created more than `days` days ago; return how many."""
+        """Forget runs created more than `days` days ago, and the review feedback on findings
+        posted as long ago; return how many runs."""
         async with self.pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(
                 "DELETE FROM runs WHERE created_at < now() - make_interval(days => %s)", (days,)
             )
             deleted = cursor.rowcount
+            await conn.execute(
+                "DELETE FROM review_feedback WHERE posted_at < now() - make_interval(days => %s)",
+                (days,),
+            )
         if deleted:
             log.info("archive cleaned up", extra={"deleted": deleted, "days": days})
         return deleted
