@@ -237,6 +237,10 @@ async def test_a_refused_resolve_is_listed_as_fixed_not_resolved(
     assert result["resolved"] == []
     assert result["not_resolved"] == [fingerprint("Price can go negative")]
     assert "GitHub refused to resolve 1 fixed thread." in result["summary"]
+    # The review's text says what GitHub did: fixed, not resolved.
+    _, second = fake_github.reviews_on(OWNER, REPO, PR)
+    assert "- fixed, not resolved (GitHub refused): [Price can go negative](" in second["body"]
+    assert "resolved (fixed)" not in second["body"]
 
 
 async def test_failing_graphql_still_posts_the_review(

@@ -73,9 +73,9 @@ class Earlier:
             if resolvable(f, slug=slug, verified=verified, current=current, changed=self.changed)
         ]
 
-    def summary(self, fixed: list[EarlierFinding]) -> str:
+    def summary(self, resolved: list[EarlierFinding], refused: list[EarlierFinding]) -> str:
         """The review text's lines on the earlier findings."""
-        return summary(self.findings, fixed)
+        return summary(self.findings, resolved, refused)
 
     def details(self, fixed: list[EarlierFinding], refused: list[EarlierFinding]) -> dict[str, Any]:
         """What the live page lists of the earlier findings (the `tool_result` fields)."""

@@ -4,7 +4,7 @@ told to the model before a re-review, and which fixed threads Livebot may resolv
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -40,6 +40,7 @@ PROMPT_HEAD: Final = (
 SUMMARY_HEAD: Final = "**Earlier findings**"
 SUMMARY_LINE: Final = "- {state}: [{title}]({url}) (`{path}`)"
 RESOLVED_LINE: Final = "- resolved (fixed): [{title}]({url}) (`{path}`)"
+REFUSED_LINE: Final = "- fixed, not resolved (GitHub refused): [{title}]({url}) (`{path}`)"
 
 
 class State(StrEnum):
@@ -160,12 +161,18 @@ def _overlap(a: range, b: range) -> bool:
     return bool(a) and bool(b) and a.start <= b[-1] and b.start <= a[-1]
 
 
-def summary(earlier: list[EarlierFinding], resolved_now: list[EarlierFinding]) -> str:
-    """One line per earlier finding for the review's text ("" when there are none)."""
-    done = {f.fingerprint for f in resolved_now}
+def summary(
+    earlier: list[EarlierFinding],
+    resolved_now: list[EarlierFinding],
+    refused: Sequence[EarlierFinding] = (),
+) -> str:
+    """One line per earlier finding for the review's text ("" when there are none): those
+    resolved now, those verified fixed whose thread GitHub would not resolve, then the rest."""
+    done = {f.fingerprint for f in [*resolved_now, *refused]}
     lines = [
         RESOLVED_LINE.format(title=f.title, url=f.url, path=f.thread.path) for f in resolved_now
     ]
+    lines += [REFUSED_LINE.format(title=f.title, url=f.url, path=f.thread.path) for f in refused]
     lines += [
         SUMMARY_LINE.format(state=f.state, title=f.title, url=f.url, path=f.thread.path)
         for f in earlier

@@ -222,18 +222,27 @@ def submit_tool(
             raise ToolError(TWICE)
         summary, findings = parse_submission(arguments)
         verified, unknown = earlier.verified(arguments)
-        # Decided before posting, so the review's text can list them; resolved once it is up.
         fixed = earlier.fixed(run.services.slug, verified, findings)
         await run.status("Posting the review")
+        # Resolved before the review is posted, so its text says what GitHub really did (a
+        # thread resolved twice stays resolved: a retried attempt changes nothing).
+        await run.guard()
+        refused = await resolve_all(run.gh, fixed, run.log_extra)
+        resolved = [f for f in fixed if f not in refused]
         try:
             posted = await post_review(
-                posting(run), scope.head, scope, history, summary, findings, earlier.summary(fixed)
+                posting(run),
+                scope.head,
+                scope,
+                history,
+                summary,
+                findings,
+                earlier.summary(resolved, refused),
             )
         except GitHubException as exc:
             submission.error = exc
             return ToolResult(f"error: {POST_FAILED}", f"error: {POST_FAILED}", ends=True)
         submission.posted, submission.summary = posted, summary
-        refused = await resolve_all(run.gh, fixed, run.log_extra)
         text = SUBMITTED.format(counts=counts_text(posted)) + result_text(fixed, refused, unknown)
         details = posted.details(pull["html_url"]) | earlier.details(fixed, refused)
         return ToolResult(text, text, details, ends=True)
@@ -283,7 +292,7 @@ async def _converse(
     # The model stopped without submitting (a limit, or it just wrote): its text is the review.
     text = outcome.text.strip() or outcome.limit_note or ""
     posted = await post_review(
-        posting(run), scope.head, scope, history, text, [], earlier.summary([])
+        posting(run), scope.head, scope, history, text, [], earlier.summary([], [])
     )
     return posted, outcome.usage, text
 
