@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -76,7 +77,7 @@ def full() -> LearningRefused:
     )
 
 
-def prompt_section(learnings: list[Learning]) -> str:
+def prompt_section(learnings: Sequence[Learning]) -> str:
     """The instructions' part that carries them ("" when there are none)."""
     if not learnings:
         return ""

@@ -115,7 +115,7 @@ class Run:
     def instructions(self) -> str:
         """The repository's instructions for the model (`.github/livebot.yml` and what its
         maintainers taught), or ""."""
-        return prompts.repository_instructions(self.config) + learned(list(self.learnings))
+        return prompts.repository_instructions(self.config) + learned(self.learnings)
 
     @property
     def log_extra(self) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """A re-review's memory: Livebot's earlier findings read from their threads, the fixes the model
-verified, and resolving the threads of those fixes once the review is posted."""
+verified, and resolving the threads of those fixes just before the review is posted."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class Earlier:
         return any(line in touched for line in lines)
 
     def fixed(self, slug: str, verified: set[str], current: list[Finding]) -> list[EarlierFinding]:
-        """The threads Livebot resolves after posting (none when the settings say so)."""
+        """The threads Livebot resolves before posting (none when the settings say so)."""
         if not self.resolve_fixed:
             return []
         return [
